@@ -1,0 +1,209 @@
+"""The problem model: a current-based LIF network, its input spike trains and a horizon.
+
+Nodes are numbered globally (DESIGN.md §1): inputs ``0..M-1`` only emit the given spike
+times, neurons ``M..M+N-1`` integrate
+
+    dI_j/dt = -I_j / tau_syn + sum_{g in F_j} delta(t - g)
+    dV_i/dt = -V_i / tau_mem_i + sum_k [post[k] = i] w[k] I_{pre[k]}(t)
+
+and fire when ``V_i`` reaches ``threshold_i`` from below, after which ``V_i <- V_i - threshold_i``
+(= 0) and ``V_i`` is held at 0 for the absolute refractory period ``t_ref_i`` (default 0).
+All times are in ms, all arrays float64 (times, weights) or int64 (node ids).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["Network", "Problem", "ProblemError"]
+
+
+class ProblemError(ValueError):
+    """A problem, network or input is malformed; the message names the offending field."""
+
+
+def _per_neuron(name: str, value: ArrayLike, count: int) -> NDArray[np.float64]:
+    """A number or a length-``count`` sequence, as a float64 array of length ``count``."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        arr = np.full(count, float(arr))
+    if arr.shape != (count,):
+        raise ProblemError(f"{name}: expected a number or a list of length {count}, got shape {arr.shape}")
+    return arr
+
+
+def _check_finite(name: str, arr: NDArray[np.float64]) -> None:
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} is not finite")
+
+
+def _check_positive(name: str, arr: NDArray[np.float64]) -> None:
+    _check_finite(name, arr)
+    bad = np.flatnonzero(arr <= 0)
+    if bad.size:
+        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} must be > 0")
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A current-based LIF network (DESIGN.md §1).
+
+    Attributes:
+        n_inputs: number of input nodes ``M`` (global ids ``0..M-1``).
+        n_neurons: number of LIF neurons ``N`` (global ids ``M..M+N-1``).
+        tau_syn: synaptic time constant in ms, shared by every source node.
+        tau_mem: membrane time constants in ms, shape ``(N,)``.
+        threshold: firing thresholds ``theta_i > 0``, shape ``(N,)``.
+        t_ref: absolute refractory periods in ms (``>= 0``), shape ``(N,)``.
+        pre, post: global node ids of each synapse's source (any node) and target (a neuron),
+            shape ``(K,)``; the synapse order is the file order, used for gradients.
+        weight: synaptic weights ``w_k`` (jump of the target's input current per spike).
+
+    Scalars passed for ``tau_mem``, ``threshold`` or ``t_ref`` are broadcast to all neurons.
+    """
+
+    n_inputs: int
+    n_neurons: int
+    tau_syn: float
+    tau_mem: NDArray[np.float64]
+    threshold: NDArray[np.float64]
+    pre: NDArray[np.int64]
+    post: NDArray[np.int64]
+    weight: NDArray[np.float64]
+    t_ref: NDArray[np.float64] = field(default=0.0)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name in ("n_inputs", "n_neurons"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                raise ProblemError(f"{name}: expected a non-negative integer, got {value!r}")
+            set_(self, name, int(value))
+        n = self.n_neurons
+        tau_syn = float(self.tau_syn)
+        if not math.isfinite(tau_syn) or tau_syn <= 0:
+            raise ProblemError(f"tau_syn = {self.tau_syn!r} must be finite and > 0")
+        set_(self, "tau_syn", tau_syn)
+        set_(self, "tau_mem", _per_neuron("neurons.tau_mem", self.tau_mem, n))
+        _check_positive("neurons.tau_mem", self.tau_mem)
+        set_(self, "threshold", _per_neuron("neurons.threshold", self.threshold, n))
+        _check_positive("neurons.threshold", self.threshold)
+        set_(self, "t_ref", _per_neuron("neurons.t_ref", self.t_ref, n))
+        _check_finite("neurons.t_ref", self.t_ref)
+        if np.any(self.t_ref < 0):
+            i = int(np.flatnonzero(self.t_ref < 0)[0])
+            raise ProblemError(f"neurons.t_ref[{i}] = {self.t_ref[i]!r} must be >= 0")
+        arrays = {}
+        for name in ("pre", "post", "weight"):
+            raw = np.asarray(getattr(self, name))
+            if raw.ndim != 1:
+                raise ProblemError(f"synapses.{name}: expected a flat list, got shape {raw.shape}")
+            arrays[name] = raw
+        lengths = {name: arr.shape[0] for name, arr in arrays.items()}
+        if len(set(lengths.values())) != 1:
+            raise ProblemError(f"synapses: pre, post and weight must have equal lengths, got {lengths}")
+        for name in ("pre", "post"):
+            raw = arrays[name]
+            if raw.size and (raw.dtype.kind not in "iuf" or np.any(raw != np.round(raw))):
+                raise ProblemError(f"synapses.{name}: node ids must be integers")
+            set_(self, name, raw.astype(np.int64))
+        weight = arrays["weight"].astype(np.float64)
+        _check_finite("synapses.weight", weight)
+        set_(self, "weight", weight)
+        n_nodes = self.n_inputs + n
+        bad = np.flatnonzero((self.pre < 0) | (self.pre >= n_nodes))
+        if bad.size:
+            k = int(bad[0])
+            raise ProblemError(
+                f"synapses.pre[{k}] = {self.pre[k]} is out of range: node ids are 0..{n_nodes - 1}"
+            )
+        bad = np.flatnonzero((self.post < self.n_inputs) | (self.post >= n_nodes))
+        if bad.size:
+            k = int(bad[0])
+            raise ProblemError(
+                f"synapses.post[{k}] = {self.post[k]} is not a neuron: neuron ids are "
+                f"{self.n_inputs}..{n_nodes - 1} (inputs cannot receive synapses)"
+            )
+        for name in ("tau_mem", "threshold", "t_ref", "pre", "post", "weight"):
+            getattr(self, name).setflags(write=False)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes, inputs and neurons: ``M + N``."""
+        return self.n_inputs + self.n_neurons
+
+    @property
+    def n_synapses(self) -> int:
+        """Number of synapses ``K``."""
+        return int(self.weight.shape[0])
+
+    def replace(self, **changes: object) -> Network:
+        """A copy with some fields changed (validated again)."""
+        fields = {
+            name: getattr(self, name)
+            for name in ("n_inputs", "n_neurons", "tau_syn", "tau_mem", "threshold", "pre",
+                         "post", "weight", "t_ref")
+        }
+        fields.update(changes)
+        return Network(**fields)  # type: ignore[arg-type]
+
+
+def _as_spike_train(name: str, times: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(times, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ProblemError(f"{name}: expected a flat list of spike times, got shape {arr.shape}")
+    _check_finite(name, arr)
+    bad = np.flatnonzero(arr < 0)
+    if bad.size:
+        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} is negative: spike times must be >= 0")
+    arr = np.sort(arr, kind="stable")
+    arr.setflags(write=False)
+    return arr
+
+
+def as_inputs(n_inputs: int, inputs: Sequence[ArrayLike]) -> tuple[NDArray[np.float64], ...]:
+    """Validate input spike trains: one finite, non-negative train per input node, sorted."""
+    if len(inputs) != n_inputs:
+        raise ProblemError(f"inputs: expected {n_inputs} spike trains (one per input), got {len(inputs)}")
+    return tuple(_as_spike_train(f"inputs[{j}]", train) for j, train in enumerate(inputs))
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A network, the spike trains of its inputs and a horizon ``t_max`` (ms).
+
+    ``inputs[j]`` are the spike times of input node ``j``, stored sorted (the order in which
+    input-time gradients are reported). Spikes are simulated on ``[0, t_max]``.
+    """
+
+    network: Network
+    inputs: tuple[NDArray[np.float64], ...]
+    t_max: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.network, Network):
+            raise ProblemError(f"network: expected a Network, got {type(self.network).__name__}")
+        object.__setattr__(self, "inputs", as_inputs(self.network.n_inputs, self.inputs))
+        t_max = float(self.t_max)
+        if not math.isfinite(t_max) or t_max <= 0:
+            raise ProblemError(f"t_max = {self.t_max!r} must be finite and > 0")
+        object.__setattr__(self, "t_max", t_max)
+
+    @property
+    def n_input_spikes(self) -> int:
+        """Total number of input spikes."""
+        return sum(train.shape[0] for train in self.inputs)
+
+    def with_inputs(self, inputs: Sequence[ArrayLike]) -> Problem:
+        """The same network and horizon with other input spike trains."""
+        return Problem(self.network, tuple(inputs), self.t_max)  # type: ignore[arg-type]
+
+    def with_network(self, network: Network) -> Problem:
+        """The same inputs and horizon with another network."""
+        return Problem(network, self.inputs, self.t_max)

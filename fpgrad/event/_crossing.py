@@ -1,0 +1,114 @@
+"""Certain detection of the next threshold crossing of a freely evolving neuron.
+
+From state ``(V0, J0)`` with no further input, ``V(s) - theta = V0 E_b + J0 H(s) - theta`` is a
+sum of three exponentials: it has at most one extremum for ``s > 0``, and ``V -> 0 < theta``.
+So ``V`` can reach ``theta`` only if it rises at first (``J0 > 0`` and ``dV/ds(0) = J0 - b V0 > 0``)
+and its maximum, at the closed-form time
+
+    s* = [log1p((b - a)/a) + log1p(-(b - a) V0 / J0)] / (b - a)        (1/a - V0/J0 if a = b)
+
+exceeds ``theta``. The first crossing then lies on the monotone bracket ``[0, s*]`` and is refined
+by safeguarded Newton to float64 precision. No grid is involved: a crossing is never missed.
+A maximum exactly equal to ``theta`` (a grazing touch) is not a spike.
+"""
+
+import math
+
+from .._numba import jit
+from ._propagator import propagate
+
+__all__ = ["NO_PEAK", "PEAK_BOUND_ONLY", "next_crossing"]
+
+NO_PEAK = math.inf  # returned as the peak time when V has no maximum ahead (non-increasing)
+PEAK_BOUND_ONLY = -1.0  # returned as the peak time when only an upper bound of the peak is known
+
+_EPS = 2.220446049250313e-16
+
+
+@jit
+def _refine_root(
+    v0: float, j0: float, a: float, b: float, theta: float, hi: float, f_hi: float, t0: float
+) -> float:
+    """Root of ``V(s) = theta`` on ``[0, hi]`` where ``V - theta`` rises from < 0 to ``f_hi > 0``.
+
+    Newton steps are kept inside the shrinking bracket (bisection otherwise); iteration stops
+    when the step is below a few ulps of the absolute time ``t0 + s``.
+    """
+    lo = 0.0
+    f_lo = v0 - theta
+    s = hi * (-f_lo) / (f_hi - f_lo)  # regula falsi start
+    step_old = hi
+    for _ in range(200):
+        ea, eb, h = propagate(s, a, b)
+        v = v0 * eb + j0 * h
+        f = v - theta
+        if f == 0.0:
+            return s
+        if f < 0.0:
+            lo = s
+        else:
+            hi = s
+        slope = j0 * ea - b * v
+        tol = 4.0 * _EPS * (t0 + s) + 1e-300
+        if slope > 0.0:
+            s_new = s - f / slope
+            if not (lo < s_new < hi) or abs(2.0 * f) > abs(step_old * slope):
+                s_new = 0.5 * (lo + hi)
+        else:
+            s_new = 0.5 * (lo + hi)
+        step_old = s_new - s
+        s = s_new
+        if abs(step_old) <= tol or hi - lo <= tol:
+            return s
+    return s
+
+
+@jit
+def next_crossing(
+    v0: float,
+    j0: float,
+    a: float,
+    b: float,
+    theta: float,
+    h_peak: float,
+    gap_of_interest: float,
+    t0: float,
+) -> tuple[float, float, float]:
+    """First ``s >= 0`` with ``V(s) = theta`` (``inf`` if none), and the free trajectory's peak.
+
+    Args:
+        v0, j0: state at the start (absolute time ``t0``).
+        a, b: ``1/tau_syn``, ``1/tau_mem``.
+        theta: threshold.
+        h_peak: ``max_s H(s)`` (:func:`kernel_peak`); gives the cheap bound
+            ``V(s) <= max(V0, 0) + J0 h_peak`` that skips most sub-threshold neurons.
+        gap_of_interest: peaks lower than ``theta - gap_of_interest`` need not be located
+            exactly (the degeneracy report only tracks the smallest gap).
+
+    Returns:
+        ``(s_cross, s_peak, v_peak)``. Without a crossing, ``s_peak`` is the time of the maximum
+        ahead, or :data:`NO_PEAK` (none ahead), or :data:`PEAK_BOUND_ONLY` (``v_peak`` is then
+        an upper bound). ``V0 >= theta`` (a crossing reached within rounding) fires at once.
+    """
+    if v0 >= theta:
+        return 0.0, 0.0, v0
+    if j0 <= 0.0 or j0 - b * v0 <= 0.0:
+        return math.inf, NO_PEAK, -math.inf
+    bound = max(v0, 0.0) + j0 * h_peak
+    if bound < theta and theta - bound >= gap_of_interest:
+        return math.inf, PEAK_BOUND_ONLY, bound
+    r = b - a
+    if r == 0.0:
+        s_pk = 1.0 / a - v0 / j0
+    else:
+        arg = -r * v0 / j0
+        if arg <= -1.0:
+            return math.inf, NO_PEAK, -math.inf
+        s_pk = (math.log1p(r / a) + math.log1p(arg)) / r
+    if not s_pk > 0.0:
+        return math.inf, NO_PEAK, -math.inf
+    ea, eb, h = propagate(s_pk, a, b)
+    v_pk = v0 * eb + j0 * h
+    if v_pk <= theta:
+        return math.inf, s_pk, v_pk
+    return _refine_root(v0, j0, a, b, theta, s_pk, v_pk - theta, t0), s_pk, v_pk

@@ -1,0 +1,105 @@
+"""Exact propagation of a neuron's state between events, and its parameter derivatives.
+
+With ``a = 1/tau_syn`` and ``b = 1/tau_mem``, a neuron's state between events is ``(V, J)``,
+``J = sum_k w_k I_pre(k)`` its total input current (DESIGN.md §1):
+
+    J(t0 + s) = J0 E_a(s),                  E_a(s) = e^{-a s}
+    V(t0 + s) = V0 E_b(s) + J0 H(s),        E_b(s) = e^{-b s}
+    H(s) = (E_a - E_b) / (b - a) = integral_0^s e^{-a u} e^{-b (s - u)} du   (= s e^{-a s} if a = b)
+
+``H`` is the post-synaptic kernel ``h``; it is evaluated without cancellation when ``a ~ b``.
+The gradient engines also need the derivatives of ``H`` with respect to the rates:
+
+    dH/da = -integral_0^s u e^{-a u} e^{-b (s-u)} du = -E_b s^2 psi((a - b) s)
+    dH/db = -E_a s^2 psi((b - a) s),        psi(x) = integral_0^1 v e^{-x v} dv
+"""
+
+import math
+
+from .._numba import jit
+
+__all__ = ["advance", "kernel_peak", "propagate", "propagate_rate_derivatives"]
+
+# Below this |(b - a) s| the difference formulas lose digits; series / expm1 forms are used.
+_SMALL = 0.5
+
+
+@jit
+def _one_minus_exp_over_x(x: float) -> float:
+    """phi(x) = (1 - e^{-x}) / x, with phi(0) = 1, accurate for small |x|."""
+    if x == 0.0:
+        return 1.0
+    return -math.expm1(-x) / x
+
+
+@jit
+def propagate(s: float, a: float, b: float) -> tuple[float, float, float]:
+    """Return ``(E_a, E_b, H)`` for an interval of length ``s >= 0`` ms."""
+    ea = math.exp(-a * s)
+    eb = math.exp(-b * s)
+    x = (b - a) * s
+    if abs(x) < _SMALL:
+        h = ea * s * _one_minus_exp_over_x(x)
+    else:
+        h = (ea - eb) / (b - a)
+    return ea, eb, h
+
+
+@jit
+def _psi_series(x: float) -> float:
+    """psi(x) = sum_n (-x)^n / (n! (n + 2)), for |x| < 1 (converges to 1e-17 in ~20 terms)."""
+    total = 0.5
+    term = 1.0
+    n = 0
+    while True:
+        n += 1
+        term *= -x / n
+        add = term / (n + 2)
+        total += add
+        if abs(add) <= 1e-17 * abs(total) or n > 40:
+            return total
+
+
+@jit
+def propagate_rate_derivatives(
+    s: float, a: float, b: float, ea: float, eb: float
+) -> tuple[float, float]:
+    """Return ``(dH/da, dH/db)`` for an interval of length ``s`` (``ea``, ``eb`` as from
+    :func:`propagate`)."""
+    x = (a - b) * s
+    s2 = s * s
+    if abs(x) < 1.0:
+        return -eb * s2 * _psi_series(x), -ea * s2 * _psi_series(-x)
+    # E_b psi(x) = (E_b - (1 + x) E_a) / x^2 and E_a psi(-x) = (E_a - (1 - x) E_b) / x^2
+    # (no overflow: e^{-x} E_b = E_a).
+    return -s2 * (eb - (1.0 + x) * ea) / (x * x), -s2 * (ea - (1.0 - x) * eb) / (x * x)
+
+
+@jit
+def kernel_peak(a: float, b: float) -> float:
+    """max_s H(s): the largest voltage one unit of input current can produce.
+
+    The peak is at ``s_h = ln(b / a) / (b - a)`` (``1/a`` when ``a = b``).
+    """
+    r = b - a
+    s_h = 1.0 / a if r == 0.0 else math.log1p(r / a) / r
+    return propagate(s_h, a, b)[2]
+
+
+@jit
+def advance(
+    v: float, j: float, t_from: float, t_to: float, release: float, a: float, b: float
+) -> tuple[float, float]:
+    """State ``(V, J)`` at ``t_to`` from the state at ``t_from``, free of input in between.
+
+    ``V`` is held at 0 while ``t <= release`` (the end of the refractory period after the last
+    spike; ``release <= t_from`` when the neuron is not refractory), ``J`` decays throughout.
+    """
+    if t_from < release:
+        if t_to <= release:
+            return 0.0, j * math.exp(-a * (t_to - t_from))
+        j = j * math.exp(-a * (release - t_from))
+        v = 0.0
+        t_from = release
+    ea, eb, h = propagate(t_to - t_from, a, b)
+    return v * eb + j * h, j * ea

@@ -1,0 +1,146 @@
+"""Python entry points of the event-driven simulator: one problem, or a batch on all cores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._problem import Network, Problem, ProblemError
+from ._kernel import STATUS_BUDGET, simulate_kernel
+from ._result import Degeneracy, SimulationResult
+
+__all__ = ["DEFAULT_MAX_SPIKES", "RunawayActivityError", "simulate", "simulate_batch"]
+
+DEFAULT_MAX_SPIKES = 1_000_000
+
+
+class RunawayActivityError(RuntimeError):
+    """The network produced more spikes than the ``max_spikes`` budget allows."""
+
+
+@dataclass(frozen=True)
+class CompiledNetwork:
+    """A network's arrays in the layout of the kernels: CSR outgoing synapses by source node.
+
+    ``out_syn[k]`` is the file index of the ``k``-th synapse in CSR order (stable, so synapses of
+    one source keep their file order).
+    """
+
+    a: float
+    b: NDArray[np.float64]
+    theta: NDArray[np.float64]
+    t_ref: NDArray[np.float64]
+    out_ptr: NDArray[np.int64]
+    out_post: NDArray[np.int64]
+    out_w: NDArray[np.float64]
+    out_syn: NDArray[np.int64]
+
+
+def compile_network(network: Network) -> CompiledNetwork:
+    """Arrange ``network`` for the kernels."""
+    order = np.argsort(network.pre, kind="stable")
+    counts = np.bincount(network.pre, minlength=network.n_nodes)
+    out_ptr = np.zeros(network.n_nodes + 1, np.int64)
+    np.cumsum(counts, out=out_ptr[1:])
+    return CompiledNetwork(
+        a=1.0 / network.tau_syn,
+        b=1.0 / network.tau_mem,
+        theta=np.ascontiguousarray(network.threshold),
+        t_ref=np.ascontiguousarray(network.t_ref),
+        out_ptr=out_ptr,
+        out_post=(network.post[order] - network.n_inputs).astype(np.int64),
+        out_w=network.weight[order].copy(),
+        out_syn=order.astype(np.int64),
+    )
+
+
+def merge_inputs(inputs: Sequence[NDArray[np.float64]]) -> tuple[NDArray, NDArray, NDArray]:
+    """All input spikes sorted by ``(time, node)``: ``(node, time, flat index)``."""
+    counts = [len(train) for train in inputs]
+    node = np.repeat(np.arange(len(inputs), dtype=np.int64), counts)
+    time = np.concatenate([np.asarray(t, np.float64) for t in inputs]) if inputs else np.empty(0)
+    order = np.lexsort((node, time))
+    return node[order], time[order], order.astype(np.int64)
+
+
+def _check_budget(max_spikes: int) -> int:
+    if isinstance(max_spikes, bool) or not isinstance(max_spikes, int | np.integer) or max_spikes < 0:
+        raise ProblemError(f"max_spikes: expected a non-negative integer, got {max_spikes!r}")
+    return int(max_spikes)
+
+
+def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationResult:
+    in_node, in_time, in_index = merge_inputs(problem.inputs)
+    ev_node, ev_time, ev_input, status, n_syn, deg = simulate_kernel(
+        problem.network.n_inputs, net.a, net.b, net.theta, net.t_ref, net.out_ptr, net.out_post,
+        net.out_w, in_node, in_time, in_index, problem.t_max, max_spikes,
+    )
+    if status == STATUS_BUDGET:
+        raise RunawayActivityError(
+            f"runaway activity: more than max_spikes={max_spikes} neuron spikes before "
+            f"t={ev_time[-1] if ev_time.size else 0.0:.6g} ms (t_max={problem.t_max}); check the "
+            "weights (strong recurrent excitation?) or raise max_spikes"
+        )
+    is_neuron = ev_input < 0
+    node = ev_node[is_neuron]
+    time = ev_time[is_neuron]
+    order = np.lexsort((node, time))
+    return SimulationResult(
+        problem=problem,
+        spike_node=node[order],
+        spike_time=time[order],
+        record_node=ev_node,
+        record_time=ev_time,
+        record_input=ev_input,
+        n_synaptic_events=int(n_syn),
+        degeneracy=Degeneracy(
+            min_peak_gap=float(deg[0]),
+            peak_gap_neuron=int(deg[1]),
+            peak_gap_time=float(deg[2]),
+            min_crossing_slope=float(deg[3]),
+            crossing_slope_neuron=int(deg[4]),
+            crossing_slope_time=float(deg[5]),
+        ),
+    )
+
+
+def simulate(problem: Problem, *, max_spikes: int = DEFAULT_MAX_SPIKES) -> SimulationResult:
+    """Simulate ``problem`` exactly on ``[0, t_max]`` (event-driven, no time grid).
+
+    Spike times are the roots of ``V_i(t) = theta_i`` refined to float64 precision; every
+    crossing is found (closed-form extremum test, DESIGN.md §1).
+
+    Raises:
+        RunawayActivityError: more than ``max_spikes`` neuron spikes.
+    """
+    if not isinstance(problem, Problem):
+        raise ProblemError(f"expected a Problem, got {type(problem).__name__}")
+    return _run(problem, compile_network(problem.network), _check_budget(max_spikes))
+
+
+def simulate_batch(
+    network: Network,
+    inputs: Sequence[Sequence[ArrayLike]],
+    t_max: float,
+    *,
+    max_spikes: int = DEFAULT_MAX_SPIKES,
+    n_threads: int | None = None,
+) -> list[SimulationResult]:
+    """Simulate one network on many input samples, in parallel threads (default: all cores).
+
+    ``inputs[s]`` holds the spike trains of sample ``s`` (one per input node). The kernel
+    releases the GIL, so threads run on separate cores.
+    """
+    budget = _check_budget(max_spikes)
+    problems = [Problem(network, tuple(sample), t_max) for sample in inputs]
+    net = compile_network(network)
+    workers = n_threads or os.cpu_count() or 1
+    if workers == 1 or len(problems) <= 1:
+        return [_run(p, net, budget) for p in problems]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda p: _run(p, net, budget), problems))
