@@ -73,6 +73,7 @@ class SimulationResult:
             ``problem.inputs`` (input 0's spikes first), or -1 for neuron spikes. Each spike's
             synaptic events are its source node's outgoing synapses, so the gradient engines walk
             the graph forwards or backwards in time linear in the number of synaptic events.
+        spike_record_index: for each spike of ``spike_node``/``spike_time``, its row in the record.
         n_synaptic_events: number of (spike, outgoing synapse) pairs processed.
         degeneracy: the :class:`Degeneracy` report.
     """
@@ -83,6 +84,7 @@ class SimulationResult:
     record_node: NDArray[np.int64]
     record_time: NDArray[np.float64]
     record_input: NDArray[np.int64]
+    spike_record_index: NDArray[np.int64]
     n_synaptic_events: int
     degeneracy: Degeneracy
 

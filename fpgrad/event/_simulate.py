@@ -86,9 +86,9 @@ def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationR
             f"t={ev_time[-1] if ev_time.size else 0.0:.6g} ms (t_max={problem.t_max}); check the "
             "weights (strong recurrent excitation?) or raise max_spikes"
         )
-    is_neuron = ev_input < 0
-    node = ev_node[is_neuron]
-    time = ev_time[is_neuron]
+    rows = np.flatnonzero(ev_input < 0)
+    node = ev_node[rows]
+    time = ev_time[rows]
     order = np.lexsort((node, time))
     return SimulationResult(
         problem=problem,
@@ -97,6 +97,7 @@ def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationR
         record_node=ev_node,
         record_time=ev_time,
         record_input=ev_input,
+        spike_record_index=rows[order],
         n_synaptic_events=int(n_syn),
         degeneracy=Degeneracy(
             min_peak_gap=float(deg[0]),

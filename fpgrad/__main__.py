@@ -1,0 +1,7 @@
+"""``python -m fpgrad`` is the ``fpgrad`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,129 @@
+"""Parameter groups of a problem and the structures gradients are returned in.
+
+Every parameter of the model has a gradient (DESIGN.md §1):
+
+==============  ==================  =================================================
+group           shape               meaning
+==============  ==================  =================================================
+``weight``      ``(K,)``            synaptic weights, file order
+``input_time``  ``(S_in,)``         input spike times, ``problem.inputs`` flattened
+                                    (input 0's spikes first, each train sorted)
+``threshold``   ``(N,)``            firing thresholds
+``tau_mem``     ``(N,)``            membrane time constants (ms)
+``tau_syn``     ``(1,)``            the synaptic time constant (ms)
+==============  ==================  =================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._problem import Problem, ProblemError
+
+__all__ = ["GROUPS", "Gradients", "ParameterColumns", "group_sizes", "select_columns"]
+
+GROUPS: tuple[str, ...] = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
+
+
+def group_sizes(problem: Problem) -> dict[str, int]:
+    """Number of parameters in each group."""
+    net = problem.network
+    return {
+        "weight": net.n_synapses,
+        "input_time": problem.n_input_spikes,
+        "threshold": net.n_neurons,
+        "tau_mem": net.n_neurons,
+        "tau_syn": 1,
+    }
+
+
+def _check_groups(names: Iterable[str]) -> list[str]:
+    names = list(names)
+    for name in names:
+        if name not in GROUPS:
+            raise ProblemError(f"unknown parameter group {name!r}; valid groups: {', '.join(GROUPS)}")
+    return names
+
+
+@dataclass(frozen=True)
+class ParameterColumns:
+    """Which parameters a forward-mode pass carries tangents for.
+
+    ``column[group][q]`` is the tangent column of parameter ``q`` of ``group``, or -1.
+    ``selected[group]`` lists the selected parameter indices in column order.
+    """
+
+    column: dict[str, NDArray[np.int64]]
+    selected: dict[str, NDArray[np.int64]]
+    n_columns: int
+
+
+def select_columns(
+    problem: Problem, params: Iterable[str] | Mapping[str, ArrayLike] | None = None
+) -> ParameterColumns:
+    """Tangent columns for the chosen parameters.
+
+    ``params`` is ``None`` (every parameter), a list of group names, or a mapping from group
+    name to the parameter indices wanted (for directional / partial Jacobians).
+    """
+    sizes = group_sizes(problem)
+    if params is None:
+        wanted = {name: np.arange(sizes[name]) for name in GROUPS}
+    elif isinstance(params, Mapping):
+        _check_groups(params)
+        wanted = {}
+        for name, idx in params.items():
+            arr = np.unique(np.asarray(idx, dtype=np.int64).ravel())
+            if arr.size and (arr[0] < 0 or arr[-1] >= sizes[name]):
+                raise ProblemError(f"params[{name!r}]: indices must lie in [0, {sizes[name]})")
+            wanted[name] = arr
+    else:
+        wanted = {name: np.arange(sizes[name]) for name in _check_groups(params)}
+    column, selected, start = {}, {}, 0
+    for name in GROUPS:
+        col = np.full(sizes[name], -1, dtype=np.int64)
+        idx = wanted.get(name, np.empty(0, np.int64))
+        col[idx] = start + np.arange(idx.size)
+        start += idx.size
+        column[name] = col
+        selected[name] = idx
+    return ParameterColumns(column=column, selected=selected, n_columns=start)
+
+
+@dataclass(frozen=True, eq=False)
+class Gradients:
+    """A gradient (or any vector over the parameters) split into the groups of :data:`GROUPS`.
+
+    Missing groups (not requested) are ``None``. ``tau_syn`` is an array of shape ``(1,)``.
+    """
+
+    weight: NDArray[np.float64] | None = None
+    input_time: NDArray[np.float64] | None = None
+    threshold: NDArray[np.float64] | None = None
+    tau_mem: NDArray[np.float64] | None = None
+    tau_syn: NDArray[np.float64] | None = None
+
+    def groups(self) -> dict[str, NDArray[np.float64]]:
+        """The present groups, in :data:`GROUPS` order."""
+        return {name: getattr(self, name) for name in GROUPS if getattr(self, name) is not None}
+
+    def flat(self) -> NDArray[np.float64]:
+        """All present groups concatenated in :data:`GROUPS` order."""
+        parts = list(self.groups().values())
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready ``{group: [values]}``."""
+        return {name: [float(x) for x in arr] for name, arr in self.groups().items()}
+
+    def __add__(self, other: Gradients) -> Gradients:
+        return Gradients(**{n: a + getattr(other, n) for n, a in self.groups().items()})
+
+    def scale(self, factor: float) -> Gradients:
+        """Every group multiplied by ``factor``."""
+        return Gradients(**{n: a * factor for n, a in self.groups().items()})

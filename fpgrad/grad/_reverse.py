@@ -1,0 +1,187 @@
+"""Reverse mode: adjoints over the causality record (the discrete-event form of EventProp).
+
+The forward engine (:mod:`._forward`) applies, per neuron, a sequence of small linear maps to the
+tangents: free propagation, synaptic events, own spikes, releases from refractoriness. Reverse
+mode applies their transposes in reverse order to adjoints ``(lam_V_i, lam_J_i)`` and spike
+adjoints ``lam_f``, starting from ``lam_f = dL/df``. Per transpose:
+
+* propagation over ``s`` from state ``(V0, J0)``: ``lam_V <- E_b lam_V'``,
+  ``lam_J <- E_a lam_J' + H lam_V'``; ``g_b += lam_V' (-s E_b V0 + J0 dH/db)``,
+  ``g_a += lam_V' J0 dH/da + lam_J' (-s E_a J0)``;
+* synaptic event of spike ``e`` through synapse ``k``: ``lam_f[e] += a w lam_J - w lam_V``
+  (no ``lam_V`` term if the target is refractory), ``g_w[k] += lam_J``;
+* own spike ``e`` at ``f``: ``lam = lam_f[e] - J(f) lam_V`` (``t_ref = 0``; with ``t_ref > 0``
+  the release at ``f + t_ref`` adds ``-J(e) lam_V`` to ``lam_f[e]`` instead),
+  ``lam_V <- -lam / Vdot``, ``g_theta += lam / Vdot``.
+
+The states needed by the transposes (post-event ``(V, J)`` of every touched neuron) are recorded
+by a forward replay, so the cost is linear in the number of synaptic events: two passes, each a
+few exponentials per synaptic event, and ``16`` bytes per synaptic event of memory.
+"""
+
+import math
+
+import numpy as np
+
+from .._numba import jit
+from ..event._propagator import advance, propagate, propagate_rate_derivatives
+
+__all__ = ["reverse_kernel"]
+
+
+@jit
+def _replay_states(n_inputs, a, b, t_ref, out_ptr, out_post, out_w, ev_node, ev_time):
+    """Post-event states ``(V, J)`` of every touch (own spike, then synaptic events) in order."""
+    n = b.shape[0]
+    n_touch = 0
+    for e in range(ev_node.shape[0]):
+        node = ev_node[e]
+        n_touch += out_ptr[node + 1] - out_ptr[node] + (1 if node >= n_inputs else 0)
+    tv = np.empty(n_touch)
+    tj = np.empty(n_touch)
+    v = np.zeros(n)
+    j = np.zeros(n)
+    t_upd = np.zeros(n)
+    release = np.full(n, -math.inf)
+    u = 0
+    for e in range(ev_node.shape[0]):
+        node = ev_node[e]
+        t = ev_time[e]
+        if node >= n_inputs:
+            i = node - n_inputs
+            v[i], j[i] = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
+            v[i] = 0.0
+            t_upd[i] = t
+            release[i] = t + t_ref[i]
+            tv[u] = 0.0
+            tj[u] = j[i]
+            u += 1
+        for k in range(out_ptr[node], out_ptr[node + 1]):
+            i = out_post[k]
+            v[i], j[i] = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
+            j[i] += out_w[k]
+            t_upd[i] = t
+            tv[u] = v[i]
+            tj[u] = j[i]
+            u += 1
+    return tv, tj
+
+
+@jit
+def _propagate_back(i, s, v0, j0, lam_v, lam_j, g_a, g_b, a, b, with_taus, with_taum):
+    """Transpose of free propagation of neuron ``i`` over ``s`` from state ``(v0, j0)``."""
+    ea, eb, h = propagate(s, a, b[i])
+    lv = lam_v[i]
+    lj = lam_j[i]
+    if with_taus or with_taum:
+        dh_da, dh_db = propagate_rate_derivatives(s, a, b[i], ea, eb)
+        g_a[0] += lv * j0 * dh_da - lj * s * ea * j0
+        g_b[i] += lv * (-s * eb * v0 + j0 * dh_db)
+    lam_v[i] = eb * lv
+    lam_j[i] = ea * lj + h * lv
+
+
+@jit
+def reverse_kernel(
+    n_inputs,
+    a,
+    b,
+    theta,
+    t_ref,
+    out_ptr,
+    out_post,
+    out_w,
+    out_syn,
+    ev_node,
+    ev_time,
+    ev_input,
+    n_input_spikes,
+    lam_f,
+    with_taus,
+    with_taum,
+):
+    """Gradient of ``L`` given ``lam_f[e] = dL/df_e`` for every recorded spike.
+
+    Returns ``(g_w, g_in, g_theta, g_taum, g_taus)``: ``g_w`` per synapse in file order, ``g_in``
+    per flat input spike (``n_input_spikes`` of them; those after ``t_max`` get 0). ``lam_f`` is overwritten. Time-constant gradients cost extra and are
+    only computed when ``with_taus`` / ``with_taum``.
+    """
+    n = b.shape[0]
+    n_ev = ev_node.shape[0]
+    tv, tj = _replay_states(n_inputs, a, b, t_ref, out_ptr, out_post, out_w, ev_node, ev_time)
+    lam_v = np.zeros(n)
+    lam_j = np.zeros(n)
+    t_adj = np.full(n, math.inf)
+    # Per neuron, the latest spike not yet reversed, and the chain of earlier ones.
+    cur = np.full(n, -1, np.int64)
+    prev = np.full(n_ev, -1, np.int64)
+    for e in range(n_ev):
+        node = ev_node[e]
+        if node >= n_inputs:
+            prev[e] = cur[node - n_inputs]
+            cur[node - n_inputs] = e
+    g_w = np.zeros(out_w.shape[0])
+    g_theta = np.zeros(n)
+    g_a = np.zeros(1)
+    g_b = np.zeros(n)
+    g_in = np.zeros(n_input_spikes)
+    u = tv.shape[0]
+    for e in range(n_ev - 1, -1, -1):
+        node = ev_node[e]
+        t = ev_time[e]
+        for k in range(out_ptr[node + 1] - 1, out_ptr[node] - 1, -1):
+            u -= 1
+            i = out_post[k]
+            _back_to(i, t, tv[u], tj[u], lam_v, lam_j, t_adj, cur, ev_time, lam_f, g_a, g_b,
+                     a, b, t_ref, with_taus, with_taum)
+            w = out_w[k]
+            held = cur[i] >= 0 and t < ev_time[cur[i]] + t_ref[i]
+            lam_f[e] += a * w * lam_j[i]
+            if not held:
+                lam_f[e] -= w * lam_v[i]
+            g_w[out_syn[k]] += lam_j[i]
+        if node >= n_inputs:
+            u -= 1
+            i = node - n_inputs
+            _back_to(i, t, tv[u], tj[u], lam_v, lam_j, t_adj, cur, ev_time, lam_f, g_a, g_b,
+                     a, b, t_ref, with_taus, with_taum)
+            jf = tj[u]
+            lam = lam_f[e] - jf * lam_v[i] if t_ref[i] == 0.0 else lam_f[e]
+            vdot = jf - b[i] * theta[i]
+            lam_v[i] = -lam / vdot
+            g_theta[i] += lam / vdot
+            cur[i] = prev[e]
+        else:
+            g_in[ev_input[e]] = lam_f[e]
+    g_taum = g_b * (-b * b)
+    g_taus = g_a * (-a * a)
+    return g_w, g_in, g_theta, g_taum, g_taus
+
+
+@jit
+def _back_to(i, t, v0, j0, lam_v, lam_j, t_adj, cur, ev_time, lam_f, g_a, g_b, a, b, t_ref,
+             with_taus, with_taum):
+    """Carry neuron ``i``'s adjoint from ``t_adj[i]`` back to the touch at ``t`` whose post-event
+    state is ``(v0, j0)``, through a release from refractoriness if one lies in between."""
+    t1 = t_adj[i]
+    t_adj[i] = t
+    if lam_v[i] == 0.0 and lam_j[i] == 0.0:
+        return
+    m = cur[i]
+    release = ev_time[m] + t_ref[i] if m >= 0 else -math.inf
+    if release <= t:
+        _propagate_back(i, t1 - t, v0, j0, lam_v, lam_j, g_a, g_b, a, b, with_taus, with_taum)
+        return
+    if release <= t1:
+        j_rel = j0 * math.exp(-a * (release - t))
+        _propagate_back(i, t1 - release, 0.0, j_rel, lam_v, lam_j, g_a, g_b, a, b, with_taus,
+                        with_taum)
+        lam_f[m] -= j_rel * lam_v[i]
+        t1 = release
+    # V held at 0 on (t, t1]: only the current propagates.
+    s = t1 - t
+    ea = math.exp(-a * s)
+    if with_taus:
+        g_a[0] -= lam_j[i] * s * ea * j0
+    lam_j[i] *= ea
+    lam_v[i] = 0.0
