@@ -5,6 +5,13 @@ from ._builders import latency_inputs as latency_inputs
 from ._builders import poisson_inputs as poisson_inputs
 from ._builders import random_feedforward_network as random_feedforward_network
 from ._builders import random_recurrent_network as random_recurrent_network
+from ._gradient import BatchGradient as BatchGradient
+from ._gradient import ExactForward as ExactForward
+from ._gradient import ExactReverse as ExactReverse
+from ._gradient import FiniteDifference as FiniteDifference
+from ._gradient import GradientResult as GradientResult
+from ._gradient import gradient as gradient
+from ._gradient import gradient_batch as gradient_batch
 from ._io import load_problem as load_problem
 from ._io import problem_from_dict as problem_from_dict
 from ._io import problem_to_dict as problem_to_dict
@@ -17,5 +24,13 @@ from .event import RunawayActivityError as RunawayActivityError
 from .event import SimulationResult as SimulationResult
 from .event import simulate as simulate
 from .event import simulate_batch as simulate_batch
+from .grad import Gradients as Gradients
+from .grad import SpikeJacobian as SpikeJacobian
+from .grad import spike_jacobian as spike_jacobian
+from .grad import spike_vjp as spike_vjp
+from .losses import FirstSpikeCrossEntropy as FirstSpikeCrossEntropy
+from .losses import FirstSpikeMSE as FirstSpikeMSE
+from .losses import SpikeCount as SpikeCount
+from .losses import VanRossum as VanRossum
 
 __version__ = "0.1.0"

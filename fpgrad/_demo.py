@@ -29,7 +29,9 @@ def run_demo(out_dir: str) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     save_problem(problem, folder / "example_problem.json")
     (folder / "example_spikes.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    print(f"example network: {problem.network.n_inputs} inputs, {problem.network.n_neurons} neurons")
+    print(
+        f"example network: {problem.network.n_inputs} inputs, {problem.network.n_neurons} neurons"
+    )
     print(f"{'node':>5} {'time (ms)':>22}")
     for node, time in zip(result.spike_node, result.spike_time, strict=True):
         print(f"{node:>5} {time:>22.16f}")

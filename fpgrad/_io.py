@@ -43,10 +43,14 @@ def _require(obj: dict[str, Any], key: str, where: str) -> Any:
 
 def _check_keys(obj: Any, allowed: set[str], where: str) -> None:
     if not isinstance(obj, dict):
-        raise ProblemError(f"{where or 'problem'}: expected a JSON object, got {type(obj).__name__}")
+        raise ProblemError(
+            f"{where or 'problem'}: expected a JSON object, got {type(obj).__name__}"
+        )
     unknown = sorted(set(obj) - allowed)
     if unknown:
-        raise ProblemError(f"unknown field {where}{unknown[0]} (allowed: {', '.join(sorted(allowed))})")
+        raise ProblemError(
+            f"unknown field {where}{unknown[0]} (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def _number(value: Any, name: str) -> float:
@@ -85,7 +89,9 @@ def problem_from_dict(data: Any) -> Problem:
     _check_keys(synapses, _SYNAPSE_KEYS, "synapses.")
     inputs = _require(data, "inputs", "")
     if not isinstance(inputs, list):
-        raise ProblemError(f"inputs: expected a list of spike-time lists, got {type(inputs).__name__}")
+        raise ProblemError(
+            f"inputs: expected a list of spike-time lists, got {type(inputs).__name__}"
+        )
     trains = [_numbers(train, f"inputs[{j}]") for j, train in enumerate(inputs)]
     network = Network(
         n_inputs=len(trains),
@@ -94,7 +100,9 @@ def problem_from_dict(data: Any) -> Problem:
         tau_mem=_scalar_or_list(_require(neurons, "tau_mem", "neurons."), "neurons.tau_mem"),
         threshold=_scalar_or_list(_require(neurons, "threshold", "neurons."), "neurons.threshold"),
         t_ref=_scalar_or_list(neurons.get("t_ref", 0.0), "neurons.t_ref"),
-        pre=np.asarray(_numbers(_require(synapses, "pre", "synapses."), "synapses.pre", integer=True)),
+        pre=np.asarray(
+            _numbers(_require(synapses, "pre", "synapses."), "synapses.pre", integer=True)
+        ),
         post=np.asarray(
             _numbers(_require(synapses, "post", "synapses."), "synapses.post", integer=True)
         ),
@@ -145,7 +153,9 @@ def load_problem(path: str | os.PathLike[str]) -> Problem:
 
 
 def _reject_constant(name: str) -> float:
-    raise ProblemError(f"non-finite number {name} in problem file: times and weights must be finite")
+    raise ProblemError(
+        f"non-finite number {name} in problem file: times and weights must be finite"
+    )
 
 
 def save_problem(problem: Problem, path: str | os.PathLike[str]) -> None:

@@ -33,7 +33,9 @@ def _per_neuron(name: str, value: ArrayLike, count: int) -> NDArray[np.float64]:
     if arr.ndim == 0:
         arr = np.full(count, float(arr))
     if arr.shape != (count,):
-        raise ProblemError(f"{name}: expected a number or a list of length {count}, got shape {arr.shape}")
+        raise ProblemError(
+            f"{name}: expected a number or a list of length {count}, got shape {arr.shape}"
+        )
     return arr
 
 
@@ -107,7 +109,9 @@ class Network:
             arrays[name] = raw
         lengths = {name: arr.shape[0] for name, arr in arrays.items()}
         if len(set(lengths.values())) != 1:
-            raise ProblemError(f"synapses: pre, post and weight must have equal lengths, got {lengths}")
+            raise ProblemError(
+                f"synapses: pre, post and weight must have equal lengths, got {lengths}"
+            )
         for name in ("pre", "post"):
             raw = arrays[name]
             if raw.size and (raw.dtype.kind not in "iuf" or np.any(raw != np.round(raw))):
@@ -147,8 +151,17 @@ class Network:
         """A copy with some fields changed (validated again)."""
         fields = {
             name: getattr(self, name)
-            for name in ("n_inputs", "n_neurons", "tau_syn", "tau_mem", "threshold", "pre",
-                         "post", "weight", "t_ref")
+            for name in (
+                "n_inputs",
+                "n_neurons",
+                "tau_syn",
+                "tau_mem",
+                "threshold",
+                "pre",
+                "post",
+                "weight",
+                "t_ref",
+            )
         }
         fields.update(changes)
         return Network(**fields)  # type: ignore[arg-type]
@@ -161,7 +174,9 @@ def _as_spike_train(name: str, times: ArrayLike) -> NDArray[np.float64]:
     _check_finite(name, arr)
     bad = np.flatnonzero(arr < 0)
     if bad.size:
-        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} is negative: spike times must be >= 0")
+        raise ProblemError(
+            f"{name}[{bad[0]}] = {arr[bad[0]]!r} is negative: spike times must be >= 0"
+        )
     arr = np.sort(arr, kind="stable")
     arr.setflags(write=False)
     return arr
@@ -170,7 +185,9 @@ def _as_spike_train(name: str, times: ArrayLike) -> NDArray[np.float64]:
 def as_inputs(n_inputs: int, inputs: Sequence[ArrayLike]) -> tuple[NDArray[np.float64], ...]:
     """Validate input spike trains: one finite, non-negative train per input node, sorted."""
     if len(inputs) != n_inputs:
-        raise ProblemError(f"inputs: expected {n_inputs} spike trains (one per input), got {len(inputs)}")
+        raise ProblemError(
+            f"inputs: expected {n_inputs} spike trains (one per input), got {len(inputs)}"
+        )
     return tuple(_as_spike_train(f"inputs[{j}]", train) for j, train in enumerate(inputs))
 
 

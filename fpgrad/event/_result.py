@@ -44,7 +44,7 @@ class Degeneracy:
     crossing_slope_time: float
 
     def is_degenerate(self, eps_gap: float = 1e-6, eps_slope: float = 1e-6) -> bool:
-        """True if a spike is within ``eps_gap`` of appearing or a crossing slope below ``eps_slope``."""
+        """True if a peak lies within ``eps_gap`` of threshold or a slope below ``eps_slope``."""
         return self.min_peak_gap < eps_gap or self.min_crossing_slope < eps_slope
 
     def to_dict(self) -> dict[str, Any]:

@@ -69,7 +69,11 @@ def merge_inputs(inputs: Sequence[NDArray[np.float64]]) -> tuple[NDArray, NDArra
 
 
 def _check_budget(max_spikes: int) -> int:
-    if isinstance(max_spikes, bool) or not isinstance(max_spikes, int | np.integer) or max_spikes < 0:
+    if (
+        isinstance(max_spikes, bool)
+        or not isinstance(max_spikes, int | np.integer)
+        or max_spikes < 0
+    ):
         raise ProblemError(f"max_spikes: expected a non-negative integer, got {max_spikes!r}")
     return int(max_spikes)
 
@@ -77,8 +81,19 @@ def _check_budget(max_spikes: int) -> int:
 def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationResult:
     in_node, in_time, in_index = merge_inputs(problem.inputs)
     ev_node, ev_time, ev_input, status, n_syn, deg = simulate_kernel(
-        problem.network.n_inputs, net.a, net.b, net.theta, net.t_ref, net.out_ptr, net.out_post,
-        net.out_w, in_node, in_time, in_index, problem.t_max, max_spikes,
+        problem.network.n_inputs,
+        net.a,
+        net.b,
+        net.theta,
+        net.t_ref,
+        net.out_ptr,
+        net.out_post,
+        net.out_w,
+        in_node,
+        in_time,
+        in_index,
+        problem.t_max,
+        max_spikes,
     )
     if status == STATUS_BUDGET:
         raise RunawayActivityError(

@@ -1,0 +1,9 @@
+"""Exact gradients of spike times: forward propagation (FP) and reverse mode."""
+
+from ._exact import SpikeJacobian as SpikeJacobian
+from ._exact import spike_jacobian as spike_jacobian
+from ._exact import spike_vjp as spike_vjp
+from ._params import GROUPS as GROUPS
+from ._params import Gradients as Gradients
+from ._params import parameter_values as parameter_values
+from ._params import with_parameter as with_parameter

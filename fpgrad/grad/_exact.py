@@ -56,8 +56,17 @@ class SpikeJacobian:
 
 def _kernel_args(net: CompiledNetwork, result: SimulationResult) -> tuple:
     return (
-        result.problem.network.n_inputs, net.a, net.b, net.theta, net.t_ref, net.out_ptr,
-        net.out_post, net.out_w, net.out_syn, result.record_node, result.record_time,
+        result.problem.network.n_inputs,
+        net.a,
+        net.b,
+        net.theta,
+        net.t_ref,
+        net.out_ptr,
+        net.out_post,
+        net.out_w,
+        net.out_syn,
+        result.record_node,
+        result.record_time,
         result.record_input,
     )
 
@@ -81,8 +90,12 @@ def spike_jacobian(
     taus = cols.column["tau_syn"]
     df = forward_kernel(
         *_kernel_args(net, result),
-        cols.column["weight"], cols.column["input_time"], cols.column["threshold"],
-        cols.column["tau_mem"], int(taus[0]), cols.n_columns,
+        cols.column["weight"],
+        cols.column["input_time"],
+        cols.column["threshold"],
+        cols.column["tau_mem"],
+        int(taus[0]),
+        cols.n_columns,
     )
     rows = df[result.spike_record_index]
     blocks, start = {}, 0
@@ -125,9 +138,17 @@ def spike_vjp(
     lam_f = np.zeros(result.record_node.shape[0])
     lam_f[result.spike_record_index] = cot
     g_w, g_in, g_theta, g_taum, g_taus = reverse_kernel(
-        *_kernel_args(net, result), result.problem.n_input_spikes, lam_f,
-        "tau_syn" in wanted, "tau_mem" in wanted,
+        *_kernel_args(net, result),
+        result.problem.n_input_spikes,
+        lam_f,
+        "tau_syn" in wanted,
+        "tau_mem" in wanted,
     )
-    values = {"weight": g_w, "input_time": g_in, "threshold": g_theta, "tau_mem": g_taum,
-              "tau_syn": g_taus}
+    values = {
+        "weight": g_w,
+        "input_time": g_in,
+        "threshold": g_theta,
+        "tau_mem": g_taum,
+        "tau_syn": g_taus,
+    }
     return Gradients(**{name: values[name] for name in wanted})

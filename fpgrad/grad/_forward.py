@@ -120,8 +120,9 @@ def forward_kernel(
                 df[e, c] = 1.0
         else:
             i = node - n_inputs
-            _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b,
-                              col_taum, col_taus)
+            _advance_tangents(
+                i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, col_taum, col_taus
+            )
             vdot = j[i] - b[i] * theta[i]
             for c in range(n_cols):
                 df[e, c] = -dv[i, c] / vdot
@@ -139,8 +140,9 @@ def forward_kernel(
         for k in range(out_ptr[node], out_ptr[node + 1]):
             i = out_post[k]
             w = out_w[k]
-            _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b,
-                              col_taum, col_taus)
+            _advance_tangents(
+                i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, col_taum, col_taus
+            )
             held = t < release[i]
             for c in range(n_cols):
                 dj[i, c] += a * w * df[e, c]

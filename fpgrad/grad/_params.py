@@ -25,7 +25,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._problem import Problem, ProblemError
 
-__all__ = ["GROUPS", "Gradients", "ParameterColumns", "group_sizes", "select_columns"]
+__all__ = [
+    "GROUPS",
+    "Gradients",
+    "ParameterColumns",
+    "group_sizes",
+    "parameter_values",
+    "select_columns",
+    "with_parameter",
+]
 
 GROUPS: tuple[str, ...] = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
 
@@ -46,7 +54,9 @@ def _check_groups(names: Iterable[str]) -> list[str]:
     names = list(names)
     for name in names:
         if name not in GROUPS:
-            raise ProblemError(f"unknown parameter group {name!r}; valid groups: {', '.join(GROUPS)}")
+            raise ProblemError(
+                f"unknown parameter group {name!r}; valid groups: {', '.join(GROUPS)}"
+            )
     return names
 
 
@@ -127,3 +137,29 @@ class Gradients:
     def scale(self, factor: float) -> Gradients:
         """Every group multiplied by ``factor``."""
         return Gradients(**{n: a * factor for n, a in self.groups().items()})
+
+
+def parameter_values(problem: Problem) -> Gradients:
+    """The current values of every parameter, in the layout of :class:`Gradients`."""
+    net = problem.network
+    flat_inputs = np.concatenate(problem.inputs) if problem.inputs else np.empty(0)
+    return Gradients(
+        weight=net.weight.copy(),
+        input_time=flat_inputs.astype(np.float64),
+        threshold=net.threshold.copy(),
+        tau_mem=net.tau_mem.copy(),
+        tau_syn=np.array([net.tau_syn]),
+    )
+
+
+def with_parameter(problem: Problem, group: str, values: ArrayLike) -> Problem:
+    """A copy of ``problem`` with the parameters of one group replaced by ``values``."""
+    _check_groups([group])
+    values = np.asarray(values, dtype=np.float64)
+    net = problem.network
+    if group == "input_time":
+        splits = np.cumsum([len(train) for train in problem.inputs])[:-1]
+        return problem.with_inputs(np.split(values, splits))
+    if group == "tau_syn":
+        return problem.with_network(net.replace(tau_syn=float(values.reshape(-1)[0])))
+    return problem.with_network(net.replace(**{group: values}))

@@ -103,8 +103,9 @@ def reverse_kernel(
     """Gradient of ``L`` given ``lam_f[e] = dL/df_e`` for every recorded spike.
 
     Returns ``(g_w, g_in, g_theta, g_taum, g_taus)``: ``g_w`` per synapse in file order, ``g_in``
-    per flat input spike (``n_input_spikes`` of them; those after ``t_max`` get 0). ``lam_f`` is overwritten. Time-constant gradients cost extra and are
-    only computed when ``with_taus`` / ``with_taum``.
+    per flat input spike (``n_input_spikes`` of them; those after ``t_max`` get 0). ``lam_f`` is
+    overwritten. Time-constant gradients cost extra and are only computed when ``with_taus`` /
+    ``with_taum``.
     """
     n = b.shape[0]
     n_ev = ev_node.shape[0]
@@ -132,8 +133,25 @@ def reverse_kernel(
         for k in range(out_ptr[node + 1] - 1, out_ptr[node] - 1, -1):
             u -= 1
             i = out_post[k]
-            _back_to(i, t, tv[u], tj[u], lam_v, lam_j, t_adj, cur, ev_time, lam_f, g_a, g_b,
-                     a, b, t_ref, with_taus, with_taum)
+            _back_to(
+                i,
+                t,
+                tv[u],
+                tj[u],
+                lam_v,
+                lam_j,
+                t_adj,
+                cur,
+                ev_time,
+                lam_f,
+                g_a,
+                g_b,
+                a,
+                b,
+                t_ref,
+                with_taus,
+                with_taum,
+            )
             w = out_w[k]
             held = cur[i] >= 0 and t < ev_time[cur[i]] + t_ref[i]
             lam_f[e] += a * w * lam_j[i]
@@ -143,8 +161,25 @@ def reverse_kernel(
         if node >= n_inputs:
             u -= 1
             i = node - n_inputs
-            _back_to(i, t, tv[u], tj[u], lam_v, lam_j, t_adj, cur, ev_time, lam_f, g_a, g_b,
-                     a, b, t_ref, with_taus, with_taum)
+            _back_to(
+                i,
+                t,
+                tv[u],
+                tj[u],
+                lam_v,
+                lam_j,
+                t_adj,
+                cur,
+                ev_time,
+                lam_f,
+                g_a,
+                g_b,
+                a,
+                b,
+                t_ref,
+                with_taus,
+                with_taum,
+            )
             jf = tj[u]
             lam = lam_f[e] - jf * lam_v[i] if t_ref[i] == 0.0 else lam_f[e]
             vdot = jf - b[i] * theta[i]
@@ -159,8 +194,25 @@ def reverse_kernel(
 
 
 @jit
-def _back_to(i, t, v0, j0, lam_v, lam_j, t_adj, cur, ev_time, lam_f, g_a, g_b, a, b, t_ref,
-             with_taus, with_taum):
+def _back_to(
+    i,
+    t,
+    v0,
+    j0,
+    lam_v,
+    lam_j,
+    t_adj,
+    cur,
+    ev_time,
+    lam_f,
+    g_a,
+    g_b,
+    a,
+    b,
+    t_ref,
+    with_taus,
+    with_taum,
+):
     """Carry neuron ``i``'s adjoint from ``t_adj[i]`` back to the touch at ``t`` whose post-event
     state is ``(v0, j0)``, through a release from refractoriness if one lies in between."""
     t1 = t_adj[i]
@@ -174,8 +226,9 @@ def _back_to(i, t, v0, j0, lam_v, lam_j, t_adj, cur, ev_time, lam_f, g_a, g_b, a
         return
     if release <= t1:
         j_rel = j0 * math.exp(-a * (release - t))
-        _propagate_back(i, t1 - release, 0.0, j_rel, lam_v, lam_j, g_a, g_b, a, b, with_taus,
-                        with_taum)
+        _propagate_back(
+            i, t1 - release, 0.0, j_rel, lam_v, lam_j, g_a, g_b, a, b, with_taus, with_taum
+        )
         lam_f[m] -= j_rel * lam_v[i]
         t1 = release
     # V held at 0 on (t, t1]: only the current propagates.

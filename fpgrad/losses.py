@@ -1,0 +1,254 @@
+"""Losses of spike times, with exact derivatives.
+
+Each loss is a small frozen dataclass. For the exact engines it maps a
+:class:`~fpgrad.SimulationResult` to ``(value, dL/d spike_time)`` (one derivative per neuron
+spike, in the order of ``result.spike_time``), which reverse mode turns into parameter gradients.
+The formula itself is written once, generic over the array module (``xp`` = ``numpy`` or
+``jax.numpy``), so the discrete-time JAX side evaluates the very same definition.
+
+Silent neurons. A first-spike loss needs a time for every output neuron. A neuron that does not
+fire on ``[0, t_max]`` is given the time ``t_max`` (the latest it could have fired) and that time
+carries no gradient: the exact derivative of a spike that does not exist is zero. Losses stay
+finite, never NaN, and the gradient pushes the other (firing) neurons as usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._problem import ProblemError
+from .event import SimulationResult
+
+__all__ = [
+    "FirstSpikeCrossEntropy",
+    "FirstSpikeMSE",
+    "Loss",
+    "SpikeCount",
+    "VanRossum",
+    "first_spike_times",
+]
+
+
+class Loss(Protocol):
+    """What :func:`fpgrad.gradient` needs from a loss."""
+
+    def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
+        """The loss and its derivative w.r.t. each spike time of ``result``."""
+        ...
+
+
+def _node_ids(neurons: Sequence[int] | ArrayLike) -> tuple[int, ...]:
+    ids = tuple(int(x) for x in np.asarray(neurons, dtype=np.int64).ravel())
+    if not ids:
+        raise ProblemError("neurons: need at least one neuron (global node id)")
+    return ids
+
+
+def _check_neurons(result: SimulationResult, neurons: tuple[int, ...]) -> None:
+    net = result.problem.network
+    for node in neurons:
+        if not net.n_inputs <= node < net.n_nodes:
+            raise ProblemError(
+                f"loss neurons: node {node} is not a neuron (ids {net.n_inputs}..{net.n_nodes - 1})"
+            )
+
+
+def first_spike_times(
+    result: SimulationResult, neurons: Sequence[int]
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """First spike time of each neuron (``t_max`` if silent) and its spike index (-1 if silent)."""
+    neurons = _node_ids(neurons)
+    _check_neurons(result, neurons)
+    times = np.full(len(neurons), result.problem.t_max)
+    index = np.full(len(neurons), -1, dtype=np.int64)
+    for pos, node in enumerate(neurons):
+        hits = np.flatnonzero(result.spike_node == node)
+        if hits.size:
+            index[pos] = hits[0]
+            times[pos] = result.spike_time[hits[0]]
+    return times, index
+
+
+def _scatter(result: SimulationResult, index: NDArray[np.int64], grad: NDArray) -> NDArray:
+    out = np.zeros(result.n_spikes)
+    fired = index >= 0
+    np.add.at(out, index[fired], np.asarray(grad)[fired])
+    return out
+
+
+@dataclass(frozen=True)
+class FirstSpikeMSE:
+    """Mean squared error of first spike times to targets:
+    ``L = (1/n) sum_i (t_i - target_i)^2`` over the ``n`` given neurons (global node ids)."""
+
+    neurons: tuple[int, ...]
+    targets: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "neurons", _node_ids(self.neurons))
+        targets = tuple(float(x) for x in np.asarray(self.targets, dtype=np.float64).ravel())
+        if len(targets) != len(self.neurons) or not np.all(np.isfinite(targets)):
+            raise ProblemError("targets: need one finite target time per neuron")
+        object.__setattr__(self, "targets", targets)
+
+    def formula(self, times: Any, xp: Any = np) -> Any:
+        """``L`` from the first spike times (array of shape ``(n,)``)."""
+        return xp.mean((times - xp.asarray(self.targets)) ** 2)
+
+    def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
+        times, index = first_spike_times(result, self.neurons)
+        grad = 2.0 * (times - np.asarray(self.targets)) / len(times)
+        return float(self.formula(times)), _scatter(result, index, grad)
+
+
+@dataclass(frozen=True)
+class FirstSpikeCrossEntropy:
+    """First-spike classification loss (EventProp's, Wunderlich & Pehle 2021):
+
+        L = -log softmax(-t / tau0)[label] + alpha (exp(t_label / tau1) - 1)
+
+    over the first spike times ``t`` of the output ``neurons`` (global node ids, class ``c`` is
+    ``neurons[c]``). The regulariser pushes the correct neuron to fire early. Defaults
+    ``tau0 = 2 ms``, ``tau1 = 10 ms``, ``alpha = 1e-2``.
+    """
+
+    neurons: tuple[int, ...]
+    label: int
+    tau0: float = 2.0
+    tau1: float = 10.0
+    alpha: float = 1e-2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "neurons", _node_ids(self.neurons))
+        if not 0 <= int(self.label) < len(self.neurons):
+            raise ProblemError(f"label = {self.label} must lie in [0, {len(self.neurons)})")
+        object.__setattr__(self, "label", int(self.label))
+        if not (self.tau0 > 0 and self.tau1 > 0 and self.alpha >= 0):
+            raise ProblemError("need tau0 > 0, tau1 > 0 and alpha >= 0")
+
+    def formula(self, times: Any, xp: Any = np) -> Any:
+        """``L`` from the first spike times (array of shape ``(n_classes,)``)."""
+        z = -times / self.tau0
+        z_max = xp.max(z)
+        log_norm = z_max + xp.log(xp.sum(xp.exp(z - z_max)))
+        t_label = times[self.label]
+        return log_norm - z[self.label] + self.alpha * (xp.exp(t_label / self.tau1) - 1.0)
+
+    def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
+        times, index = first_spike_times(result, self.neurons)
+        z = -times / self.tau0
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        # dL/dz = p - onehot, dz/dt = -1/tau0; regulariser: alpha/tau1 e^{t_label/tau1}
+        grad = -(p - np.eye(len(times))[self.label]) / self.tau0
+        grad[self.label] += self.alpha / self.tau1 * np.exp(times[self.label] / self.tau1)
+        return float(self.formula(times)), _scatter(result, index, grad)
+
+    def predict(self, result: SimulationResult) -> int:
+        """The predicted class: the output neuron that fires first (ties: lowest class)."""
+        return int(np.argmin(first_spike_times(result, self.neurons)[0]))
+
+
+def _van_rossum_pairs(x: Any, y: Any, tau: float, xp: Any) -> Any:
+    """``sum_{i,j} exp(-|x_i - y_j| / tau)``."""
+    return xp.sum(xp.exp(-xp.abs(x[:, None] - y[None, :]) / tau))
+
+
+@dataclass(frozen=True)
+class VanRossum:
+    """Van Rossum distance of spike trains to target trains, summed over neurons:
+
+        L = sum_n D_n^2,   D^2 = (1/tau) integral_0^inf (f(t) - g(t))^2 dt
+          = 1/2 [sum_{i,i'} K(t_i - t_i') + sum_{j,j'} K(s_j - s_j') - 2 sum_{i,j} K(t_i - s_j)]
+
+    with ``f = sum_i exp(-(t - t_i)/tau) [t >= t_i]`` (``g`` from the targets ``s_j``) and
+    ``K(x) = exp(-|x|/tau)``: the closed form over spike pairs. ``targets`` maps global node ids
+    to target spike times.
+    """
+
+    targets: Mapping[int, tuple[float, ...]] = field(hash=False)
+    tau: float = 10.0
+
+    def __post_init__(self) -> None:
+        clean = {}
+        for node, train in dict(self.targets).items():
+            arr = np.sort(np.asarray(train, dtype=np.float64).ravel())
+            if not np.all(np.isfinite(arr)):
+                raise ProblemError(f"targets[{node}]: spike times must be finite")
+            clean[int(node)] = tuple(float(x) for x in arr)
+        if not clean:
+            raise ProblemError("targets: need at least one neuron")
+        if not self.tau > 0:
+            raise ProblemError(f"tau = {self.tau} must be > 0")
+        object.__setattr__(self, "targets", clean)
+
+    def formula(self, trains: Sequence[Any], xp: Any = np) -> Any:
+        """``L`` from the spike trains of ``targets``' neurons (in the mapping's order)."""
+        total = 0.0
+        for train, target in zip(trains, self.targets.values(), strict=True):
+            s = xp.asarray(target)
+            total = total + 0.5 * (
+                _van_rossum_pairs(train, train, self.tau, xp)
+                + _van_rossum_pairs(s, s, self.tau, xp)
+                - 2.0 * _van_rossum_pairs(train, s, self.tau, xp)
+            )
+        return total
+
+    def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
+        nodes = tuple(self.targets)
+        _check_neurons(result, nodes)
+        grad = np.zeros(result.n_spikes)
+        trains = []
+        for node, target in self.targets.items():
+            rows = np.flatnonzero(result.spike_node == node)
+            t = result.spike_time[rows]
+            trains.append(t)
+            s = np.asarray(target)
+            # dK(x)/dx = -sign(x)/tau K(x); the self-sum counts each pair twice (x 1/2 x 2).
+            d_self = (
+                -np.sign(t[:, None] - t[None, :])
+                / self.tau
+                * np.exp(-np.abs(t[:, None] - t[None, :]) / self.tau)
+            )
+            d_cross = (
+                -np.sign(t[:, None] - s[None, :])
+                / self.tau
+                * np.exp(-np.abs(t[:, None] - s[None, :]) / self.tau)
+            )
+            grad[rows] = d_self.sum(axis=1) - d_cross.sum(axis=1)
+        return float(self.formula(trains)), grad
+
+
+@dataclass(frozen=True)
+class SpikeCount:
+    """Squared error of spike counts: ``L = 1/2 sum_i (n_i - target_i)^2``.
+
+    Its exact gradient is zero almost everywhere: a count is piecewise constant in every
+    parameter (it changes only where a spike appears or vanishes, a set of measure zero, where it
+    jumps and has no derivative). Only a surrogate, which smooths the threshold, gives it a
+    non-zero gradient; fpgrad reports the exact zero.
+    """
+
+    neurons: tuple[int, ...]
+    targets: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "neurons", _node_ids(self.neurons))
+        targets = tuple(float(x) for x in np.asarray(self.targets, dtype=np.float64).ravel())
+        if len(targets) != len(self.neurons):
+            raise ProblemError("targets: need one target count per neuron")
+        object.__setattr__(self, "targets", targets)
+
+    def formula(self, counts: Any, xp: Any = np) -> Any:
+        """``L`` from the spike counts of ``neurons``."""
+        return 0.5 * xp.sum((counts - xp.asarray(self.targets)) ** 2)
+
+    def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
+        _check_neurons(result, self.neurons)
+        counts = np.array([np.sum(result.spike_node == n) for n in self.neurons], dtype=float)
+        return float(self.formula(counts)), np.zeros(result.n_spikes)
