@@ -42,6 +42,9 @@ __all__ = [
 #: flagged as near-degenerate.
 DEFAULT_DEGENERACY_TOL = 1e-6
 
+#: The parameter groups shared by all samples of a batch.
+NETWORK_GROUPS = tuple(name for name in GROUPS if name != "input_time")
+
 
 @dataclass(frozen=True, eq=False)
 class GradientResult:
@@ -238,7 +241,10 @@ def gradient_batch(
 ) -> BatchGradient:
     """:func:`gradient` averaged over input samples (one loss per sample), on all cores.
 
-    The Numba kernels release the GIL, so samples run in parallel threads.
+    Only network parameters are averaged: ``params`` defaults to every group but
+    ``input_time`` (input spikes differ from sample to sample; their gradients are in
+    ``samples[k].grad`` when asked for explicitly). The Numba kernels release the GIL, so samples
+    run in parallel threads.
     """
     if len(inputs) != len(losses) or not inputs:
         raise ProblemError(
@@ -246,7 +252,7 @@ def gradient_batch(
             f"{len(losses)} losses"
         )
     problems = [Problem(network, tuple(sample), t_max) for sample in inputs]
-    names = _check_params(params)
+    names = _check_params(params if params is not None else NETWORK_GROUPS)
 
     def one(k: int) -> GradientResult:
         return gradient(problems[k], losses[k], method, params=names, degeneracy_tol=degeneracy_tol)
@@ -257,9 +263,10 @@ def gradient_batch(
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             samples = list(pool.map(one, range(len(problems))))
-    total = samples[0].grad
+    shared = [name for name in names if name != "input_time"]
+    total = Gradients(**{name: getattr(samples[0].grad, name) for name in shared})
     for sample in samples[1:]:
-        total = total + sample.grad
+        total = total + Gradients(**{name: getattr(sample.grad, name) for name in shared})
     return BatchGradient(
         loss=float(np.mean([s.loss for s in samples])),
         grad=total.scale(1.0 / len(samples)),

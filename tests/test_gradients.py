@@ -1,0 +1,397 @@
+"""Exact gradients: FP and reverse mode against each other, against 50-digit finite differences
+of the independent mpmath reference, against closed forms, and through the losses.
+
+Tolerances. The exact engines are accurate to rounding (relative ~1e-13 on these problems), the
+50-digit central differences with step 1e-20 to ~1e-30, so the 1e-7 bound of the issue leaves a
+margin while still failing on any missing term (dropping the reset term is off by tens of
+percent, a wrong sign by 200%). FP and reverse compute the same sums in different orders: 1e-10.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from mpmath import mp, mpf
+from reference import simulate_reference
+
+import fpgrad
+from fpgrad.grad import GROUPS, parameter_values
+
+FD_H = mpf("1e-20")
+
+
+def recurrent_problem(seed: int, t_ref: float = 0.0) -> fpgrad.Problem:
+    """A small recurrent network with self-loops and inhibition, neurons firing several times."""
+    rng = np.random.default_rng(seed)
+    net = fpgrad.random_recurrent_network(
+        3,
+        4,
+        rng,
+        input_synapses=2,
+        recurrent_synapses=2,
+        input_weight=0.35,
+        recurrent_weight=0.12,
+        tau_mem=rng.uniform(5, 15, 4),
+        threshold=rng.uniform(0.8, 1.2, 4),
+        t_ref=t_ref,
+    )
+    return fpgrad.Problem(net, fpgrad.poisson_inputs(3, 100.0, 30.0, rng), 30.0)
+
+
+def feedforward_problem(seed: int, t_ref: float = 0.0) -> fpgrad.Problem:
+    """A 3-4-2 feedforward network driven by Poisson inputs."""
+    rng = np.random.default_rng(seed)
+    net = fpgrad.random_feedforward_network(
+        [3, 4, 2],
+        rng,
+        weight_mean=[0.5, 0.6],
+        weight_std=0.3,
+        tau_mem=rng.uniform(6, 14, 6),
+        t_ref=t_ref,
+    )
+    return fpgrad.Problem(net, fpgrad.poisson_inputs(3, 120.0, 25.0, rng), 25.0)
+
+
+def well_posed(problem: fpgrad.Problem, min_spikes_per_neuron: int = 3) -> fpgrad.SimulationResult:
+    """Simulate and check the draw is non-degenerate and has multi-spike neurons."""
+    result = fpgrad.simulate(problem)
+    assert result.degeneracy.min_peak_gap > 1e-4
+    assert result.degeneracy.min_crossing_slope > 1e-3
+    counts = np.bincount(result.spike_node, minlength=problem.network.n_nodes)
+    assert counts.max() >= min_spikes_per_neuron, "the draw must exercise the reset term"
+    return result
+
+
+def reference_times(problem: fpgrad.Problem, **overrides) -> list[mpf]:
+    return [t for _, t in simulate_reference(problem, **overrides)]
+
+
+def reference_jacobian(problem: fpgrad.Problem, n_spikes: int) -> dict[str, np.ndarray]:
+    """d(spike times)/dp by central differences of the 50-digit reference, step 1e-20."""
+    values = parameter_values(problem)
+    out = {}
+    with mp.workdps(60):
+        for group in GROUPS:
+            base = [mpf(float(x)) for x in getattr(values, group)]
+            cols = []
+            for q in range(len(base)):
+                times = []
+                for sign in (1, -1):
+                    moved = list(base)
+                    moved[q] += sign * FD_H
+                    arg = moved[0] if group == "tau_syn" else moved
+                    keyword = "input_times" if group == "input_time" else group
+                    times.append(reference_times(problem, **{keyword: arg}))
+                assert len(times[0]) == len(times[1]) == n_spikes, (group, q)
+                cols.append([float((p - m) / (2 * FD_H)) for p, m in zip(*times, strict=True)])
+            out[group] = np.array(cols).T.reshape(n_spikes, len(base))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("make", "seed", "t_ref"),
+    [
+        (recurrent_problem, 1, 0.0),
+        (recurrent_problem, 9, 0.7),
+        (feedforward_problem, 2, 0.0),
+        (feedforward_problem, 4, 0.4),
+    ],
+)
+def test_jacobian_matches_50_digit_finite_differences(make, seed, t_ref):
+    problem = make(seed, t_ref)
+    result = well_posed(problem)
+    jac = fpgrad.spike_jacobian(result)
+    ref = reference_jacobian(problem, result.n_spikes)
+    for group in GROUPS:
+        scale = np.abs(ref[group]).max()
+        err = np.abs(jac[group] - ref[group]).max()
+        assert err <= 1e-7 * max(scale, 1e-12), (group, err, scale)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("t_ref", [0.0, 0.6])
+def test_forward_and_reverse_agree(seed, t_ref):
+    make = recurrent_problem if seed % 2 else feedforward_problem
+    result = fpgrad.simulate(make(seed, t_ref))
+    assert result.n_spikes > 5
+    cot = np.random.default_rng(seed).normal(size=result.n_spikes)
+    jac = fpgrad.spike_jacobian(result)
+    rev = fpgrad.spike_vjp(result, cot)
+    for group in GROUPS:
+        fwd = cot @ jac[group]
+        assert np.allclose(getattr(rev, group), fwd, rtol=1e-10, atol=1e-10 * np.abs(fwd).max())
+
+
+def test_single_neuron_closed_form_quadratic():
+    """tau_mem = 2 tau_syn: V = (w/b)(x - x^2), x = e^{-b s}, so the first crossing solves
+    x^2 - x + c = 0 with c = theta b / w, x = (1 + sqrt(1 - 4c)) / 2, f = t0 - ln(x)/b, and
+
+        df/dw = -c / (w b x sqrt(1 - 4c)),  df/dtheta = 1 / (w x sqrt(1 - 4c)),  df/dt0 = 1.
+    """
+    tau_mem, w, theta, t0 = 10.0, 0.45, 1.0, 2.5
+    b = 1.0 / tau_mem
+    net = fpgrad.Network(1, 1, tau_mem / 2, tau_mem, theta, pre=[0], post=[1], weight=[w])
+    result = fpgrad.simulate(fpgrad.Problem(net, ([t0],), 50.0))
+    c = theta * b / w
+    root = np.sqrt(1 - 4 * c)
+    x = (1 + root) / 2
+    assert result.spike_node[0] == 1
+    assert result.spike_time[0] == pytest.approx(t0 - np.log(x) / b, rel=1e-14)
+    jac = fpgrad.spike_jacobian(result)
+    assert jac["weight"][0, 0] == pytest.approx(-c / (w * b * x * root), rel=1e-12)
+    assert jac["threshold"][0, 0] == pytest.approx(1 / (w * x * root), rel=1e-12)
+    assert jac["input_time"][0, 0] == pytest.approx(1.0, rel=1e-14)
+
+
+def test_input_time_shift_invariance():
+    """Shifting every input by d shifts every spike by d: the input-time Jacobian rows sum to 1."""
+    result = well_posed(recurrent_problem(1))
+    jac = fpgrad.spike_jacobian(result, ["input_time"])
+    np.testing.assert_allclose(jac["input_time"].sum(axis=1), 1.0, rtol=1e-11)
+
+
+def test_time_rescaling_identity():
+    """Scaling all times and time constants by c and weights by 1/c leaves V(t/c) unchanged, so
+    Euler's relation for homogeneous functions holds: sum_p p_time df/dp_time - sum_w w df/dw = f.
+    """
+    result = well_posed(recurrent_problem(3, t_ref=0.0))
+    problem = result.problem
+    jac = fpgrad.spike_jacobian(result)
+    vals = parameter_values(problem)
+    lhs = (
+        jac["input_time"] @ vals.input_time
+        + jac["tau_mem"] @ vals.tau_mem
+        + jac["tau_syn"] @ vals.tau_syn
+        - jac["weight"] @ vals.weight
+    )
+    np.testing.assert_allclose(lhs, result.spike_time, rtol=1e-10)
+
+
+def test_reset_term_matters():
+    """A neuron firing repeatedly: its later spikes depend on its earlier ones through the
+    reset. The Jacobian of a late spike w.r.t. the input weight matches finite differences, and
+    differs by far more than the tolerance from the value without the reset term's propagation
+    (which equals the first-spike sensitivity alone)."""
+    net = fpgrad.Network(1, 1, 5.0, 10.0, 1.0, pre=[0], post=[1], weight=[3.0])
+    problem = fpgrad.Problem(net, ([1.0],), 60.0)
+    result = well_posed(problem, min_spikes_per_neuron=4)
+    jac = fpgrad.spike_jacobian(result, ["weight"])["weight"][:, 0]
+    ref = reference_jacobian(problem, result.n_spikes)["weight"][:, 0]
+    np.testing.assert_allclose(jac, ref, rtol=1e-9)
+    assert abs(jac[-1] - jac[0]) > 0.1 * abs(jac[-1])
+
+
+class TestLosses:
+    """Each loss's spike-time derivative against autodiff of its own formula (JAX, float64)
+    and against finite differences of the exact loss."""
+
+    @staticmethod
+    def problem_and_losses():
+        rng = np.random.default_rng(11)
+        net = fpgrad.random_feedforward_network(
+            [4, 6, 3], rng, weight_mean=[0.12, 0.08], weight_std=0.05
+        )
+        problem = fpgrad.Problem(net, fpgrad.poisson_inputs(4, 100.0, 30.0, rng), 30.0)
+        out = [net.n_nodes - 3, net.n_nodes - 2, net.n_nodes - 1]
+        losses = [
+            fpgrad.FirstSpikeMSE(out, [6.0, 9.0, 12.0]),
+            fpgrad.FirstSpikeCrossEntropy(out, 2),
+            fpgrad.VanRossum({out[0]: [5.0, 15.0], out[2]: [8.0]}, tau=5.0),
+        ]
+        return problem, losses
+
+    def test_spike_grad_matches_jax_autodiff(self):
+        jax = pytest.importorskip("jax")
+        jnp = jax.numpy
+        problem, losses = self.problem_and_losses()
+        result = fpgrad.simulate(problem)
+        for loss in losses:
+            value, grad = loss.value_and_spike_grad(result)
+            times = jnp.asarray(result.spike_time)
+
+            def of_times(t, loss=loss):
+                if isinstance(loss, fpgrad.VanRossum):
+                    trains = [t[np.flatnonzero(result.spike_node == n)] for n in loss.targets]
+                    return loss.formula(trains, xp=jnp)
+                firsts = []
+                for n in loss.neurons:
+                    rows = np.flatnonzero(result.spike_node == n)
+                    firsts.append(t[rows[0]] if rows.size else problem.t_max)
+                return loss.formula(jnp.stack([jnp.asarray(f) for f in firsts]), xp=jnp)
+
+            assert float(of_times(times)) == pytest.approx(value, rel=1e-13)
+            np.testing.assert_allclose(
+                grad, np.asarray(jax.grad(of_times)(times)), rtol=1e-12, atol=1e-14
+            )
+
+    @pytest.mark.parametrize("method", [fpgrad.ExactForward(), fpgrad.FiniteDifference()])
+    def test_methods_agree_with_reverse(self, method):
+        problem, losses = self.problem_and_losses()
+        for loss in losses:
+            rev = fpgrad.gradient(problem, loss)
+            other = fpgrad.gradient(problem, loss, method)
+            assert not rev.degenerate and not other.degenerate
+            assert other.loss == rev.loss
+            tol = 1e-10 if isinstance(method, fpgrad.ExactForward) else 1e-6
+            scale = np.abs(rev.grad.flat()).max()
+            assert np.abs(other.grad.flat() - rev.grad.flat()).max() <= tol * scale, loss
+
+
+def test_spike_count_gradient_is_exactly_zero():
+    """Counts are piecewise constant in the parameters: the exact gradient is 0, and so is a
+    finite difference that does not change the pattern."""
+    problem = recurrent_problem(1)
+    result = well_posed(problem)
+    out = list(range(problem.network.n_inputs, problem.network.n_nodes))
+    loss = fpgrad.SpikeCount(out, [1.0] * len(out))
+    exact = fpgrad.gradient(problem, loss)
+    fd = fpgrad.gradient(problem, loss, fpgrad.FiniteDifference())
+    counts = np.bincount(result.spike_node - problem.network.n_inputs, minlength=len(out))
+    assert exact.loss == pytest.approx(0.5 * np.sum((counts - 1.0) ** 2))
+    assert np.all(exact.grad.flat() == 0.0)
+    assert np.all(fd.grad.flat() == 0.0)
+
+
+def test_silent_network_is_finite_and_zero():
+    """No neuron fires: first-spike losses use t_max for silent neurons, with zero gradient."""
+    net = fpgrad.feedforward_network([np.full((2, 3), 0.01)])
+    problem = fpgrad.Problem(net, ([1.0], [2.0]), 20.0)
+    assert fpgrad.simulate(problem).n_spikes == 0
+    ce = fpgrad.FirstSpikeCrossEntropy([2, 3, 4], 1)
+    res = fpgrad.gradient(problem, ce)
+    assert res.loss == pytest.approx(np.log(3) + 1e-2 * np.expm1(20.0 / 10.0), rel=1e-14)
+    for method in (fpgrad.ExactReverse(), fpgrad.ExactForward()):
+        flat = fpgrad.gradient(problem, ce, method).grad.flat()
+        assert np.all(np.isfinite(flat)) and np.all(flat == 0.0)
+    mse = fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([2, 3, 4], [5.0, 5.0, 5.0]))
+    assert mse.loss == pytest.approx(225.0) and np.all(mse.grad.flat() == 0.0)
+
+
+def test_degenerate_flag():
+    """A single-input neuron whose peak sits 1e-9 below threshold is flagged, with its margin."""
+    net = fpgrad.Network(1, 1, 5.0, 10.0, 1.0, pre=[0], post=[1], weight=[1.0])
+    peak = fpgrad.simulate(fpgrad.Problem(net, ([0.0],), 50.0))
+    # weight 1 gives a peak of 1 * max H = 2.5 for tau_syn = 5, tau_mem = 10 (see builders)
+    w = (1.0 - 1e-9) / 2.5
+    problem = fpgrad.Problem(net.replace(weight=[w]), ([0.0],), 50.0)
+    res = fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([1], [5.0]))
+    assert peak.n_spikes >= 1
+    assert res.degenerate
+    assert res.degeneracy.min_peak_gap == pytest.approx(1e-9, rel=1e-5)
+    assert res.degeneracy.peak_gap_neuron == 0
+
+
+def test_batch_gradient_is_mean_of_samples():
+    rng = np.random.default_rng(2)
+    net = fpgrad.random_feedforward_network([4, 5, 2], rng, weight_mean=[0.6, 0.7], weight_std=0.2)
+    inputs = [fpgrad.poisson_inputs(4, 80.0, 20.0, rng) for _ in range(5)]
+    losses = [fpgrad.FirstSpikeCrossEntropy([9, 10], k % 2) for k in range(5)]
+    batch = fpgrad.gradient_batch(net, inputs, 20.0, losses, n_threads=2)
+    groups = ["weight", "threshold", "tau_mem", "tau_syn"]
+    assert batch.grad.input_time is None  # per-sample quantities are not averaged
+    singles = [
+        fpgrad.gradient(fpgrad.Problem(net, tuple(x), 20.0), lo, params=groups)
+        for x, lo in zip(inputs, losses, strict=True)
+    ]
+    mean = np.mean([s.grad.flat() for s in singles], axis=0)[: batch.grad.flat().size]
+    np.testing.assert_allclose(batch.grad.flat(), mean, rtol=1e-14, atol=1e-300)
+    assert batch.loss == pytest.approx(np.mean([s.loss for s in singles]), rel=1e-14)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    t_ref=st.sampled_from([0.0, 0.3]),
+    tau_ratio=st.floats(0.5, 3.0),
+)
+def test_property_reverse_matches_finite_differences(seed, t_ref, tau_ratio):
+    """Random feedforward problems, near-degenerate draws skipped by the degeneracy margins."""
+    rng = np.random.default_rng(seed)
+    net = fpgrad.random_feedforward_network(
+        [3, 3, 2],
+        rng,
+        weight_mean=0.6,
+        weight_std=0.3,
+        tau_syn=5.0,
+        tau_mem=5.0 * tau_ratio,
+        t_ref=t_ref,
+    )
+    problem = fpgrad.Problem(net, fpgrad.poisson_inputs(3, 100.0, 20.0, rng), 20.0)
+    result = fpgrad.simulate(problem)
+    assume(result.n_spikes > 0)
+    assume(result.degeneracy.min_peak_gap > 1e-3 and result.degeneracy.min_crossing_slope > 1e-2)
+    loss = fpgrad.FirstSpikeMSE([6, 7], [5.0, 8.0])
+    exact = fpgrad.gradient(problem, loss)
+    fd = fpgrad.gradient(problem, loss, fpgrad.FiniteDifference())
+    assume(not fd.degenerate)
+    scale = max(np.abs(exact.grad.flat()).max(), 1e-8)
+    assert np.abs(fd.grad.flat() - exact.grad.flat()).max() <= 1e-5 * scale
+
+
+def test_gradient_rejects_bad_options():
+    problem = recurrent_problem(1)
+    loss = fpgrad.FirstSpikeMSE([3], [5.0])
+    with pytest.raises(fpgrad.ProblemError, match="unknown parameter group 'weights'"):
+        fpgrad.gradient(problem, loss, params=["weights"])
+    with pytest.raises(fpgrad.ProblemError, match="method"):
+        fpgrad.gradient(problem, loss, method="reverse")
+    with pytest.raises(fpgrad.ProblemError, match="not a neuron"):
+        fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([0], [5.0]))
+    with pytest.raises(fpgrad.ProblemError, match="step"):
+        fpgrad.FiniteDifference(step=0.0)
+
+
+def test_cli_jacobian_and_grad(tmp_path):
+    problem = recurrent_problem(1)
+    path = tmp_path / "p.json"
+    fpgrad.save_problem(problem, path)
+    run = subprocess.run(
+        [sys.executable, "-m", "fpgrad", "simulate", str(path), "--jacobian"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = json.loads(run.stdout)
+    jac = fpgrad.spike_jacobian(problem, ["weight"])["weight"]
+    assert np.array(out["d_spike_time_d_weight"]).shape == (
+        len(out["spike_time"]),
+        problem.network.n_synapses,
+    )
+    np.testing.assert_array_equal(np.array(out["d_spike_time_d_weight"]), jac)
+    target = tmp_path / "t.json"
+    target.write_text(json.dumps({"neurons": [3, 4], "targets": [5.0, 6.0]}))
+    for method in ("reverse", "forward"):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fpgrad",
+                "grad",
+                str(path),
+                "--loss",
+                "first-spike-mse",
+                "--target",
+                str(target),
+                "--method",
+                method,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        out = json.loads(run.stdout)
+        exact = fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([3, 4], [5.0, 6.0]))
+        assert out["loss"] == exact.loss
+        np.testing.assert_allclose(out["gradient"]["weight"], exact.grad.weight, rtol=1e-10)
+    bad = subprocess.run(
+        [sys.executable, "-m", "fpgrad", "grad", str(path), "--loss", "first-spike-mse"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "targets" in bad.stderr and "Traceback" not in bad.stderr
