@@ -32,5 +32,6 @@ from .losses import FirstSpikeCrossEntropy as FirstSpikeCrossEntropy
 from .losses import FirstSpikeMSE as FirstSpikeMSE
 from .losses import SpikeCount as SpikeCount
 from .losses import VanRossum as VanRossum
+from .testing._selftest import test as test
 
 __version__ = "0.1.0"

@@ -156,6 +156,10 @@ def _parser() -> argparse.ArgumentParser:
     grad.add_argument("--out", metavar="FILE", help="write the JSON to FILE instead of stdout")
     grad.set_defaults(func=_cmd_grad)
 
+    from .testing._cli import add_check_command
+
+    add_check_command(sub)
+
     demo = sub.add_parser(
         "demo",
         help="run the built-in example",

@@ -1,0 +1,364 @@
+"""The gradient-checking toolkit itself: gradcheck must pass exact gradients and fail wrong ones
+(a perturbed entry, a flipped sign, a smoothed surrogate-like gradient passed as exact), the
+strategies must always produce problems that meet their stated margins, and ``fpgrad check``
+must exit 0 / 1 / 2 for pass / fail / bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fpgrad
+from fpgrad.grad import GROUPS
+from fpgrad.testing import (
+    SelectedStepFiniteDifference,
+    _selftest,
+    assert_gradients_close,
+    compare_external,
+    finite_difference,
+    gradcheck,
+)
+from fpgrad.testing import _cli as check_cli
+from fpgrad.testing import strategies as fst
+
+
+def tiny_problem(seed: int = 0) -> fpgrad.Problem:
+    """3-3-2 feedforward, weights ~0.12, Poisson 100 Hz over 25 ms: a few spikes per neuron."""
+    rng = np.random.default_rng(seed)
+    net = fpgrad.random_feedforward_network([3, 3, 2], rng, weight_mean=0.12, weight_std=0.05)
+    return fpgrad.Problem(net, fpgrad.poisson_inputs(3, 100.0, 25.0, rng), 25.0)
+
+
+LOSS = fpgrad.FirstSpikeMSE([6, 7], [5.0, 8.0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Corrupted:
+    """A method object returning the exact gradient passed through ``corrupt`` (a fake buggy
+    or surrogate implementation). ``name`` is what it reports as ``GradientResult.method``."""
+
+    corrupt: object
+    name: str = "my-exact"
+
+    def __call__(self, problem, loss, params, tol):
+        res = fpgrad.ExactReverse()(problem, loss, params, tol)
+        grad = fpgrad.Gradients(
+            **{k: self.corrupt(k, v.copy()) for k, v in res.grad.groups().items()}
+        )
+        return dataclasses.replace(res, grad=grad, method=self.name)
+
+
+def perturb_one(group, values):
+    if group == "weight":
+        values[int(np.argmax(np.abs(values)))] *= 1.001
+    return values
+
+
+def flip_sign(group, values):
+    return -values if group == "threshold" else values
+
+
+def smooth(group, values):
+    """A surrogate-like gradient: right direction, blurred and shrunk (cosine ~0.99)."""
+    return 0.8 * values + 0.05 * np.abs(values).max() * np.cos(np.arange(values.size))
+
+
+@pytest.fixture(scope="module")
+def problem():
+    problem = tiny_problem()
+    result = fpgrad.simulate(problem)
+    assert 10 <= result.n_spikes <= 60
+    assert not result.degeneracy.is_degenerate(1e-3, 1e-2)
+    return problem
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        LOSS,
+        fpgrad.FirstSpikeCrossEntropy([6, 7], 1),
+        fpgrad.VanRossum({6: [4.0, 12.0], 7: [9.0]}, tau=5.0),
+    ],
+    ids=["mse", "ce", "van-rossum"],
+)
+def test_gradcheck_passes_exact_gradients(problem, loss):
+    report = gradcheck(problem, loss)
+    assert report.passed, report
+    assert not report.near_degenerate
+    methods = {r.method for r in report.rows}
+    assert methods == {"exact-reverse", "exact-forward"}
+    assert {r.group for r in report.rows} == set(GROUPS)
+    assert all(r.rel_error < 1e-7 and r.cosine > 1 - 1e-12 for r in report.rows)
+    fwd_rev = [r for r in report.rows if r.reference == "exact-reverse"]
+    assert len(fwd_rev) == len(GROUPS) and all(r.rel_error < 1e-12 for r in fwd_rev)
+    text = repr(report)
+    assert text.startswith("gradcheck PASSED") and "rtol = 1e-05" in text
+    assert "degeneracy margins" in text and "FAIL" not in text
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "failing"),
+    [(perturb_one, {"weight"}), (flip_sign, {"threshold"}), (smooth, set(GROUPS))],
+    ids=["one-entry", "sign", "surrogate-like"],
+)
+def test_gradcheck_fails_wrong_gradients(problem, corrupt, failing):
+    report = gradcheck(problem, LOSS, methods=[fpgrad.ExactReverse(), Corrupted(corrupt)])
+    assert not report.passed
+    failed = {(r.method, r.group) for r in report.failures}
+    assert failed == {("my-exact", g) for g in failing}
+    with pytest.raises(AssertionError, match="gradcheck FAILED") as info:
+        assert_gradients_close(problem, LOSS, methods=[Corrupted(corrupt)])
+    message = str(info.value)
+    assert "my-exact" in message and "FAIL" in message and "rel err" in message
+
+
+def test_one_perturbed_entry_is_located(problem):
+    report = gradcheck(problem, LOSS, params=["weight"], methods=[Corrupted(perturb_one)])
+    (row,) = report.failures
+    exact = fpgrad.gradient(problem, LOSS, params=["weight"]).grad.weight
+    assert row.worst_index == int(np.argmax(np.abs(exact)))
+    assert row.rel_error == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_surrogate_is_compared_but_never_required(problem):
+    surrogate = Corrupted(smooth, name="surrogate-bptt")
+    report = gradcheck(problem, LOSS, methods=[fpgrad.ExactReverse(), surrogate])
+    assert report.passed, report
+    rows = [r for r in report.rows if r.method == "surrogate-bptt"]
+    assert rows and not any(r.required or r.passed for r in rows)
+    assert all(0.9 < r.cosine < 1.0 for r in rows if r.size > 1)
+    assert "(info)" in repr(report)
+    # the same via compare_only, under a name of the caller's choosing
+    report = gradcheck(problem, LOSS, compare_only={"approx": Corrupted(smooth)})
+    assert report.passed and any(r.method == "approx" and not r.required for r in report.rows)
+
+
+def test_given_gradients_are_checked(problem):
+    exact = fpgrad.gradient(problem, LOSS).grad
+    assert gradcheck(problem, LOSS, methods={"mine": exact.groups()}).passed
+    wrong = {"weight": exact.weight, "tau_syn": -exact.tau_syn}
+    report = gradcheck(problem, LOSS, methods={"mine": wrong})
+    assert {(r.method, r.group) for r in report.failures} == {("mine", "tau_syn")}
+    with pytest.raises(fpgrad.ProblemError, match="expected 15 values"):
+        gradcheck(problem, LOSS, methods={"mine": {"weight": exact.weight[:-1]}})
+    with pytest.raises(fpgrad.ProblemError, match="unknown parameter group 'weights'"):
+        gradcheck(problem, LOSS, methods={"mine": {"weights": exact.weight}})
+
+
+def test_near_degenerate_problem_is_flagged():
+    """A peak 1e-7 below threshold: the margin is reported, and the report says so."""
+    net = fpgrad.Network(1, 1, 5.0, 10.0, 1.0, pre=[0], post=[1], weight=[(1.0 - 1e-7) / 2.5])
+    problem = fpgrad.Problem(net, ([1.0],), 30.0)
+    report = gradcheck(problem, fpgrad.FirstSpikeMSE([1], [5.0]), params=["weight"])
+    assert report.near_degenerate
+    assert report.degeneracy.min_peak_gap == pytest.approx(1e-7, rel=1e-3)
+    assert "NEAR-DEGENERATE" in repr(report) and "1.00e-07 (neuron 0" in repr(report)
+    # steps of 1e-3 and 1e-4 make the neuron fire: discarded, the smaller ones kept
+    assert report.fd.n_pattern_changes >= 2
+    assert "changed the spike pattern" in repr(report)
+
+
+def test_finite_difference_selects_agreeing_steps(problem):
+    fd = finite_difference(problem, LOSS, params=["weight", "tau_syn"])
+    exact = fpgrad.gradient(problem, LOSS, params=["weight", "tau_syn"]).grad
+    scale = np.abs(exact.weight).max()
+    assert np.all(fd.uncertainty.weight < 1e-6 * scale)
+    np.testing.assert_allclose(fd.grad.weight, exact.weight, rtol=0, atol=1e-7 * scale)
+    assert set(np.unique(fd.step.weight)) <= set(fpgrad.testing.DEFAULT_FD_STEPS)
+    res = fpgrad.gradient(problem, LOSS, SelectedStepFiniteDifference(), params=["tau_syn"])
+    assert res.method == "finite-difference" and not res.degenerate
+    with pytest.raises(fpgrad.ProblemError, match="steps"):
+        finite_difference(problem, LOSS, steps=[1e-4])
+
+
+def test_compare_external(problem):
+    exact = fpgrad.gradient(problem, LOSS).grad
+    same = compare_external(problem, LOSS, exact, rtol=1e-12)
+    assert same.passed and same.overall.cosine == pytest.approx(1.0, abs=1e-15)
+    assert all(g.rel_error == 0.0 and g.sign_agreement == 1.0 for g in same.groups)
+    doubled = compare_external(
+        problem, LOSS, {"weight": 2 * exact.weight, "tau_mem": exact.tau_mem}
+    )
+    assert doubled.passed is None
+    assert [g.group for g in doubled.groups] == ["weight", "tau_mem"]
+    weight = doubled.groups[0]
+    assert weight.cosine == pytest.approx(1.0) and weight.norm_ratio == pytest.approx(2.0)
+    assert weight.rel_error == pytest.approx(1.0)
+    flipped = compare_external(problem, LOSS, {"threshold": -exact.threshold}, rtol=0.5)
+    assert flipped.passed is False and flipped.groups[0].cosine == pytest.approx(-1.0)
+    text = repr(flipped)
+    assert "FAILED" in text and "threshold" in text and "cosine" in text
+    with pytest.raises(fpgrad.ProblemError, match="not finite"):
+        compare_external(problem, LOSS, {"weight": np.full(15, np.nan)})
+
+
+# ------------------------------------------------------------------------------------------
+# Strategies
+# ------------------------------------------------------------------------------------------
+
+
+@given(
+    data=st.data(),
+    t_min=st.floats(0.0, 5.0),
+    span=st.floats(0.0, 30.0),
+    spacing=st.floats(0.0, 3.0),
+)
+def test_spike_trains_sorted_and_spaced(data, t_min, span, spacing):
+    train = data.draw(fst.spike_trains(t_min=t_min, t_max=t_min + span, min_spacing=spacing))
+    assert train.ndim == 1 and train.size <= 5
+    assert np.all(train >= t_min) and np.all(train <= t_min + span)
+    assert np.all(np.diff(train) >= spacing * (1 - 1e-9) - 1e-12)
+
+
+@settings(max_examples=30)
+@given(data=st.data(), gap=st.sampled_from([1e-3, 1e-2]), slope=st.sampled_from([1e-2, 5e-2]))
+def test_problem_strategies_meet_their_margins(data, gap, slope):
+    make = data.draw(st.sampled_from([fst.feedforward_problems, fst.recurrent_problems]))
+    problem = data.draw(make(min_peak_gap=gap, min_crossing_slope=slope, min_spikes=2))
+    result = fpgrad.simulate(problem)
+    assert 2 <= result.n_spikes <= 200
+    assert result.degeneracy.min_peak_gap >= gap
+    assert result.degeneracy.min_crossing_slope >= slope
+    assert not result.degeneracy.is_degenerate(gap, slope)
+    assert np.all(result.spike_time <= problem.t_max - 0.1)
+    assert all(train.size == 0 or train[0] >= 0.5 for train in problem.inputs)
+    if make is fst.recurrent_problems:
+        net = problem.network
+        assert np.any(net.pre >= net.n_inputs), "at least one recurrent synapse"
+
+
+@given(fst.problems_and_losses())
+def test_drawn_losses_are_valid(problem_and_loss):
+    problem, loss = problem_and_loss
+    value, grad = loss.value_and_spike_grad(fpgrad.simulate(problem))
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+
+
+@given(params=fst.lif_parameters(3, t_ref=(0.0, 1.0)))
+def test_lif_parameters_build_networks(params):
+    net = fpgrad.feedforward_network([np.full((2, 3), 0.1)], **params)
+    assert net.tau_mem.shape == (3,) and np.all(net.t_ref <= 1.0)
+
+
+@settings(max_examples=8)
+@given(fst.problems_and_losses(kinds=["first-spike-mse", "van-rossum"]))
+def test_exact_gradients_pass_gradcheck_on_drawn_problems(problem_and_loss):
+    """The property other projects would write with these strategies."""
+    problem, loss = problem_and_loss
+    assert_gradients_close(problem, loss, params=["weight", "threshold", "tau_syn"])
+
+
+# ------------------------------------------------------------------------------------------
+# fpgrad check
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, problem):
+    root = tmp_path_factory.mktemp("check")
+    fpgrad.save_problem(problem, root / "p.json")
+    (root / "t.json").write_text('{"neurons": [6, 7], "targets": [5.0, 8.0]}')
+    exact = fpgrad.gradient(problem, LOSS).grad
+    np.savez(root / "exact.npz", **exact.groups())
+    np.savez(root / "scaled.npz", weight=0.5 * exact.weight, tau_syn=exact.tau_syn[0])
+    np.savez(root / "bad-name.npz", weights=exact.weight)
+    np.savez(root / "bad-size.npz", weight=exact.weight[:3])
+    (root / "not.npz").write_text("hello")
+    return root
+
+
+def check_args(files, *extra):
+    return [
+        str(files / "p.json"),
+        "--loss",
+        "first-spike-mse",
+        "--target",
+        str(files / "t.json"),
+        *extra,
+    ]
+
+
+def test_check_passes(files, capsys):
+    assert check_cli.main(check_args(files, "--gradient", str(files / "exact.npz"))) == 0
+    out = capsys.readouterr().out
+    assert "gradcheck PASSED" in out and "external gradient vs exact-reverse" in out
+    assert out.rstrip().endswith("verdict: PASS")
+
+
+def test_check_fails(files, capsys):
+    # an impossible tolerance: finite differences never equal the exact gradient to the bit
+    assert check_cli.main(check_args(files, "--rtol", "0", "--atol", "0")) == 1
+    assert capsys.readouterr().out.rstrip().endswith("verdict: FAIL")
+    # an external gradient off by a factor 2, required to match
+    scaled = ["--gradient", str(files / "scaled.npz")]
+    assert check_cli.main(check_args(files, *scaled)) == 0  # reported only
+    assert check_cli.main(check_args(files, *scaled, "--external-rtol", "1e-6")) == 1
+    out = capsys.readouterr().out
+    assert "FAILED (rel err <= 1e-06)" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--gradient", "bad-name.npz"], "unknown array name(s) weights"),
+        (["--gradient", "bad-size.npz"], "expected 15 values"),
+        (["--gradient", "not.npz"], "not a readable .npz"),
+        (["--gradient", "missing.npz"], "No such file"),
+        (["--params", "weight,bias"], "unknown parameter group 'bias'"),
+    ],
+)
+def test_check_bad_input(files, capsys, extra, message):
+    extra = [str(files / e) if e.endswith(".npz") else e for e in extra]
+    assert check_cli.main(check_args(files, *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_check_needs_targets(files, capsys):
+    assert check_cli.main([str(files / "p.json"), "--loss", "first-spike-mse"]) == 2
+    assert "targets" in capsys.readouterr().err
+
+
+def test_check_subcommand_of_the_cli(files):
+    """``python -m fpgrad check``, once the command is registered in fpgrad.cli."""
+    run = subprocess.run(
+        [sys.executable, "-m", "fpgrad", "check", *check_args(files)],
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode == 2 and "invalid choice: 'check'" in run.stderr:
+        pytest.skip("fpgrad check is not wired into fpgrad.cli yet")
+    assert run.returncode == 0, run.stderr
+    assert "verdict: PASS" in run.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "fpgrad", "check", *check_args(files, "--gradient", "nope.npz")],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    fail = subprocess.run(
+        [sys.executable, "-m", "fpgrad", "check", *check_args(files, "--rtol", "0", "--atol", "0")],
+        capture_output=True,
+        text=True,
+    )
+    assert fail.returncode == 1 and "verdict: FAIL" in fail.stdout
+
+
+# ------------------------------------------------------------------------------------------
+# fpgrad.test()
+# ------------------------------------------------------------------------------------------
+
+
+def test_selftest(capsys):
+    assert _selftest.test() is True
+    out = capsys.readouterr().out
+    assert "fpgrad self-check: PASSED" in out and "closed-form" in out
+    passed, rows = _selftest.run_selftest(verbose=False)
+    assert passed and len(rows) == 4 and all(ok for _, _, _, ok, _ in rows)
+    assert capsys.readouterr().out == ""
