@@ -146,7 +146,7 @@ def load_problem(path: str | os.PathLike[str]) -> Problem:
     """Read a problem file; malformed JSON or fields raise :class:`ProblemError`."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = json.load(fh, parse_constant=_reject_constant)
+            data = json.load(fh)
     except json.JSONDecodeError as err:
         raise ProblemError(f"{os.fspath(path)}: not valid JSON ({err})") from None
     return problem_from_dict(data)

@@ -157,8 +157,10 @@ def _parser() -> argparse.ArgumentParser:
     grad.set_defaults(func=_cmd_grad)
 
     from .testing._cli import add_check_command
+    from .train import add_train_command
 
     add_check_command(sub)
+    add_train_command(sub)
 
     demo = sub.add_parser(
         "demo",

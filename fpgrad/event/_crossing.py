@@ -10,6 +10,13 @@ and its maximum, at the closed-form time
 exceeds ``theta``. The first crossing then lies on the monotone bracket ``[0, s*]`` and is refined
 by safeguarded Newton to float64 precision. No grid is involved: a crossing is never missed.
 A maximum exactly equal to ``theta`` (a grazing touch) is not a spike.
+
+Most calls (one per synaptic event in the simulator) end early, cheapest test first: no rise; an
+upper bound of the peak (no transcendental function) clearly below threshold; the closed-form
+peak value ``V* = J(s*) / b`` (where ``dV/ds = 0``; one ``log1p`` and one ``exp``) clearly below
+threshold. Only peaks within a relative ``1e-12`` of threshold, or that may set a new smallest
+gap for the degeneracy report, are evaluated with the same propagator the root finder uses, so
+the decision "spike or not" is the root finder's own.
 """
 
 import math
@@ -17,12 +24,14 @@ import math
 from .._numba import jit
 from ._propagator import propagate
 
-__all__ = ["NO_PEAK", "PEAK_BOUND_ONLY", "next_crossing"]
+__all__ = ["NO_PEAK", "PEAK_BOUND_ONLY", "next_crossing", "next_crossing_log"]
 
 NO_PEAK = math.inf  # returned as the peak time when V has no maximum ahead (non-increasing)
 PEAK_BOUND_ONLY = -1.0  # returned as the peak time when only an upper bound of the peak is known
 
 _EPS = 2.220446049250313e-16
+_BOUND_SLACK = 1.0 + 32.0 * _EPS
+_PEAK_MARGIN = 1e-12  # relative; the closed-form peak value is good to a few ulps
 
 
 @jit
@@ -81,7 +90,8 @@ def next_crossing(
         a, b: ``1/tau_syn``, ``1/tau_mem``.
         theta: threshold.
         h_peak: ``max_s H(s)`` (:func:`kernel_peak`); gives the cheap bound
-            ``V(s) <= max(V0, 0) + J0 h_peak`` that skips most sub-threshold neurons.
+            ``V(s) <= max(V0, 0) + J0 h_peak`` that skips most sub-threshold neurons (with
+            ``V* <= (a V0 + J0) / (a + b)`` when ``V0 > 0``).
         gap_of_interest: peaks lower than ``theta - gap_of_interest`` need not be located
             exactly (the degeneracy report only tracks the smallest gap).
 
@@ -90,11 +100,26 @@ def next_crossing(
         ahead, or :data:`NO_PEAK` (none ahead), or :data:`PEAK_BOUND_ONLY` (``v_peak`` is then
         an upper bound). ``V0 >= theta`` (a crossing reached within rounding) fires at once.
     """
+    r = b - a
+    log_ba = 0.0 if r == 0.0 else math.log1p(r / a)
+    return next_crossing_log(v0, j0, a, b, theta, h_peak, gap_of_interest, t0, log_ba)
+
+
+@jit
+def next_crossing_log(v0, j0, a, b, theta, h_peak, gap_of_interest, t0, log_ba):
+    """:func:`next_crossing` with the neuron constant ``log_ba = log(b / a)`` precomputed
+    (``log1p((b - a) / a)``; any value when ``a = b``): what the event loop calls."""
     if v0 >= theta:
         return 0.0, 0.0, v0
     if j0 <= 0.0 or j0 - b * v0 <= 0.0:
         return math.inf, NO_PEAK, -math.inf
-    bound = max(v0, 0.0) + j0 * h_peak
+    if v0 > 0.0:
+        # Two bounds of the peak V*: V(s) <= V0 + J0 h_peak; and, since V rises from V0 > 0 to
+        # V* with dV/ds <= J on the way and J(s*) = b V* at the peak, V* <= V0 + (J0 - b V*)/a.
+        bound = min(v0 + j0 * h_peak, (a * v0 + j0) / (a + b))
+    else:
+        bound = j0 * h_peak
+    bound *= _BOUND_SLACK  # covers the rounding of the bounds
     if bound < theta and theta - bound >= gap_of_interest:
         return math.inf, PEAK_BOUND_ONLY, bound
     r = b - a
@@ -104,10 +129,17 @@ def next_crossing(
         arg = -r * v0 / j0
         if arg <= -1.0:
             return math.inf, NO_PEAK, -math.inf
-        s_pk = (math.log1p(r / a) + math.log1p(arg)) / r
+        s_pk = (log_ba + math.log1p(arg)) / r
     if not s_pk > 0.0:
         return math.inf, NO_PEAK, -math.inf
-    ea, eb, h = propagate(s_pk, a, b)
+    # At the peak dV/ds = 0, so V* = J(s*) / b: one exp instead of a full propagation. Its
+    # rounding (a few ulps) is far inside the margin; peaks that are near threshold, or that
+    # may set a new smallest gap, are evaluated exactly as the root finder sees them.
+    v_fast = j0 * math.exp(-a * s_pk) / b
+    margin = _PEAK_MARGIN * theta
+    if theta - v_fast > margin and theta - v_fast >= gap_of_interest + margin:
+        return math.inf, PEAK_BOUND_ONLY, v_fast + margin
+    _, eb, h = propagate(s_pk, a, b)
     v_pk = v0 * eb + j0 * h
     if v_pk <= theta:
         return math.inf, s_pk, v_pk

@@ -1,78 +1,108 @@
-"""A binary min-heap of predicted spikes keyed by ``(time, node)``, for Numba kernels.
+"""An indexed binary min-heap of predicted spikes keyed by ``(time, neuron)``, for Numba kernels.
 
-Entries carry the neuron's prediction ``version``; when a neuron's prediction changes its version
-is bumped and the old entry becomes stale (lazy deletion): the event loop drops stale entries as
-they surface. Only finite crossings before ``t_max`` are pushed, so sub-threshold neurons cost
-nothing here.
+Each neuron has at most one entry (its next predicted crossing); ``pos[i]`` is the slot of neuron
+``i`` in the heap arrays ``(ht, hn)``, or -1 when it has none. A changed prediction moves the
+entry in place (no stale entries, no growth: the capacity is the number of neurons), and a
+neuron with no crossing before ``t_max`` is removed, so sub-threshold neurons cost nothing here.
+
+The functions are leaves (they call no other function with array arguments): Numba then passes
+the arrays without reference counting, which matters in the event loop.
 """
-
-import numpy as np
 
 from .._numba import jit
 
-__all__ = ["heap_grow", "heap_pop", "heap_push"]
+__all__ = ["heap_remove", "heap_set"]
 
 
 @jit
-def _less(ht, hn, i, j):
-    return ht[i] < ht[j] or (ht[i] == ht[j] and hn[i] < hn[j])
-
-
-@jit
-def _swap(ht, hn, hv, i, j):
-    ht[i], ht[j] = ht[j], ht[i]
-    hn[i], hn[j] = hn[j], hn[i]
-    hv[i], hv[j] = hv[j], hv[i]
-
-
-@jit
-def heap_push(ht, hn, hv, size, t, node, version):
-    """Insert ``(t, node, version)``; the arrays must have room. Returns the new size."""
-    i = size
-    ht[i] = t
-    hn[i] = node
-    hv[i] = version
-    while i > 0:
-        parent = (i - 1) // 2
-        if _less(ht, hn, i, parent):
-            _swap(ht, hn, hv, i, parent)
-            i = parent
-        else:
-            break
-    return size + 1
-
-
-@jit
-def heap_pop(ht, hn, hv, size):
-    """Remove the smallest entry (read it at index 0 first). Returns the new size."""
-    size -= 1
-    ht[0] = ht[size]
-    hn[0] = hn[size]
-    hv[0] = hv[size]
-    i = 0
-    while True:
-        left = 2 * i + 1
-        if left >= size:
-            break
-        child = left
-        if left + 1 < size and _less(ht, hn, left + 1, left):
-            child = left + 1
-        if _less(ht, hn, child, i):
-            _swap(ht, hn, hv, i, child)
-            i = child
-        else:
-            break
+def heap_set(ht, hn, pos, size, node, t):
+    """Give ``node`` the key ``t`` (inserting it if absent). Returns the new size."""
+    k = pos[node]
+    if k < 0:
+        k = size
+        size += 1
+        up = True
+    else:
+        old = ht[k]
+        up = t < old
+        if t == old:
+            return size
+    if up:
+        while k > 0:
+            p = (k - 1) >> 1
+            tp = ht[p]
+            if t < tp or (t == tp and node < hn[p]):
+                ht[k] = tp
+                hn[k] = hn[p]
+                pos[hn[k]] = k
+                k = p
+            else:
+                break
+    else:
+        while True:
+            c = 2 * k + 1
+            if c >= size:
+                break
+            tc = ht[c]
+            if c + 1 < size:
+                t2 = ht[c + 1]
+                if t2 < tc or (t2 == tc and hn[c + 1] < hn[c]):
+                    c += 1
+                    tc = t2
+            if tc < t or (tc == t and hn[c] < node):
+                ht[k] = tc
+                hn[k] = hn[c]
+                pos[hn[k]] = k
+                k = c
+            else:
+                break
+    ht[k] = t
+    hn[k] = node
+    pos[node] = k
     return size
 
 
 @jit
-def heap_grow(ht, hn, hv):
-    """Copies of the heap arrays with twice the capacity."""
-    n = ht.shape[0]
-    nt = np.empty(2 * n, np.float64)
-    nn = np.empty(2 * n, np.int64)
-    nv = np.empty(2 * n, np.int64)
-    nt[:n] = ht
-    nn[:n] = hn
-    nv[:n] = hv
-    return nt, nn, nv
+def heap_remove(ht, hn, pos, size, node):
+    """Remove ``node``'s entry if it has one (the minimum is ``hn[0]``). Returns the new size."""
+    k = pos[node]
+    if k < 0:
+        return size
+    pos[node] = -1
+    size -= 1
+    if k == size:
+        return size
+    # Refill slot k with the last entry, then sift it up or down.
+    t = ht[size]
+    last = hn[size]
+    while k > 0:
+        p = (k - 1) >> 1
+        tp = ht[p]
+        if t < tp or (t == tp and last < hn[p]):
+            ht[k] = tp
+            hn[k] = hn[p]
+            pos[hn[k]] = k
+            k = p
+        else:
+            break
+    while True:
+        c = 2 * k + 1
+        if c >= size:
+            break
+        tc = ht[c]
+        if c + 1 < size:
+            t2 = ht[c + 1]
+            if t2 < tc or (t2 == tc and hn[c + 1] < hn[c]):
+                c += 1
+                tc = t2
+        if tc < t or (tc == t and hn[c] < last):
+            ht[k] = tc
+            hn[k] = hn[c]
+            pos[hn[k]] = k
+            k = c
+        else:
+            break
+    ht[k] = t
+    hn[k] = last
+    pos[last] = k
+    return size

@@ -1,13 +1,20 @@
 """The event-driven simulation loop (Numba).
 
 Events are input spikes (known in advance, merged in time order) and neuron spikes (predicted
-crossings kept in a lazy heap). Processing a spike of node ``j`` at time ``t`` advances each
-target's state exactly to ``t``, adds the synaptic weight to its current ``J`` and recomputes its
-next crossing (:func:`next_crossing`). Because ``V`` is continuous (current-based synapses), a
-spike can never cause another spike at the same instant, so the loop needs no special cases.
+crossings kept in an indexed heap, one entry per neuron). Processing a spike of node ``j`` at
+time ``t`` advances each target's state exactly to ``t``, adds the synaptic weight to its current
+``J`` and recomputes its next crossing (:func:`next_crossing`). Because ``V`` is continuous
+(current-based synapses), a spike can never cause another spike at the same instant, so the loop
+needs no special cases.
 
 Ties are broken by node id; the record lists spikes in the order they were processed, which is
 causal order.
+
+Speed: a synaptic event costs one propagation (two transcendental calls) and, mostly, a
+prediction that ends at a cheap bound. The loop lives in :func:`_event_loop`, whose arrays are
+never rebound and whose callees take scalars (or are leaf functions): Numba then emits no
+reference counting (atomic increments) per event, which otherwise costs about a third of the
+time.
 """
 
 import math
@@ -15,8 +22,8 @@ import math
 import numpy as np
 
 from .._numba import jit
-from ._crossing import NO_PEAK, PEAK_BOUND_ONLY, next_crossing
-from ._heap import heap_grow, heap_pop, heap_push
+from ._crossing import NO_PEAK, PEAK_BOUND_ONLY, next_crossing_log
+from ._heap import heap_remove, heap_set
 from ._propagator import advance, kernel_peak
 
 __all__ = ["STATUS_BUDGET", "STATUS_OK", "simulate_kernel"]
@@ -67,42 +74,174 @@ def simulate_kernel(
     j = np.zeros(n)
     t_upd = np.zeros(n)
     release = np.full(n, -math.inf)
-    version = np.zeros(n, np.int64)
     pk_kind = np.zeros(n, np.int8)
     pk_t = np.zeros(n)
     pk_v = np.zeros(n)
+    kink_t = np.full(n, math.nan)
     h_peak = np.empty(n)
+    log_ba = np.zeros(n)
     for i in range(n):
         h_peak[i] = kernel_peak(a, b[i])
-
-    cap = max(16, 2 * n)
+        if b[i] != a:
+            log_ba[i] = math.log1p((b[i] - a) / a)
+    cap = max(n, 1)
     ht = np.empty(cap)
     hn = np.empty(cap, np.int64)
-    hv = np.empty(cap, np.int64)
-    hsize = 0
+    pos = np.full(cap, -1, np.int64)
 
-    n_in = in_time.shape[0]
-    ecap = n_in + 1024
+    ecap = in_time.shape[0] + 1024
     ev_node = np.empty(ecap, np.int64)
     ev_time = np.empty(ecap)
     ev_input = np.empty(ecap, np.int64)
-    n_ev = 0
-    n_spikes = 0
-    n_syn = 0
-    status = STATUS_OK
+    # Loop state that survives a pause of the event loop (when the record is full).
+    fs = np.array([math.inf, math.nan, math.inf, math.nan])  # min_gap, gap_t, min_slope, slope_t
+    ints = np.zeros(_N_INTS, np.int64)
+    ints[_GAP_NEURON] = -1
+    ints[_SLOPE_NEURON] = -1
+    # The loop runs in its own function whose arrays are never rebound: Numba then does no
+    # reference counting per event. It returns early only to let the record grow here.
+    while not _event_loop(
+        n_inputs,
+        a,
+        b,
+        theta,
+        t_ref,
+        out_ptr,
+        out_post,
+        out_w,
+        in_node,
+        in_time,
+        in_index,
+        t_max,
+        max_spikes,
+        v,
+        j,
+        t_upd,
+        release,
+        pk_kind,
+        pk_t,
+        pk_v,
+        kink_t,
+        h_peak,
+        log_ba,
+        ht,
+        hn,
+        pos,
+        ev_node,
+        ev_time,
+        ev_input,
+        fs,
+        ints,
+    ):
+        ecap *= 2
+        ev_node = _grow_int(ev_node, ecap)
+        ev_time = _grow_float(ev_time, ecap)
+        ev_input = _grow_int(ev_input, ecap)
+    status = ints[_STATUS]
+    min_gap, gap_time, min_slope, slope_time = fs[0], fs[1], fs[2], fs[3]
+    gap_neuron = ints[_GAP_NEURON]
 
-    min_gap = math.inf
-    gap_neuron = -1
-    gap_time = math.nan
-    min_slope = math.inf
-    slope_neuron = -1
-    slope_time = math.nan
+    # Sub-threshold maxima of the last interval of each neuron, up to t_max.
+    if status == STATUS_OK:
+        for i in range(n):
+            if kink_t[i] == t_upd[i]:
+                gap = _kink_gap(v[i], j[i], b[i], theta[i])
+                if gap < min_gap:
+                    min_gap = gap
+                    gap_neuron = i
+                    gap_time = t_upd[i]
+            if pk_kind[i] != _EXACT or t_max <= release[i]:
+                continue
+            if pk_t[i] <= t_max:
+                top = pk_v[i]
+                when = pk_t[i]
+            else:
+                top = advance(v[i], j[i], t_upd[i], t_max, release[i], a, b[i])[0]
+                when = t_max
+            if 0.0 < top < theta[i] and theta[i] - top < min_gap:
+                min_gap = theta[i] - top
+                gap_neuron = i
+                gap_time = when
 
-    p_in = 0
+    n_ev = ints[_N_EV]
+    degeneracy = (min_gap, gap_neuron, gap_time, min_slope, ints[_SLOPE_NEURON], slope_time)
+    return ev_node[:n_ev], ev_time[:n_ev], ev_input[:n_ev], status, ints[_N_SYN], degeneracy
+
+
+# Slots of the integer loop state.
+_P_IN = 0
+_N_EV = 1
+_N_SPIKES = 2
+_N_SYN = 3
+_HSIZE = 4
+_GAP_NEURON = 5
+_SLOPE_NEURON = 6
+_STATUS = 7
+_N_INTS = 8
+
+
+@jit
+def _event_loop(
+    n_inputs,
+    a,
+    b,
+    theta,
+    t_ref,
+    out_ptr,
+    out_post,
+    out_w,
+    in_node,
+    in_time,
+    in_index,
+    t_max,
+    max_spikes,
+    v,
+    j,
+    t_upd,
+    release,
+    pk_kind,
+    pk_t,
+    pk_v,
+    kink_t,
+    h_peak,
+    log_ba,
+    ht,
+    hn,
+    pos,
+    ev_node,
+    ev_time,
+    ev_input,
+    fs,
+    ints,
+):
+    """Process events until the end (returns True) or until the record is full (False).
+
+    Sub-threshold maxima for the degeneracy report (only of neurons whose last prediction
+    says the maximum may set a new smallest gap, ``pk_kind == _EXACT``): a free peak reached
+    before the next input; or a kink, where inputs at ``t`` turn a rising ``V`` down. Whether
+    they do is known once every input at ``t`` has arrived, so ``kink_t[i] = t`` marks a
+    candidate, settled by :func:`_kink_gap` when the neuron is next touched at a later time
+    (or at the end), from its state at ``t``, which by then includes all inputs at ``t``.
+    """
+    n_in = in_time.shape[0]
+    ecap = ev_node.shape[0]
+    p_in = ints[_P_IN]
+    n_ev = ints[_N_EV]
+    n_spikes = ints[_N_SPIKES]
+    n_syn = ints[_N_SYN]
+    hsize = ints[_HSIZE]
+    gap_neuron = ints[_GAP_NEURON]
+    slope_neuron = ints[_SLOPE_NEURON]
+    status = ints[_STATUS]
+    min_gap = fs[0]
+    gap_time = fs[1]
+    min_slope = fs[2]
+    slope_time = fs[3]
+    finished = True
     while True:
-        # Drop stale predictions.
-        while hsize > 0 and hv[0] != version[hn[0]]:
-            hsize = heap_pop(ht, hn, hv, hsize)
+        if n_ev == ecap:
+            finished = False
+            break
         t_in = in_time[p_in] if p_in < n_in else math.inf
         t_nr = ht[0] if hsize > 0 else math.inf
         from_input = p_in < n_in and (
@@ -120,11 +259,18 @@ def simulate_kernel(
             i = hn[0]
             node = n_inputs + i
             input_idx = -1
-            hsize = heap_pop(ht, hn, hv, hsize)
+            hsize = heap_remove(ht, hn, pos, hsize, i)
             n_spikes += 1
             if n_spikes > max_spikes:
                 status = STATUS_BUDGET
                 break
+            if kink_t[i] == t_upd[i] and t > t_upd[i]:
+                gap = _kink_gap(v[i], j[i], b[i], theta[i])
+                if gap < min_gap:
+                    min_gap = gap
+                    gap_neuron = i
+                    gap_time = t_upd[i]
+                kink_t[i] = math.nan
             vi, ji = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
             slope = ji - b[i] * theta[i]
             if slope < min_slope:
@@ -135,16 +281,16 @@ def simulate_kernel(
             j[i] = ji
             t_upd[i] = t
             release[i] = t + t_ref[i]
-            pk_kind[i] = _NONE
-            hsize = _predict(i, t, v, j, release, version, pk_kind, pk_t, pk_v, a, b, theta,
-                             h_peak, min_gap, t_max, ht, hn, hv, hsize)
+            t_cross, kind, p_t, p_v = _predict(
+                t, 0.0, ji, release[i], a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
+            )
+            pk_kind[i] = kind
+            pk_t[i] = p_t
+            pk_v[i] = p_v
+            if t_cross <= t_max:
+                hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
         if t > t_max:
             break
-        if n_ev == ecap:
-            ecap *= 2
-            ev_node = _grow_int(ev_node, ecap)
-            ev_time = _grow_float(ev_time, ecap)
-            ev_input = _grow_int(ev_input, ecap)
         ev_node[n_ev] = node
         ev_time[n_ev] = t
         ev_input[n_ev] = input_idx
@@ -153,71 +299,85 @@ def simulate_kernel(
         for k in range(out_ptr[node], out_ptr[node + 1]):
             i = out_post[k]
             n_syn += 1
-            vi, ji = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
-            if pk_kind[i] == _EXACT and t > release[i]:
-                # Largest V on the interval that ends here: the peak if it was reached,
-                # otherwise V was still rising and the maximum is V(t-).
-                top = pk_v[i] if pk_t[i] <= t else vi
-                if top < theta[i] and theta[i] - top < min_gap:
-                    min_gap = theta[i] - top
+            rel = release[i]
+            tu = t_upd[i]
+            if kink_t[i] == tu and t > tu:
+                gap = _kink_gap(v[i], j[i], b[i], theta[i])
+                if gap < min_gap:
+                    min_gap = gap
                     gap_neuron = i
-                    gap_time = pk_t[i] if pk_t[i] <= t else t
+                    gap_time = tu
+                kink_t[i] = math.nan
+            vi, ji = advance(v[i], j[i], tu, t, rel, a, b[i])
+            if pk_kind[i] == _EXACT and t > rel:
+                if pk_t[i] <= t:  # the free peak was reached before this input
+                    top = pk_v[i]
+                    if 0.0 < top < theta[i] and theta[i] - top < min_gap:
+                        min_gap = theta[i] - top
+                        gap_neuron = i
+                        gap_time = pk_t[i]
+                else:  # V still rising: a kink if the inputs at t turn it down
+                    kink_t[i] = t
+            ji += out_w[k]
             v[i] = vi
-            j[i] = ji + out_w[k]
+            j[i] = ji
             t_upd[i] = t
-            if hsize + 1 >= ht.shape[0]:
-                ht, hn, hv = heap_grow(ht, hn, hv)
-            hsize = _predict(i, t, v, j, release, version, pk_kind, pk_t, pk_v, a, b, theta,
-                             h_peak, min_gap, t_max, ht, hn, hv, hsize)
-        if hsize + 1 >= ht.shape[0]:
-            ht, hn, hv = heap_grow(ht, hn, hv)
+            t_cross, kind, p_t, p_v = _predict(
+                t, vi, ji, rel, a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
+            )
+            pk_kind[i] = kind
+            pk_t[i] = p_t
+            pk_v[i] = p_v
+            if t_cross <= t_max:
+                hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
+            elif pos[i] >= 0:
+                hsize = heap_remove(ht, hn, pos, hsize, i)
 
-    # Sub-threshold maxima of the last interval of each neuron, up to t_max.
-    if status == STATUS_OK:
-        for i in range(n):
-            if pk_kind[i] != _EXACT or t_max <= release[i]:
-                continue
-            if pk_t[i] <= t_max:
-                top = pk_v[i]
-                when = pk_t[i]
-            else:
-                top = advance(v[i], j[i], t_upd[i], t_max, release[i], a, b[i])[0]
-                when = t_max
-            if top < theta[i] and theta[i] - top < min_gap:
-                min_gap = theta[i] - top
-                gap_neuron = i
-                gap_time = when
-
-    degeneracy = (min_gap, gap_neuron, gap_time, min_slope, slope_neuron, slope_time)
-    return ev_node[:n_ev], ev_time[:n_ev], ev_input[:n_ev], status, n_syn, degeneracy
+    ints[_P_IN] = p_in
+    ints[_N_EV] = n_ev
+    ints[_N_SPIKES] = n_spikes
+    ints[_N_SYN] = n_syn
+    ints[_HSIZE] = hsize
+    ints[_GAP_NEURON] = gap_neuron
+    ints[_SLOPE_NEURON] = slope_neuron
+    ints[_STATUS] = status
+    fs[0] = min_gap
+    fs[1] = gap_time
+    fs[2] = min_slope
+    fs[3] = slope_time
+    return finished
 
 
 @jit
-def _predict(i, t, v, j, release, version, pk_kind, pk_t, pk_v, a, b, theta, h_peak, min_gap,
-             t_max, ht, hn, hv, hsize):
-    """Recompute neuron ``i``'s next crossing from its state at ``t``; push it if ``<= t_max``."""
-    version[i] += 1
+def _kink_gap(v, j, b, theta):
+    """``theta - V`` for a kink candidate at ``V`` (state just after the inputs that arrived while
+    ``V`` was rising), if they turned it down (``dV/dt = J - b V <= 0``) and ``0 < V < theta``;
+    ``inf`` otherwise."""
+    if j - b * v <= 0.0 and 0.0 < v < theta:
+        return theta - v
+    return math.inf
+
+
+@jit
+def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
+    """Next crossing of a neuron whose state at ``t`` is ``(v0, j0)`` (``V`` held at 0 until
+    ``rel`` if ``t < rel``): ``(t_cross, peak_kind, peak_t, peak_v)``.
+
+    ``t_cross`` is ``inf`` without a crossing. ``peak_kind`` is ``_EXACT`` when ``(peak_t,
+    peak_v)`` is the exact maximum ahead (or the crossing, with ``peak_v = theta``), ``_NONE``
+    when there is no maximum ahead or it cannot lower the smallest gap ``min_gap`` found so far.
+    """
     t_start = t
-    v0 = v[i]
-    j0 = j[i]
-    if t < release[i]:
-        t_start = release[i]
+    if t < rel:
+        t_start = rel
         v0 = 0.0
-        j0 = j0 * math.exp(-a * (release[i] - t))
-    s_cross, s_pk, v_pk = next_crossing(v0, j0, a, b[i], theta[i], h_peak[i], min_gap, t_start)
+        j0 = j0 * math.exp(-a * (rel - t))
+    s_cross, s_pk, v_pk = next_crossing_log(v0, j0, a, b, theta, h_peak, min_gap, t_start, log_ba)
     if s_cross < math.inf:
-        pk_kind[i] = _EXACT
-        pk_t[i] = t_start + s_cross
-        pk_v[i] = theta[i]
-        if t_start + s_cross <= t_max:
-            hsize = heap_push(ht, hn, hv, hsize, t_start + s_cross, i, version[i])
-    elif s_pk == NO_PEAK or s_pk == PEAK_BOUND_ONLY:
-        pk_kind[i] = _NONE
-    else:
-        pk_kind[i] = _EXACT
-        pk_t[i] = t_start + s_pk
-        pk_v[i] = v_pk
-    return hsize
+        return t_start + s_cross, _EXACT, t_start + s_cross, theta
+    if s_pk == NO_PEAK or s_pk == PEAK_BOUND_ONLY:
+        return math.inf, _NONE, 0.0, 0.0
+    return math.inf, _EXACT, t_start + s_pk, v_pk
 
 
 @jit

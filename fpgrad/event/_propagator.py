@@ -25,24 +25,23 @@ _SMALL = 0.5
 
 
 @jit
-def _one_minus_exp_over_x(x: float) -> float:
-    """phi(x) = (1 - e^{-x}) / x, with phi(0) = 1, accurate for small |x|."""
-    if x == 0.0:
-        return 1.0
-    return -math.expm1(-x) / x
-
-
-@jit
 def propagate(s: float, a: float, b: float) -> tuple[float, float, float]:
-    """Return ``(E_a, E_b, H)`` for an interval of length ``s >= 0`` ms."""
+    """Return ``(E_a, E_b, H)`` for an interval of length ``s >= 0`` ms.
+
+    Two transcendental calls (this runs once per synaptic event): ``E_a`` and, with
+    ``x = (b - a) s``, either ``E_b`` directly (``|x| >= 0.5``, ``H`` by difference, at most two
+    bits of cancellation) or ``m = expm1(-x)``, ``E_b = E_a + E_a m``, ``H = E_a s (-m / x)``
+    (no cancellation as ``a -> b``). Each result is within a few ulps.
+    """
     ea = math.exp(-a * s)
-    eb = math.exp(-b * s)
     x = (b - a) * s
     if abs(x) < _SMALL:
-        h = ea * s * _one_minus_exp_over_x(x)
-    else:
-        h = (ea - eb) / (b - a)
-    return ea, eb, h
+        if x == 0.0:
+            return ea, ea, ea * s
+        em = math.expm1(-x)
+        return ea, ea + ea * em, ea * s * (-em / x)
+    eb = math.exp(-b * s)
+    return ea, eb, (ea - eb) / (b - a)
 
 
 @jit

@@ -1,0 +1,489 @@
+"""Cost of exact gradients against the simulation alone.
+
+Two problems:
+
+(a) the 1000-neuron recurrent network of ``bench_simulator.py`` (1000 Poisson inputs at 10 Hz,
+    100 input + 100 recurrent synapses per neuron, 20 % inhibitory, ``t_max = 1000 ms``);
+(b) a 5-120-3 feedforward classifier (Yin-Yang layout: ``x, y, 1-x, 1-y`` latency coded on
+    ``[0, 10] ms`` plus a bias spike at 0, ``t_max = 30 ms``) over a batch of samples with
+    :class:`fpgrad.FirstSpikeCrossEntropy`, through the public batch API.
+
+Measured, after warming up Numba's JIT, as the median of several repeats (single thread unless
+stated; the machine is shared, so timings are noisy):
+
+* simulation alone (``simulate``);
+* simulation + reverse mode (``spike_vjp`` with a random cotangent), all parameter groups and
+  weights only, and the reverse pass alone; the ratio to the simulation (issue target: reverse
+  gradient at most 3x the simulation on (a));
+* simulation + forward propagation (``spike_jacobian``) for ``P`` selected weight columns, to
+  show the linear growth in ``P``;
+* finite differences: central differences with Richardson extrapolation (4 simulations per
+  parameter, ``FiniteDifference``'s default) timed on a few weights and extrapolated per
+  parameter and to all parameters;
+* scaling with the number of synaptic events (``t_max`` varied on (a));
+* peak memory: each configuration runs in a fresh subprocess; after imports, JIT warm-up and
+  problem construction, the kernel's peak-RSS counter is reset (``echo 5 >
+  /proc/self/clear_refs``) and the reported figure is ``VmHWM - VmRSS`` from
+  ``/proc/self/status`` around the measured call (Numba's allocations are invisible to
+  tracemalloc). Where ``clear_refs`` is unavailable, ``ru_maxrss`` of the subprocess is reported
+  instead (absolute, includes the interpreter).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import fpgrad
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ALL_GROUPS = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
+
+
+# --------------------------------------------------------------------------------------------
+# problems
+
+
+#: The benchmark's horizon; shorter horizons cut the same input trains (same trajectory prefix).
+RECURRENT_T_MAX = 1000.0
+
+
+def recurrent_problem(t_max: float = RECURRENT_T_MAX, seed: int = 0) -> fpgrad.Problem:
+    """The 1000-neuron benchmark network of ``bench_simulator.py``, cut at ``t_max`` ms.
+
+    Inputs are always drawn on ``[0, 1000]`` ms and truncated, so every ``t_max`` simulates a
+    prefix of the same run (redrawing them for a longer horizon can tip this strongly recurrent
+    network into runaway activity).
+    """
+    if not 0 < t_max <= RECURRENT_T_MAX:
+        raise ValueError(f"t_max must lie in (0, {RECURRENT_T_MAX}]")
+    rng = np.random.default_rng(seed)
+    net = fpgrad.random_recurrent_network(
+        1000,
+        1000,
+        rng,
+        input_synapses=100,
+        recurrent_synapses=100,
+        input_weight=0.012,
+        recurrent_weight=0.01,
+        inhibitory_fraction=0.2,
+        inhibition_scale=4.0,
+    )
+    inputs = fpgrad.poisson_inputs(1000, 10.0, RECURRENT_T_MAX, rng)
+    return fpgrad.Problem(net, tuple(train[train <= t_max] for train in inputs), t_max)
+
+
+FF_SIZES = (5, 120, 3)
+FF_T_MAX = 30.0
+
+
+def feedforward_batch(batch: int, seed: int = 0) -> tuple[fpgrad.Network, list, list]:
+    """A 5-120-3 network (fpgrad.train's default initialisation), inputs and losses."""
+    rng = np.random.default_rng(seed)
+    peak = 2.5  # max of the PSP kernel for tau_syn = 5, tau_mem = 10
+    gains, spreads = (3.0, 5.0), (1.5, 1.0)
+    weights = [
+        rng.normal(
+            gains[k] / (peak * FF_SIZES[k]),
+            spreads[k] / (peak * np.sqrt(FF_SIZES[k])),
+            size=(FF_SIZES[k], FF_SIZES[k + 1]),
+        )
+        for k in range(2)
+    ]
+    net = fpgrad.feedforward_network(weights, tau_syn=5.0, tau_mem=10.0, threshold=1.0)
+    xy = rng.uniform(0.0, 1.0, size=(batch, 2))
+    outputs = tuple(range(FF_SIZES[0] + FF_SIZES[1], sum(FF_SIZES)))
+    inputs, losses = [], []
+    for x, y in xy:
+        trains = fpgrad.latency_inputs([x, y, 1.0 - x, 1.0 - y], t_early=0.0, t_late=10.0)
+        inputs.append([*trains, np.array([0.0])])
+        losses.append(fpgrad.FirstSpikeCrossEntropy(outputs, int(rng.integers(0, 3))))
+    return net, inputs, losses
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+#: CPU seconds (process-wide, all threads) of the last :func:`median_time` call, its median.
+LAST_CPU: list[float] = [0.0]
+
+
+def median_time(fn, repeats: int) -> float:
+    """Median wall-clock seconds of ``fn()``; the median CPU seconds go to ``LAST_CPU[0]``.
+
+    On the shared machine wall time is inflated by other jobs; process CPU time (single-threaded
+    runs: the same work) is the steadier figure, so both are reported.
+    """
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    LAST_CPU[0] = statistics.median(cpu)
+    return statistics.median(wall)
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """``(wall, cpu)`` medians in seconds."""
+    wall = median_time(fn, repeats)
+    return wall, LAST_CPU[0]
+
+
+def with_weights(problem: fpgrad.Problem, weight: np.ndarray) -> fpgrad.Problem:
+    net = dataclasses.replace(problem.network, weight=weight)
+    return fpgrad.Problem(net, problem.inputs, problem.t_max)
+
+
+def fd_time_per_parameter(problem: fpgrad.Problem, n_params: int, seed: int = 0) -> float:
+    """Seconds per weight for Richardson-extrapolated central differences (4 runs each)."""
+    rng = np.random.default_rng(seed)
+    base = problem.network.weight
+    chosen = rng.choice(base.size, size=n_params, replace=False)
+    start = time.perf_counter()
+    for q in chosen:
+        h = 6e-6 * max(1.0, abs(base[q]))
+        for step in (h, -h, h / 2, -h / 2):
+            moved = base.copy()
+            moved[q] += step
+            fpgrad.simulate(with_weights(problem, moved))
+    return (time.perf_counter() - start) / n_params
+
+
+def n_parameters(problem: fpgrad.Problem) -> int:
+    net = problem.network
+    return net.n_synapses + problem.n_input_spikes + 2 * net.n_neurons + 1
+
+
+# --------------------------------------------------------------------------------------------
+# peak memory, one subprocess per configuration
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _memory_worker(spec: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - subprocess
+    import resource
+
+    problem = recurrent_problem(spec["t_max"])
+    small = recurrent_problem(20.0)
+    warm = fpgrad.simulate(small)
+    fpgrad.spike_vjp(warm, np.ones(warm.n_spikes))
+    fpgrad.spike_jacobian(warm, {"weight": np.arange(2)})
+    cot = np.random.default_rng(1).standard_normal
+    kind, n_cols = spec["kind"], spec.get("columns", 0)
+
+    def run() -> None:
+        result = fpgrad.simulate(problem)
+        if kind == "reverse":
+            fpgrad.spike_vjp(result, cot(result.n_spikes))
+        elif kind == "forward":
+            fpgrad.spike_jacobian(result, {"weight": np.arange(n_cols)})
+
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before = _status_kib("VmRSS")
+        run()
+        peak = _status_kib("VmHWM")
+        return {"method": "VmHWM-VmRSS after clear_refs", "peak_mib": (peak - before) / 1024}
+    except OSError:
+        run()
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"method": "ru_maxrss (absolute)", "peak_mib": maxrss / 1024}
+
+
+def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--memory", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# the measurements
+
+
+def bench_recurrent(t_max: float, repeats: int, columns: tuple[int, ...]) -> dict[str, Any]:
+    problem = recurrent_problem(t_max)
+    result = fpgrad.simulate(problem)
+    cot = np.random.default_rng(1).standard_normal(result.n_spikes)
+    sim = timed(lambda: fpgrad.simulate(problem), repeats)
+    rev = timed(lambda: fpgrad.spike_vjp(result, cot), repeats)
+    rev_w = timed(lambda: fpgrad.spike_vjp(result, cot, ["weight"]), repeats)
+    sim_rev = timed(lambda: fpgrad.spike_vjp(fpgrad.simulate(problem), cot), repeats)
+    sim_rev_w = timed(lambda: fpgrad.spike_vjp(fpgrad.simulate(problem), cot, ["weight"]), repeats)
+    fp = {}
+    for p in columns:
+        sel = {"weight": np.arange(p)}
+        t_fp = timed(lambda sel=sel: fpgrad.spike_jacobian(result, sel), repeats)
+        fp[str(p)] = {
+            "fp_s": t_fp[0],
+            "fp_cpu_s": t_fp[1],
+            "fp_over_sim": t_fp[0] / sim[0],
+            "fp_over_sim_cpu": t_fp[1] / sim[1],
+        }
+    out: dict[str, Any] = {
+        "t_max_ms": t_max,
+        "n_neuron_spikes": result.n_spikes,
+        "n_input_spikes": problem.n_input_spikes,
+        "n_synaptic_events": result.n_synaptic_events,
+        "n_parameters": n_parameters(problem),
+    }
+    for key, (wall, cpu) in (
+        ("sim", sim),
+        ("reverse_all", rev),
+        ("reverse_weights", rev_w),
+        ("sim_plus_reverse_all", sim_rev),
+        ("sim_plus_reverse_weights", sim_rev_w),
+    ):
+        out[f"{key}_s"] = wall
+        out[f"{key}_cpu_s"] = cpu
+    for suffix in ("", "_cpu"):
+        base = out[f"sim{suffix}_s"]
+        out[f"ratio_sim_plus_reverse_over_sim{suffix}"] = (
+            out[f"sim_plus_reverse_all{suffix}_s"] / base
+        )
+        out[f"ratio_sim_plus_reverse_weights_over_sim{suffix}"] = (
+            out[f"sim_plus_reverse_weights{suffix}_s"] / base
+        )
+        out[f"ratio_reverse_over_sim{suffix}"] = out[f"reverse_all{suffix}_s"] / base
+        out[f"ratio_reverse_weights_over_sim{suffix}"] = out[f"reverse_weights{suffix}_s"] / base
+    out["sim_events_per_s"] = result.n_synaptic_events / sim[0]
+    out["sim_events_per_cpu_s"] = result.n_synaptic_events / sim[1]
+    out["forward_jacobian"] = fp
+    return out
+
+
+def bench_feedforward(batch: int, repeats: int, fd_params: int) -> dict[str, Any]:
+    net, inputs, losses = feedforward_batch(batch)
+    t_max = FF_T_MAX
+    groups = ("weight", "threshold", "tau_mem", "tau_syn")
+
+    def sim() -> None:
+        fpgrad.simulate_batch(net, inputs, t_max, n_threads=1)
+
+    def grad(method, params, threads=1) -> fpgrad.BatchGradient:
+        return fpgrad.gradient_batch(
+            net, inputs, t_max, losses, method, params=params, n_threads=threads
+        )
+
+    out = grad(fpgrad.ExactReverse(), groups)
+    grad(fpgrad.ExactForward(), ["weight"])
+    sim()
+    runs = {
+        "sim": lambda: sim(),
+        "sim_plus_reverse_all": lambda: grad(fpgrad.ExactReverse(), groups),
+        "sim_plus_reverse_weights": lambda: grad(fpgrad.ExactReverse(), ["weight"]),
+        "sim_plus_reverse_all_2threads": lambda: grad(fpgrad.ExactReverse(), groups, threads=2),
+        "sim_plus_forward_weights": lambda: grad(fpgrad.ExactForward(), ["weight"]),
+        "sim_plus_forward_all": lambda: grad(fpgrad.ExactForward(), groups),
+    }
+    times = {key: timed(fn, repeats) for key, fn in runs.items()}
+    problems = [fpgrad.Problem(net, tuple(sample), t_max) for sample in inputs[:2]]
+    fd_per_param = np.mean([fd_time_per_parameter(p, fd_params) for p in problems]) * batch
+    n_params = net.n_synapses + 2 * net.n_neurons + 1
+    results = [s.result for s in out.samples]
+    report: dict[str, Any] = {
+        "batch": batch,
+        "t_max_ms": t_max,
+        "n_parameters_network": n_params,
+        "n_weights": net.n_synapses,
+        "neuron_spikes_per_sample": float(np.mean([r.n_spikes for r in results])),
+        "synaptic_events_per_sample": float(np.mean([r.n_synaptic_events for r in results])),
+        "n_degenerate": out.n_degenerate,
+    }
+    for key, (wall, cpu) in times.items():
+        report[f"{key}_s"] = wall
+        report[f"{key}_cpu_s"] = cpu
+    report["ratio_reverse_all_over_sim"] = times["sim_plus_reverse_all"][0] / times["sim"][0]
+    report["ratio_reverse_all_over_sim_cpu"] = times["sim_plus_reverse_all"][1] / times["sim"][1]
+    report["ratio_forward_all_over_sim"] = times["sim_plus_forward_all"][0] / times["sim"][0]
+    report["finite_difference_per_parameter_s"] = float(fd_per_param)
+    report["finite_difference_all_parameters_s"] = float(fd_per_param * n_params)
+    return report
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    repeats = 3 if quick else 7
+    t_main = 300.0 if quick else 1000.0
+    columns = (10, 100) if quick else (10, 100, 1000)
+    t_scan = (100.0, 200.0, 300.0) if quick else (250.0, 500.0, 750.0, 1000.0)
+
+    # JIT warm-up on a small problem (kernels are cached on disk, compile once per machine).
+    warm = recurrent_problem(20.0)
+    res = fpgrad.simulate(warm)
+    fpgrad.spike_vjp(res, np.ones(res.n_spikes))
+    fpgrad.spike_jacobian(res, {"weight": np.arange(2)})
+
+    main_run = bench_recurrent(t_main, repeats, columns)
+    problem = recurrent_problem(t_main)
+    fd = fd_time_per_parameter(problem, 1 if quick else 2)
+    main_run["finite_difference_per_parameter_s"] = fd
+    main_run["finite_difference_all_parameters_h"] = fd * main_run["n_parameters"] / 3600
+
+    scan = []
+    for t_max in t_scan:
+        if t_max == t_main:
+            row = main_run
+        else:
+            row = bench_recurrent(t_max, repeats, ())
+        scan.append(
+            {
+                k: row[k]
+                for k in (
+                    "t_max_ms",
+                    "n_synaptic_events",
+                    "n_neuron_spikes",
+                    "sim_s",
+                    "sim_cpu_s",
+                    "reverse_all_s",
+                    "reverse_all_cpu_s",
+                    "sim_plus_reverse_all_s",
+                    "sim_plus_reverse_all_cpu_s",
+                    "ratio_sim_plus_reverse_over_sim",
+                    "ratio_sim_plus_reverse_over_sim_cpu",
+                    "sim_events_per_s",
+                    "sim_events_per_cpu_s",
+                )
+            }
+        )
+
+    memory = {}
+    mem_specs = [("simulate", {"kind": "simulate"}), ("sim+reverse", {"kind": "reverse"})]
+    mem_specs += [(f"sim+FP P={p}", {"kind": "forward", "columns": p}) for p in columns]
+    for label, spec in mem_specs:
+        memory[label] = measure_memory({**spec, "t_max": t_main})
+
+    ff = bench_feedforward(32, repeats, 1 if quick else 3)
+
+    report = {
+        "benchmark": "gradients",
+        "quick": quick,
+        "repeats": repeats,
+        "statistic": "median",
+        "threads": 1,
+        "cpu_count": os.cpu_count(),
+        "recurrent": main_run,
+        "recurrent_event_scaling": scan,
+        "recurrent_peak_memory": memory,
+        "feedforward": ff,
+        "targets": {
+            f"{what}_at_most_3x_sim_{clock}": main_run[f"ratio_{key}_over_sim{suffix}"] <= 3.0
+            for what, key in (
+                ("sim_plus_reverse", "sim_plus_reverse"),
+                ("reverse_alone", "reverse"),
+            )
+            for clock, suffix in (("wall", ""), ("cpu", "_cpu"))
+        },
+    }
+    _print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "gradients.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _print(report: dict[str, Any]) -> None:
+    r = report["recurrent"]
+    print(
+        f"\n(a) 1000-neuron recurrent network, t_max = {r['t_max_ms']:.0f} ms: "
+        f"{r['n_neuron_spikes']} neuron spikes, {r['n_synaptic_events']} synaptic events, "
+        f"{r['n_parameters']} parameters; 1 thread, median of {report['repeats']} "
+        "(shared machine: wall times noisy, CPU times steadier)"
+    )
+    print(f"{'':36s} {'wall s':>8s} {'x sim':>6s} {'CPU s':>8s} {'x sim':>6s}")
+    rows = [
+        ("simulation", "sim"),
+        ("reverse pass, all groups", "reverse_all"),
+        ("reverse pass, weights only", "reverse_weights"),
+        ("simulation + reverse (all groups)", "sim_plus_reverse_all"),
+        ("simulation + reverse (weights)", "sim_plus_reverse_weights"),
+    ]
+    table = [(label, r[f"{key}_s"], r[f"{key}_cpu_s"]) for label, key in rows]
+    for p, fp in r["forward_jacobian"].items():
+        table.append((f"FP Jacobian alone, P = {p} weights", fp["fp_s"], fp["fp_cpu_s"]))
+    for label, wall, cpu in table:
+        print(
+            f"{label:36s} {wall:8.3f} {wall / r['sim_s']:6.2f} {cpu:8.3f} "
+            f"{cpu / r['sim_cpu_s']:6.2f}"
+        )
+    fd = r["finite_difference_per_parameter_s"]
+    print(f"{'finite differences, per parameter':36s} {fd:8.3f} {fd / r['sim_s']:6.2f}")
+    print(
+        f"finite differences for all {r['n_parameters']} parameters: "
+        f"~{r['finite_difference_all_parameters_h']:.0f} h (extrapolated)"
+    )
+    targets = ", ".join(f"{k}: {'MET' if v else 'NOT MET'}" for k, v in report["targets"].items())
+    print(f"target (reverse gradient <= 3x simulation): {targets}")
+    print("\nscaling with synaptic events (t_max varied; CPU seconds)")
+    head = ["t_max", "syn. events", "sim", "reverse", "sim+rev", "ratio", "Mev/s"]
+    print(" ".join(f"{h:>11s}" for h in head))
+    for row in report["recurrent_event_scaling"]:
+        vals = (
+            f"{row['t_max_ms']:11.0f}",
+            f"{row['n_synaptic_events']:11d}",
+            f"{row['sim_cpu_s']:11.3f}",
+            f"{row['reverse_all_cpu_s']:11.3f}",
+            f"{row['sim_plus_reverse_all_cpu_s']:11.3f}",
+            f"{row['ratio_sim_plus_reverse_over_sim_cpu']:11.2f}",
+            f"{row['sim_events_per_cpu_s'] / 1e6:11.2f}",
+        )
+        print(" ".join(vals))
+    print("\npeak memory above baseline (fresh subprocess each)")
+    for label, mem in report["recurrent_peak_memory"].items():
+        if "error" in mem:
+            print(f"{label:22s} error: {mem['error']}")
+        else:
+            print(f"{label:22s} {mem['peak_mib']:8.1f} MiB  ({mem['method']})")
+    f = report["feedforward"]
+    print(
+        f"\n(b) 5-120-3 feedforward, batch {f['batch']}, t_max = {f['t_max_ms']:.0f} ms, "
+        f"{f['neuron_spikes_per_sample']:.1f} spikes and {f['synaptic_events_per_sample']:.0f} "
+        f"synaptic events per sample, {f['n_parameters_network']} network parameters"
+    )
+    print(f"{'':38s} {'wall ms':>9s} {'x sim':>7s} {'CPU ms':>9s} {'x sim':>7s}")
+    for label, key in (
+        ("simulation", "sim"),
+        ("sim + reverse, all groups", "sim_plus_reverse_all"),
+        ("sim + reverse, weights", "sim_plus_reverse_weights"),
+        ("sim + reverse, all groups, 2 threads", "sim_plus_reverse_all_2threads"),
+        ("sim + FP, weights", "sim_plus_forward_weights"),
+        ("sim + FP, all groups", "sim_plus_forward_all"),
+    ):
+        wall, cpu = f[f"{key}_s"], f[f"{key}_cpu_s"]
+        print(
+            f"{label:38s} {1e3 * wall:9.1f} {wall / f['sim_s']:7.2f} {1e3 * cpu:9.1f} "
+            f"{cpu / f['sim_cpu_s']:7.2f}"
+        )
+    for label, key in (
+        ("finite differences, per parameter", "finite_difference_per_parameter_s"),
+        ("finite differences, all parameters", "finite_difference_all_parameters_s"),
+    ):
+        print(f"{label:38s} {1e3 * f[key]:9.0f} {f[key] / f['sim_s']:7.1f}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--memory":
+        print(json.dumps(_memory_worker(json.loads(sys.argv[2]))))
+    else:
+        main(quick="--quick" in sys.argv)

@@ -1,0 +1,835 @@
+"""Simulator throughput, fpgrad against NEST on the same networks, and agreement of the spikes.
+
+(a) Recurrent network: 1000 LIF neurons, each with 100 synapses from 1000 Poisson inputs (20 Hz,
+    weights uniform in [0, 0.018]) and 100 recurrent synapses (20 % of neurons inhibitory, weights
+    uniform in [0, 0.01], times -8 for inhibitory sources), ``tau_syn = 5 ms``, ``tau_mem = 10
+    ms``, threshold 1, ``t_ref = 0.1 ms``, 1 s simulated. An asynchronous irregular regime:
+    about 11 Hz, ISI CV about 0.7, about 3.1 million synaptic events.
+(a') The same network without its recurrent synapses (the same 100 000 input synapses): purely
+    input-driven, so the two simulators must produce the same spikes.
+(b) A 5-120-3 feedforward network (Gaussian weights, ``t_ref = 0.1 ms``) on a batch of samples,
+    each five 50 Hz Poisson trains over 100 ms (about 30 Hz in the hidden layer, 4000 synaptic
+    events per sample): fpgrad's ``simulate_batch`` on one thread and on all cores.
+
+NEST (``nest-simulator``, neuron ``iaf_psc_exp_ps``: precise spike times off the grid) runs the
+same models with the mapping of DESIGN.md §5: ``C_m = 1, E_L = V_reset = V_m = 0, V_th = theta,
+tau_syn_ex = tau_syn_in = tau_syn``, weight = ``w``, resolution ``h = 0.1 ms`` and ``t_ref = h``
+in both simulators. Inputs are ``spike_generator`` s with ``precise_times=True`` whose spikes
+arrive after the minimal delay ``h``; the whole NEST run is shifted by ``2 h`` (so that no
+generator spike falls at or before 0) and recorded with ``time_in_steps=True``, precise time
+``steps * h - offset - 2 h``. Two differences remain, both NEST's: every connection between
+neurons has a delay of at least ``h`` (fpgrad's synapses have none), and its neuron checks the
+threshold at the end of each step and of each input, so it misses crossings that rise above
+threshold and fall back within one step ("grazing" spikes; ``iaf_psc_exp_ps_lossless`` is NEST's
+model meant to catch them and is tried on (a') too). Hence:
+
+* (a): throughput and firing rates only; the spike trains cannot agree (delays, chaos);
+* (a'): spike by spike, per neuron, with the first disagreement of each neuron classified
+  (a spike NEST misses, with fpgrad's ``dV/dt`` at it, or one NEST adds);
+* (b): the hidden layer spike by spike; the output layer against fpgrad run on the hidden spikes
+  delayed by ``h`` (what NEST's output neurons receive).
+
+Timing: fpgrad is timed around the public call (``simulate`` / ``simulate_batch``: building the
+CSR arrays and sorting the inputs included) after warming up Numba's JIT; NEST around
+``nest.Run`` only (network construction and ``nest.Prepare`` excluded). Medians over repeats;
+single-thread runs also report CPU time (the steadier figure on a shared machine). Without NEST
+(not installed, or failing to import) the fpgrad half still runs and the report says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import io
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import fpgrad
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+H = 0.1  # NEST resolution and minimal delay (ms); t_ref = H in both simulators
+NEST_SHIFT = 2 * H  # NEST runs shifted by this much (generator spikes must be > 0)
+MATCH_TOL = 1e-6  # ms: two spikes of a neuron "agree" within this
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Sizes and parameters of the benchmark problems."""
+
+    n_neurons: int = 1000
+    n_inputs: int = 1000
+    input_synapses: int = 100
+    recurrent_synapses: int = 100
+    input_rate_hz: float = 20.0
+    input_weight: float = 0.009  # weights uniform in [0, 2 input_weight]
+    recurrent_weight: float = 0.005
+    inhibitory_fraction: float = 0.2
+    inhibition_scale: float = 8.0
+    t_max: float = 1000.0
+    ff_sizes: tuple[int, ...] = (5, 120, 3)
+    ff_weight_mean: tuple[float, ...] = (0.06, 0.003)
+    ff_weight_std: tuple[float, ...] = (0.1, 0.012)
+    ff_rate_hz: float = 50.0
+    ff_t_max: float = 100.0
+    ff_batch: int = 1000
+    repeats: int = 5
+    nest_repeats: int = 3
+    threads: int = max(1, os.cpu_count() or 1)
+    seed: int = 0
+
+
+FULL = Config()
+QUICK = Config(t_max=300.0, ff_batch=200, repeats=3, nest_repeats=2)
+
+
+# --------------------------------------------------------------------------------------------
+# problems
+
+
+def recurrent_problem(cfg: Config = FULL, *, recurrent: bool = True) -> fpgrad.Problem:
+    """Network (a); with ``recurrent=False`` the same network minus its recurrent synapses."""
+    rng = np.random.default_rng(cfg.seed)
+    net = fpgrad.random_recurrent_network(
+        cfg.n_inputs,
+        cfg.n_neurons,
+        rng,
+        input_synapses=cfg.input_synapses,
+        recurrent_synapses=cfg.recurrent_synapses,
+        input_weight=cfg.input_weight,
+        recurrent_weight=cfg.recurrent_weight,
+        inhibitory_fraction=cfg.inhibitory_fraction,
+        inhibition_scale=cfg.inhibition_scale,
+        tau_syn=5.0,
+        tau_mem=10.0,
+        threshold=1.0,
+        t_ref=H,
+    )
+    inputs = fpgrad.poisson_inputs(cfg.n_inputs, cfg.input_rate_hz, cfg.t_max, rng)
+    if not recurrent:
+        keep = net.pre < net.n_inputs
+        net = dataclasses.replace(
+            net, pre=net.pre[keep], post=net.post[keep], weight=net.weight[keep]
+        )
+    return fpgrad.Problem(net, tuple(inputs), cfg.t_max)
+
+
+def feedforward_batch(cfg: Config = FULL) -> tuple[fpgrad.Network, list[list[np.ndarray]]]:
+    """Network (b) and ``cfg.ff_batch`` samples of Poisson input trains."""
+    rng = np.random.default_rng(cfg.seed + 1)
+    net = fpgrad.random_feedforward_network(
+        list(cfg.ff_sizes),
+        rng,
+        weight_mean=list(cfg.ff_weight_mean),
+        weight_std=list(cfg.ff_weight_std),
+        tau_syn=5.0,
+        tau_mem=10.0,
+        threshold=1.0,
+        t_ref=H,
+    )
+    samples = [
+        fpgrad.poisson_inputs(cfg.ff_sizes[0], cfg.ff_rate_hz, cfg.ff_t_max, rng)
+        for _ in range(cfg.ff_batch)
+    ]
+    return net, samples
+
+
+def out_degree(net: fpgrad.Network) -> np.ndarray:
+    """Number of synapses leaving each node."""
+    return np.bincount(net.pre, minlength=net.n_inputs + net.n_neurons)
+
+
+def synaptic_events(net: fpgrad.Network, inputs, neuron_nodes: np.ndarray) -> int:
+    """Synaptic events caused by the given input trains and neuron spikes (global node ids)."""
+    deg = out_degree(net)
+    n_in = sum(int(deg[k]) * len(train) for k, train in enumerate(inputs))
+    return n_in + int(deg[np.asarray(neuron_nodes, dtype=np.int64)].sum())
+
+
+# --------------------------------------------------------------------------------------------
+# timing
+
+
+def timed(fn, repeats: int) -> tuple[dict[str, Any], Any]:
+    """Run ``fn`` ``repeats`` times: medians (and all values) of wall and process CPU seconds."""
+    walls, cpus, out = [], [], None
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        cpus.append(time.process_time() - c0)
+        walls.append(time.perf_counter() - w0)
+    stats = {
+        "wall_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "wall_all_s": walls,
+        "cpu_all_s": cpus,
+    }
+    return stats, out
+
+
+def rates(events: int, stats: dict[str, Any], threads: int) -> dict[str, float]:
+    """Events per second (wall, and per CPU second), and per core."""
+    return {
+        "events_per_s": events / stats["wall_s"],
+        "events_per_s_per_core": events / stats["wall_s"] / threads,
+        "events_per_cpu_s": events / stats["cpu_s"],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# NEST
+
+
+def load_nest() -> tuple[Any, str]:
+    """``(module, version)`` or ``(None, reason)``."""
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    # NEST's OpenMP threads spin at every step's barrier by default; on a shared machine whose
+    # cores are busy that makes 2 threads 5-30x slower than 1. Passive waiting is NEST's best
+    # case here (read when libgomp loads, i.e. on the import below).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import nest  # type: ignore[import-not-found]
+    except Exception as err:  # ImportError, or a broken installation
+        return None, f"NEST unavailable: {type(err).__name__}: {err}".strip()
+    try:
+        nest.verbosity = nest.VerbosityLevel.ERROR
+    except AttributeError:  # older NEST
+        nest.set_verbosity("M_ERROR")
+    version = getattr(nest, "__version__", None) or nest.GetKernelStatus("nest_version")
+    return nest, str(version)
+
+
+def nest_run(
+    nest,
+    net: fpgrad.Network,
+    samples: list,
+    t_max: float,
+    *,
+    threads: int,
+    repeats: int,
+    model: str = "iaf_psc_exp_ps",
+) -> tuple[dict[str, Any], list[tuple[np.ndarray, np.ndarray]]]:
+    """Simulate one copy of ``net`` per input sample, all in one NEST kernel.
+
+    Returns the timing of ``nest.Run`` and per sample ``(neuron index, spike time)`` of the
+    spikes at ``t <= t_max`` (times in the problem's frame).
+    """
+    m, n, copies = net.n_inputs, net.n_neurons, len(samples)
+    walls, cpus, spikes = [], [], []
+    for _ in range(repeats):
+        nest.ResetKernel()
+        nest.SetKernelStatus({"resolution": H, "local_num_threads": threads})
+        params = {
+            "C_m": 1.0,
+            "E_L": 0.0,
+            "V_reset": 0.0,
+            "V_m": 0.0,
+            "V_th": float(net.threshold[0]),
+            "I_e": 0.0,
+            "tau_syn_ex": float(net.tau_syn),
+            "tau_syn_in": float(net.tau_syn),
+            "t_ref": float(net.t_ref[0]),
+            "tau_m": float(net.tau_mem[0]),
+        }
+        neurons = nest.Create(model, copies * n, params=params)
+        neurons.set(
+            {
+                "V_th": np.tile(net.threshold, copies).tolist(),
+                "tau_m": np.tile(net.tau_mem, copies).tolist(),
+            }
+        )
+        gens = nest.Create("spike_generator", copies * m, params={"precise_times": True})
+        gens.set(
+            [
+                {"spike_times": (np.asarray(train, dtype=float) + (NEST_SHIFT - H)).tolist()}
+                for sample in samples
+                for train in sample
+            ]
+        )
+        recorder = nest.Create("spike_recorder", params={"time_in_steps": True})
+        gen0, neuron0 = gens[0].global_id, neurons[0].global_id
+        pre, post = [], []
+        for c in range(copies):
+            pre.append(np.where(net.pre < m, gen0 + c * m + net.pre, neuron0 + c * n + net.pre - m))
+            post.append(neuron0 + c * n + net.post - m)
+        pre_ids, post_ids = np.concatenate(pre), np.concatenate(post)
+        nest.Connect(
+            pre_ids,
+            post_ids,
+            "one_to_one",
+            {"weight": np.tile(net.weight, copies), "delay": np.full(pre_ids.size, H)},
+        )
+        nest.Connect(neurons, recorder)
+        nest.Prepare()
+        w0, c0 = time.perf_counter(), time.process_time()
+        nest.Run(t_max + NEST_SHIFT + H)
+        cpus.append(time.process_time() - c0)
+        walls.append(time.perf_counter() - w0)
+        nest.Cleanup()
+        ev = recorder.get("events")
+        t = ev["times"] * H - ev["offsets"] - NEST_SHIFT
+        idx = np.asarray(ev["senders"], dtype=np.int64) - neuron0
+        keep = t <= t_max
+        t, idx = t[keep], idx[keep]
+        spikes = [(idx[idx // n == c] % n, t[idx // n == c]) for c in range(copies)]
+    stats = {
+        "wall_s": statistics.median(walls),
+        "cpu_s": statistics.median(cpus),
+        "wall_all_s": walls,
+        "cpu_all_s": cpus,
+    }
+    return stats, spikes
+
+
+# --------------------------------------------------------------------------------------------
+# agreement of spike trains
+
+
+def compare_trains(
+    fp: tuple[np.ndarray, np.ndarray], ns: tuple[np.ndarray, np.ndarray], n_neurons: int
+) -> dict[str, Any]:
+    """Per neuron, fpgrad's train ``fp`` against NEST's ``ns`` (each ``(neuron index, time)``).
+
+    A neuron agrees when both trains have the same length and every pair of spikes lies within
+    ``MATCH_TOL``; ``max_abs_diff_ms`` is over agreeing neurons. For the others the first
+    disagreement is classified: ``missed`` (a spike of fpgrad that NEST lacks, NEST's next spike
+    coming later) or ``extra`` (a spike of NEST before fpgrad's next one).
+    """
+    fp_by = _by_neuron(*fp, n_neurons)
+    ns_by = _by_neuron(*ns, n_neurons)
+    agree, same_count, max_diff, first = 0, 0, 0.0, []
+    for i in range(n_neurons):
+        a, b = fp_by[i], ns_by[i]
+        same_count += len(a) == len(b)
+        k = min(len(a), len(b))
+        d = np.abs(a[:k] - b[:k])
+        bad = np.flatnonzero(d > MATCH_TOL)
+        if len(a) == len(b) and bad.size == 0:
+            agree += 1
+            max_diff = max(max_diff, float(d.max(initial=0.0)))
+            continue
+        q = int(bad[0]) if bad.size else k
+        f_t = float(a[q]) if q < len(a) else math.inf
+        n_t = float(b[q]) if q < len(b) else math.inf
+        kind = "missed" if f_t < n_t else "extra"
+        first.append(
+            {"neuron": i, "kind": kind, "fpgrad_ms": _finite(f_t), "nest_ms": _finite(n_t)}
+        )
+    return {
+        "fpgrad_spikes": len(fp[1]),
+        "nest_spikes": len(ns[1]),
+        "spike_counts_match": bool(len(fp[1]) == len(ns[1])),
+        "neurons": n_neurons,
+        "neurons_same_count": same_count,
+        "neurons_agree": agree,
+        "max_abs_diff_ms": max_diff,
+        "first_disagreements": first,
+        "missed_by_nest": sum(1 for x in first if x["kind"] == "missed"),
+        "extra_in_nest": sum(1 for x in first if x["kind"] == "extra"),
+    }
+
+
+def _by_neuron(idx: np.ndarray, t: np.ndarray, n: int) -> list[np.ndarray]:
+    order = np.lexsort((t, idx))
+    idx, t = np.asarray(idx)[order], np.asarray(t)[order]
+    cuts = np.searchsorted(idx, np.arange(n + 1))
+    return [t[cuts[i] : cuts[i + 1]] for i in range(n)]
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Sum two :func:`compare_trains` reports (max of the max, concatenated lists)."""
+    out = {k: a[k] + b[k] for k in a if isinstance(a[k], int | list) and k != "spike_counts_match"}
+    out["max_abs_diff_ms"] = max(a["max_abs_diff_ms"], b["max_abs_diff_ms"])
+    out["spike_counts_match"] = out["fpgrad_spikes"] == out["nest_spikes"]
+    return out
+
+
+def crossing_slope(problem: fpgrad.Problem, result, neuron: int, f: float) -> float:
+    """fpgrad's ``dV/dt`` just before its spike of ``neuron`` at ``f``: ``J(f) - theta/tau_mem``,
+    with ``J(f) = sum_k w_k sum_{g < f} exp(-(f - g)/tau_syn)`` over the spikes ``g`` reaching
+    the neuron (V's refractoriness does not touch ``J``)."""
+    net = problem.network
+    node = net.n_inputs + neuron
+    current = 0.0
+    for k in np.flatnonzero(net.post == node):
+        pre = int(net.pre[k])
+        if pre < net.n_inputs:
+            g = np.asarray(problem.inputs[pre])
+        else:
+            g = result.spike_time[result.spike_node == pre]
+        g = g[g < f]
+        current += float(net.weight[k]) * float(np.exp(-(f - g) / net.tau_syn).sum())
+    return current - float(net.threshold[neuron]) / float(net.tau_mem[neuron])
+
+
+def _fp_trains(result, n_inputs: int, first: int = 0, count: int | None = None):
+    """``(index, time)`` of a result's neuron spikes, indices relative to neuron ``first``
+    (only the ``count`` neurons from there, if given)."""
+    idx = result.spike_node - n_inputs - first
+    keep = idx >= 0
+    if count is not None:
+        keep &= idx < count
+    return idx[keep], result.spike_time[keep]
+
+
+# --------------------------------------------------------------------------------------------
+# the benchmark
+
+
+def run(cfg: Config = FULL, *, use_nest: bool = True) -> dict[str, Any]:
+    """All measurements for ``cfg``; NEST's part only if ``use_nest`` and NEST imports."""
+    nest, nest_version = load_nest() if use_nest else (None, "NEST not requested")
+    report: dict[str, Any] = {
+        "benchmark": "simulator",
+        "config": dataclasses.asdict(cfg),
+        "machine": machine_info(),
+        "nest": {"available": nest is not None, "version_or_reason": nest_version},
+        "statistic": "median",
+    }
+
+    # JIT warm-up (compiled kernels are cached on disk; this loads them).
+    warm_cfg = dataclasses.replace(cfg, n_neurons=20, n_inputs=20, t_max=20.0, ff_batch=2)
+    fpgrad.simulate(recurrent_problem(warm_cfg))
+    wnet, wsamples = feedforward_batch(warm_cfg)
+    fpgrad.simulate_batch(wnet, wsamples, warm_cfg.ff_t_max, n_threads=2)
+
+    report["recurrent"] = _bench_network(cfg, nest, recurrent=True)
+    report["input_driven"] = _bench_network(cfg, nest, recurrent=False)
+    report["feedforward"] = _bench_feedforward(cfg, nest)
+    rec = report["recurrent"]
+    report["targets"] = {
+        "fpgrad_events_per_s_per_core_at_least_5e6": rec["fpgrad"]["events_per_s_per_core"] >= 5e6,
+        "fpgrad_events_per_cpu_s_at_least_5e6": rec["fpgrad"]["events_per_cpu_s"] >= 5e6,
+        "fpgrad_faster_than_nest_1_thread": (
+            rec["ratio_fpgrad_over_nest"] > 1.0 if "ratio_fpgrad_over_nest" in rec else None
+        ),
+    }
+    return report
+
+
+def _bench_network(cfg: Config, nest, *, recurrent: bool) -> dict[str, Any]:
+    problem = recurrent_problem(cfg, recurrent=recurrent)
+    net = problem.network
+    stats, result = timed(lambda: fpgrad.simulate(problem), cfg.repeats)
+    events = result.n_synaptic_events
+    isi_cv = _isi_cv(result.spike_node - net.n_inputs, result.spike_time, net.n_neurons)
+    out: dict[str, Any] = {
+        "n_neurons": net.n_neurons,
+        "n_synapses": int(net.weight.size),
+        "t_max_ms": problem.t_max,
+        "fpgrad": {
+            **stats,
+            **rates(events, stats, 1),
+            "synaptic_events": events,
+            "neuron_spikes": result.n_spikes,
+            "rate_hz": result.n_spikes / net.n_neurons / (problem.t_max / 1000.0),
+            "isi_cv": isi_cv,
+            "degeneracy": result.degeneracy.to_dict(),
+        },
+    }
+    if nest is None:
+        return out
+    for threads in sorted({1, cfg.threads}):
+        nstats, spikes = nest_run(
+            nest, net, [problem.inputs], problem.t_max, threads=threads, repeats=cfg.nest_repeats
+        )
+        idx, t = spikes[0]
+        n_events = synaptic_events(net, problem.inputs, idx + net.n_inputs)
+        out[f"nest_{threads}_threads"] = {
+            **nstats,
+            **rates(n_events, nstats, threads),
+            "synaptic_events": n_events,
+            "neuron_spikes": int(t.size),
+            "rate_hz": t.size / net.n_neurons / (problem.t_max / 1000.0),
+            "isi_cv": _isi_cv(idx, t, net.n_neurons),
+        }
+        if threads == 1:
+            nest_1 = (idx, t)
+    out["ratio_fpgrad_over_nest"] = (
+        out["fpgrad"]["events_per_s"] / out["nest_1_threads"]["events_per_s"]
+    )
+    out["ratio_fpgrad_over_nest_cpu"] = (
+        out["fpgrad"]["events_per_cpu_s"] / out["nest_1_threads"]["events_per_cpu_s"]
+    )
+    fp = _fp_trains(result, net.n_inputs)
+    cmp = compare_trains(fp, nest_1, net.n_neurons)
+    if recurrent:
+        # Spike trains diverge (NEST's recurrent delay h, chaotic dynamics): keep the counts.
+        cmp = {k: cmp[k] for k in ("fpgrad_spikes", "nest_spikes", "spike_counts_match")}
+        cmp["note"] = "recurrent synapses have delay h in NEST, none in fpgrad: trains diverge"
+    else:
+        for item in cmp["first_disagreements"]:
+            if item["kind"] == "missed":
+                item["fpgrad_slope"] = crossing_slope(
+                    problem, result, item["neuron"], item["fpgrad_ms"]
+                )
+        cmp["lossless"] = _lossless(nest, problem, result)
+        cmp["referee"] = _referee(problem, fp, nest_1, cmp, 3 if cfg.t_max < 1000 else 6)
+    out["agreement"] = cmp
+    return out
+
+
+def _referee(problem: fpgrad.Problem, fp, ns, cmp: dict[str, Any], n_close: int) -> dict[str, Any]:
+    """A 30-digit reference (``tests/reference.py``, mpmath) on single neurons of the
+    input-driven network (each sees only its own inputs): every neuron where fpgrad and NEST
+    disagree (at most 20) and the ``n_close`` agreeing ones with the largest differences."""
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "_fpgrad_reference", Path(__file__).resolve().parent.parent / "tests" / "reference.py"
+        )
+        reference = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = reference  # its dataclasses look the module up
+        spec.loader.exec_module(reference)
+    except Exception as err:  # no tests/ next to the benchmarks, or no mpmath
+        return {"error": f"reference unavailable: {type(err).__name__}: {err}"[:300]}
+    net = problem.network
+    fp_by, ns_by = _by_neuron(*fp, net.n_neurons), _by_neuron(*ns, net.n_neurons)
+    close = sorted(
+        (
+            (float(np.abs(fp_by[i] - ns_by[i]).max()), i)
+            for i in range(net.n_neurons)
+            if len(fp_by[i]) == len(ns_by[i]) > 0 and np.abs(fp_by[i] - ns_by[i]).max() <= MATCH_TOL
+        ),
+        reverse=True,
+    )[:n_close]
+    picked = [x["neuron"] for x in cmp["first_disagreements"][:20]] + [i for _, i in close]
+    rows = []
+    for i in picked:
+        syn = np.flatnonzero(net.post == net.n_inputs + i)
+        used = sorted(set(net.pre[syn].tolist()))
+        remap = {u: q for q, u in enumerate(used)}
+        single = fpgrad.Network(
+            n_inputs=len(used),
+            n_neurons=1,
+            tau_syn=net.tau_syn,
+            tau_mem=net.tau_mem[i : i + 1],
+            threshold=net.threshold[i : i + 1],
+            t_ref=net.t_ref[i : i + 1],
+            pre=np.array([remap[x] for x in net.pre[syn].tolist()], dtype=np.int64),
+            post=np.full(syn.size, len(used), dtype=np.int64),
+            weight=net.weight[syn],
+        )
+        sub = fpgrad.Problem(single, tuple(problem.inputs[u] for u in used), problem.t_max)
+        run = reference.simulate_reference_run(sub, dps=30, track_peaks=False)
+        ref = np.array([float(t) for _, t in run.spikes])
+
+        def err(x, ref=ref):
+            return float(np.abs(x - ref).max(initial=0.0)) if len(x) == len(ref) else None
+
+        rows.append(
+            {
+                "neuron": i,
+                "reference_spikes": len(ref),
+                "fpgrad_spikes": len(fp_by[i]),
+                "nest_spikes": len(ns_by[i]),
+                "fpgrad_max_err_ms": err(fp_by[i]),
+                "nest_max_err_ms": err(ns_by[i]),
+            }
+        )
+    return {"neurons": rows}
+
+
+def _lossless(nest, problem: fpgrad.Problem, result) -> dict[str, Any]:
+    """The input-driven network once more with NEST's ``iaf_psc_exp_ps_lossless``."""
+    try:
+        stats, spikes = nest_run(
+            nest,
+            problem.network,
+            [problem.inputs],
+            problem.t_max,
+            threads=1,
+            repeats=1,
+            model="iaf_psc_exp_ps_lossless",
+        )
+    except Exception as err:  # NEST raises its own error types
+        return {"error": f"{type(err).__name__}: {err}"[:300]}
+    cmp = compare_trains(
+        _fp_trains(result, problem.network.n_inputs), spikes[0], problem.network.n_neurons
+    )
+    cmp.pop("first_disagreements")
+    return {"run_wall_s": stats["wall_s"], **cmp}
+
+
+def _bench_feedforward(cfg: Config, nest) -> dict[str, Any]:
+    net, samples = feedforward_batch(cfg)
+    t_max = cfg.ff_t_max
+    out: dict[str, Any] = {"sizes": list(cfg.ff_sizes), "batch": len(samples), "t_max_ms": t_max}
+    results = None
+    for threads in sorted({1, cfg.threads}):
+        stats, results = timed(
+            lambda th=threads: fpgrad.simulate_batch(net, samples, t_max, n_threads=th),
+            cfg.repeats,
+        )
+        events = sum(r.n_synaptic_events for r in results)
+        out[f"fpgrad_{threads}_threads"] = {
+            **stats,
+            **rates(events, stats, threads),
+            "synaptic_events": events,
+            "us_per_sample": 1e6 * stats["wall_s"] / len(samples),
+        }
+    n_in, n_hid = cfg.ff_sizes[0], cfg.ff_sizes[1]
+    out["neuron_spikes_per_sample"] = float(np.mean([r.n_spikes for r in results]))
+    out["synaptic_events_per_sample"] = float(np.mean([r.n_synaptic_events for r in results]))
+    if nest is None:
+        return out
+    spikes = None
+    for threads in sorted({1, cfg.threads}):
+        nstats, spikes = nest_run(
+            nest, net, samples, t_max, threads=threads, repeats=cfg.nest_repeats
+        )
+        events = sum(
+            synaptic_events(net, sample, idx + net.n_inputs)
+            for sample, (idx, _) in zip(samples, spikes, strict=True)
+        )
+        out[f"nest_{threads}_threads"] = {
+            **nstats,
+            **rates(events, nstats, threads),
+            "synaptic_events": events,
+            "us_per_sample": 1e6 * nstats["wall_s"] / len(samples),
+        }
+    for threads in sorted({1, cfg.threads}):
+        out[f"ratio_fpgrad_over_nest_{threads}_threads"] = (
+            out[f"fpgrad_{threads}_threads"]["events_per_s"]
+            / out[f"nest_{threads}_threads"]["events_per_s"]
+        )
+    # Hidden layer: spike by spike. Output layer: against fpgrad on the hidden spikes + h.
+    out_net = _output_layer(net, n_hid)
+    hidden = output = None
+    for sample, (result, (idx, t)) in enumerate(zip(results, spikes, strict=True)):
+        h_fp = _fp_trains(result, n_in, 0, n_hid)
+        h_ns = (idx[idx < n_hid], t[idx < n_hid])
+        delayed = tuple(result.spike_time[result.spike_node == n_in + q] + H for q in range(n_hid))
+        ref = fpgrad.simulate(fpgrad.Problem(out_net, delayed, t_max))
+        o_fp = (ref.spike_node - n_hid, ref.spike_time)
+        o_ns = (idx[idx >= n_hid] - n_hid, t[idx >= n_hid])
+        h = compare_trains(h_fp, h_ns, n_hid)
+        o = compare_trains(o_fp, o_ns, net.n_neurons - n_hid)
+        for item in h["first_disagreements"] + o["first_disagreements"]:
+            item["sample"] = sample
+        for item in h["first_disagreements"]:
+            if item["kind"] == "missed":
+                item["fpgrad_slope"] = crossing_slope(
+                    result.problem, result, item["neuron"], item["fpgrad_ms"]
+                )
+        hidden = h if hidden is None else _merge(hidden, h)
+        output = o if output is None else _merge(output, o)
+    out["agreement_hidden"] = hidden
+    out["agreement_output_vs_delayed_reference"] = output
+    return out
+
+
+def _output_layer(net: fpgrad.Network, n_hid: int) -> fpgrad.Network:
+    """The hidden->output synapses of a 3-layer network as a network of their own."""
+    m = net.n_inputs
+    keep = net.pre >= m
+    return fpgrad.Network(
+        n_inputs=n_hid,
+        n_neurons=net.n_neurons - n_hid,
+        tau_syn=net.tau_syn,
+        tau_mem=net.tau_mem[n_hid:],
+        threshold=net.threshold[n_hid:],
+        t_ref=net.t_ref[n_hid:],
+        pre=net.pre[keep] - m,
+        post=net.post[keep] - m,
+        weight=net.weight[keep],
+    )
+
+
+def _isi_cv(idx: np.ndarray, t: np.ndarray, n: int) -> float | None:
+    cvs = []
+    for train in _by_neuron(idx, t, n):
+        if len(train) >= 4:
+            isi = np.diff(train)
+            cvs.append(isi.std() / isi.mean())
+    return float(np.mean(cvs)) if cvs else None
+
+
+def machine_info() -> dict[str, Any]:
+    cpu: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model", "cpu MHz") and key not in cpu:
+                cpu[key] = value.strip()
+            if not line.strip():  # first processor only
+                break
+    import numba
+
+    return {
+        "cpu_model": cpu.get("model name") or platform.processor() or "unknown",
+        "cpu_family_model": f"family {cpu.get('cpu family', '?')}, model {cpu.get('model', '?')}",
+        "cpu_mhz": cpu.get("cpu MHz"),
+        "cores": os.cpu_count(),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "fpgrad": fpgrad.__version__,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# report
+
+
+def format_report(r: dict[str, Any]) -> str:
+    m, nest_info = r["machine"], r["nest"]
+    lines = [
+        f"machine: {m['cpu_model']} ({m.get('cpu_family_model')}), {m['cores']} cores, "
+        "load average at start "
+        f"{', '.join(f'{x:.1f}' for x in m['load_average_at_start'] or [])} (shared machine: "
+        "medians of repeats, CPU time next to wall time)",
+        f"NEST: {nest_info['version_or_reason']}"
+        + ("" if nest_info["available"] else "  -> fpgrad only"),
+    ]
+    head = f"{'':34s} {'wall s':>8s} {'CPU s':>8s} {'events/s':>10s} {'/core':>10s} {'/CPU-s':>10s}"
+    for key, title in (
+        ("recurrent", "(a) recurrent network"),
+        ("input_driven", "(a') the same without recurrent synapses"),
+    ):
+        s = r[key]
+        fp = s["fpgrad"]
+        lines += [
+            "",
+            f"{title}: {s['n_neurons']} neurons, {s['n_synapses']} synapses, "
+            f"{s['t_max_ms']:.0f} ms: fpgrad {fp['neuron_spikes']} spikes "
+            f"({fp['rate_hz']:.1f} Hz, ISI CV {fp['isi_cv'] or float('nan'):.2f}), "
+            f"{fp['synaptic_events']} synaptic events",
+            head,
+        ]
+        rows = [("fpgrad, 1 thread", fp)]
+        rows += [
+            (f"NEST iaf_psc_exp_ps, {k.split('_')[1]} thread(s)", s[k])
+            for k in s
+            if k.startswith("nest_")
+        ]
+        lines += [_row(label, x) for label, x in rows]
+        if "ratio_fpgrad_over_nest" in s:
+            lines.append(
+                f"throughput fpgrad / NEST (1 thread): {s['ratio_fpgrad_over_nest']:.2f} wall, "
+                f"{s['ratio_fpgrad_over_nest_cpu']:.2f} CPU"
+            )
+            lines += _agreement_lines(s["agreement"], s.get("nest_1_threads"))
+    f = r["feedforward"]
+    lines += [
+        "",
+        f"(b) {'-'.join(map(str, f['sizes']))} feedforward, batch {f['batch']}, "
+        f"{f['t_max_ms']:.0f} ms: {f['neuron_spikes_per_sample']:.0f} spikes and "
+        f"{f['synaptic_events_per_sample']:.0f} synaptic events per sample",
+        head + f" {'us/sample':>10s}",
+    ]
+    for k in f:
+        if k.startswith(("fpgrad_", "nest_")) and k.endswith("_threads"):
+            name, threads = k.split("_")[0], k.split("_")[1]
+            what = "fpgrad simulate_batch" if name == "fpgrad" else "NEST (batch copies)"
+            label = f"{what}, {threads} thr."
+            lines.append(_row(label, f[k]) + f" {f[k]['us_per_sample']:10.0f}")
+    for k in f:
+        if k.startswith("ratio_"):
+            lines.append(f"throughput fpgrad / NEST, {k.split('_')[-2]} thread(s): {f[k]:.2f}")
+    if "agreement_hidden" in f:
+        lines += _agreement_lines(f["agreement_hidden"], None, "hidden layer")
+        lines += _agreement_lines(
+            f["agreement_output_vs_delayed_reference"], None, "output layer vs fpgrad(hidden + h)"
+        )
+        bad_hidden = {x["sample"] for x in f["agreement_hidden"]["first_disagreements"]}
+        bad_out = {
+            x["sample"] for x in f["agreement_output_vs_delayed_reference"]["first_disagreements"]
+        }
+        if bad_out:
+            lines.append(
+                f"  output disagreements in {len(bad_out)} samples, "
+                f"{len(bad_out & bad_hidden)} of them downstream of a hidden-layer disagreement"
+            )
+    t = r["targets"]
+    lines += ["", "targets: " + ", ".join(f"{k} = {v}" for k, v in t.items())]
+    return "\n".join(lines)
+
+
+def _row(label: str, x: dict[str, Any]) -> str:
+    return (
+        f"{label:34s} {x['wall_s']:8.3f} {x['cpu_s']:8.3f} {x['events_per_s'] / 1e6:9.2f}M "
+        f"{x['events_per_s_per_core'] / 1e6:9.2f}M {x['events_per_cpu_s'] / 1e6:9.2f}M"
+    )
+
+
+def _agreement_lines(a: dict[str, Any], nest_row, what: str = "spikes") -> list[str]:
+    out = [
+        f"{what}: fpgrad {a['fpgrad_spikes']}, NEST {a['nest_spikes']} "
+        f"(counts {'match' if a['spike_counts_match'] else 'differ'})"
+    ]
+    if "neurons_agree" in a:
+        out.append(
+            f"  trains identical in {a['neurons_agree']}/{a['neurons']} neurons; largest "
+            f"spike-time difference among them {a['max_abs_diff_ms']:.2e} ms; first "
+            f"disagreements: {a['missed_by_nest']} spikes NEST misses, {a['extra_in_nest']} "
+            "NEST adds"
+        )
+        slopes = [x["fpgrad_slope"] for x in a["first_disagreements"] if "fpgrad_slope" in x]
+        if slopes:
+            out.append(
+                f"  fpgrad's dV/dt at the spikes NEST misses: max {max(slopes):.2e} "
+                f"(median {statistics.median(slopes):.2e}) per ms: grazing crossings"
+            )
+    if "note" in a:
+        out.append(f"  ({a['note']})")
+    if "referee" in a:
+        ref = a["referee"]
+        if "error" in ref:
+            out.append(f"  30-digit reference: {ref['error']}")
+        else:
+            rows = ref["neurons"]
+            fp_ok = [x["fpgrad_max_err_ms"] for x in rows if x["fpgrad_max_err_ms"] is not None]
+            ns_ok = [x["nest_max_err_ms"] for x in rows if x["nest_max_err_ms"] is not None]
+            out.append(
+                f"  30-digit reference on {len(rows)} neurons (the disagreeing ones and the "
+                f"closest calls): fpgrad matches it on {len(fp_ok)}/{len(rows)} (max error "
+                f"{max(fp_ok, default=0.0):.1e} ms); NEST has its spike count on {len(ns_ok)}/"
+                f"{len(rows)} and is within 1e-6 ms on "
+                f"{sum(1 for x in ns_ok if x <= MATCH_TOL)}/{len(rows)} (max error "
+                f"{max((x for x in ns_ok if x <= MATCH_TOL), default=0.0):.1e} ms)"
+            )
+    if "lossless" in a:
+        ll = a["lossless"]
+        if "error" in ll:
+            out.append(f"  iaf_psc_exp_ps_lossless: failed: {ll['error']}")
+        else:
+            out.append(
+                f"  iaf_psc_exp_ps_lossless: {ll['nest_spikes']} spikes, identical trains "
+                f"{ll['neurons_agree']}/{ll['neurons']}, max diff {ll['max_abs_diff_ms']:.2e} "
+                f"ms, misses {ll['missed_by_nest']}, adds {ll['extra_in_nest']} "
+                f"(Run {ll['run_wall_s']:.2f} s)"
+            )
+    return out
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    report = run(QUICK if quick else FULL)
+    report["quick"] = quick
+    print(format_report(report))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "simulator.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)

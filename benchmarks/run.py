@@ -1,0 +1,98 @@
+"""Run the benchmark suite: every ``benchmarks/bench_*.py``, one fresh interpreter each.
+
+Each benchmark is a script with ``main(quick: bool) -> dict`` that prints its tables and writes
+``benchmarks/results/<name>.json``. A separate process per benchmark keeps them from interfering
+(JAX's float64 switch, NEST's kernel, memory high-water marks); a failing one is reported and the
+others still run.
+
+    python benchmarks/run.py                 # full suite (make bench)
+    python benchmarks/run.py --quick         # smaller problems, fewer repeats (make bench-quick)
+    python benchmarks/run.py --only simulator --only gradients
+    python benchmarks/run.py --list
+
+The exit status is 1 if any benchmark failed. The machine is shared and timings are noisy: the
+benchmarks report medians over repeats, and CPU time next to wall time where it matters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+# Imports the benchmark by path and calls its main(); argv: path, "1" for quick.
+_DRIVER = """
+import importlib.util, sys
+path, quick = sys.argv[1], sys.argv[2] == "1"
+sys.path.insert(0, str(__import__("pathlib").Path(path).parent))
+spec = importlib.util.spec_from_file_location("bench_module", path)
+module = importlib.util.module_from_spec(spec)
+sys.modules["bench_module"] = module
+spec.loader.exec_module(module)
+module.main(quick=quick)
+"""
+
+
+def discover() -> list[Path]:
+    """The benchmark scripts, sorted by name."""
+    return sorted(HERE.glob("bench_*.py"))
+
+
+def bench_name(path: Path) -> str:
+    return path.stem.removeprefix("bench_")
+
+
+def run_one(path: Path, quick: bool) -> tuple[int, float]:
+    """Run one benchmark in a fresh interpreter (output streams through); ``(rc, seconds)``."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, str(path), "1" if quick else "0"])
+    return proc.returncode, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small problems, few repeats")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="run only bench_NAME.py"
+    )
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = parser.parse_args(argv)
+
+    scripts = discover()
+    if args.list:
+        for path in scripts:
+            print(bench_name(path))
+        return 0
+    if args.only:
+        unknown = sorted(set(args.only) - {bench_name(p) for p in scripts})
+        if unknown:
+            parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+        scripts = [p for p in scripts if bench_name(p) in args.only]
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    summary = []
+    for path in scripts:
+        name = bench_name(path)
+        print(f"\n{'=' * 100}\n{name}{' (quick)' if args.quick else ''}: {path.name}\n{'=' * 100}")
+        sys.stdout.flush()
+        rc, seconds = run_one(path, args.quick)
+        out = RESULTS / f"{name}.json"
+        fresh = out.exists() and out.stat().st_mtime >= time.time() - seconds - 1
+        summary.append((name, rc, seconds, out if fresh else None))
+
+    print(f"\n{'=' * 100}\nsummary{' (quick)' if args.quick else ''}")
+    print(f"{'benchmark':16s} {'status':8s} {'seconds':>8s}  results")
+    for name, rc, seconds, out in summary:
+        status = "ok" if rc == 0 else f"FAIL {rc}"
+        where = out.relative_to(HERE.parent) if out else "(not written)"
+        print(f"{name:16s} {status:8s} {seconds:8.1f}  {where}")
+    return 0 if all(rc == 0 for _, rc, _, _ in summary) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""``fpgrad train TASK``: train a classifier from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from ._loop import TrainConfig, train
+from ._methods import ExactMethod, MethodUnavailableError, TrainMethod, surrogate_method
+from ._tasks import TASKS, load_task
+
+__all__ = ["add_train_command", "run_train"]
+
+
+def _method(name: str, threads: int) -> TrainMethod:
+    if name == "exact":
+        return ExactMethod(n_threads=threads)
+    return surrogate_method(n_threads=threads)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run ``fpgrad train`` with parsed ``args``; returns the exit code."""
+    try:
+        method = _method(args.method, args.threads)
+    except MethodUnavailableError as err:
+        print(f"fpgrad: error: {err}", file=sys.stderr, flush=True)
+        return 2
+    task = load_task(args.task, seed=args.split_seed)
+    base: dict[str, Any] = {**TrainConfig().to_dict(), **task.defaults}
+    given = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "lr_decay": args.lr_decay,
+        "seed": args.seed,
+        "t_ref": args.t_ref,
+        "t_max": args.t_max,
+        "bump": args.bump,
+        "bump_hidden": args.bump_hidden,
+        "clip": args.clip,
+        "sample_clip": args.sample_clip,
+        "train_threshold": args.train_threshold or None,
+        "hidden": tuple(args.hidden) if args.hidden else None,
+    }
+    base.update({k: v for k, v in given.items() if v is not None})
+    config = TrainConfig.from_dict(base)
+    result = train(
+        config,
+        task.train,
+        task.validation,
+        task.test,
+        method=method,
+        out_dir=args.out_dir,
+        resume=args.resume,
+        progress=not args.no_progress,
+        log=print,
+    )
+    summary = {
+        "task": args.task,
+        "method": method.name,
+        "config": dataclasses.asdict(config),
+        "final": result.history[-1] if result.history else None,
+        "test_accuracy": result.test.accuracy if result.test else None,
+        "out_dir": args.out_dir,
+    }
+    print(json.dumps(summary, default=list))
+    return 0
+
+
+def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``train`` to the ``fpgrad`` CLI's subparsers (``parser.add_subparsers(...)``).
+
+    The parser's ``func`` default is :func:`run_train`, as for the other commands.
+    """
+    p = subparsers.add_parser(
+        "train",
+        help="train a spiking classifier (Yin-Yang or digits) with exact gradients",
+        description="Train a feedforward LIF network on first-spike times (loss: first-spike "
+        "cross-entropy; prediction: the first output neuron to fire) with minibatch Adam. "
+        "Writes metrics.csv, metrics.json (per epoch: train loss/accuracy, validation "
+        "loss/accuracy, wall time; test accuracy at the end), checkpoint.npz (latest) and "
+        "best.npz (best validation accuracy) to --out-dir.",
+    )
+    p.add_argument("task", choices=sorted(TASKS), help="the dataset")
+    p.add_argument(
+        "--method",
+        choices=("exact", "surrogate"),
+        default="exact",
+        help="exact (event-driven, reverse mode; default) or surrogate (JAX BPTT, if available)",
+    )
+    p.add_argument("--epochs", type=int, help="number of epochs (default 40)")
+    p.add_argument("--batch-size", type=int, help="minibatch size (default 32)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr-decay", type=float, help="lr factor per epoch (default 0.95)")
+    p.add_argument(
+        "--hidden", type=int, nargs="+", metavar="H", help="hidden layer size(s) (default: task)"
+    )
+    p.add_argument("--seed", type=int, help="seed of initialisation and shuffling (default 0)")
+    p.add_argument(
+        "--t-ref", type=float, help="refractory period in ms (default 1000: one spike per neuron)"
+    )
+    p.add_argument("--t-max", type=float, help="simulation horizon in ms (default 30)")
+    p.add_argument("--bump", type=float, help="summed-weight bump for silent neurons (default 0.5)")
+    p.add_argument(
+        "--bump-hidden",
+        type=float,
+        help="summed-weight bump for silent hidden neurons (default 0.5)",
+    )
+    p.add_argument("--clip", type=float, help="clip gradients to this global norm (default off)")
+    p.add_argument(
+        "--sample-clip", type=float, help="clip each sample's gradient norm (default 0: off)"
+    )
+    p.add_argument("--train-threshold", action="store_true", help="also train the thresholds")
+    p.add_argument("--split-seed", type=int, default=0, help="digits split seed (default 0)")
+    p.add_argument("--threads", type=int, default=2, help="threads over samples (default 2)")
+    p.add_argument("--out-dir", default="train-output", help="output folder (default train-output)")
+    p.add_argument(
+        "--resume",
+        metavar="CKPT",
+        help="continue from a checkpoint .npz (its hyperparameters are used; --epochs sets the "
+        "total to reach)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+    return p
