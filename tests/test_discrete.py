@@ -11,6 +11,7 @@ import pytest
 from reference import kernel as mp_kernel
 
 import fpgrad
+from fpgrad import discrete
 from fpgrad.discrete import (
     DiscreteParams,
     bin_inputs,
@@ -448,3 +449,33 @@ def test_outputs_and_errors(recurrent_runs, recurrent):
     with pytest.raises(fpgrad.ProblemError, match="dt"):
         surrogate_gradient(recurrent, lambda o: o.raster.sum())
     assert isinstance(dp.params, DiscreteParams)
+
+
+def test_surrogate_method_object_in_gradient():
+    """``fpgrad.gradient(..., method=Surrogate(...))``: same structure as the exact methods, the
+    grid loss converges to the exact loss as dt -> 0 (first-spike times on a ceil grid are late
+    by less than dt each), and the surrogate weight gradient points the same way as the exact one
+    on a simple first-spike problem."""
+    net = fpgrad.feedforward_network([np.array([[0.3], [0.25]])])
+    problem = fpgrad.Problem(net, ([1.0, 3.0], [2.0]), 30.0)
+    loss = fpgrad.FirstSpikeMSE([2], [4.0])
+    exact = fpgrad.gradient(problem, loss, params=["weight", "threshold"])
+    for dt in (0.1, 0.01):
+        sur = fpgrad.gradient(
+            problem,
+            loss,
+            discrete.Surrogate(dt=dt, surrogate="gaussian", width=0.2),
+            params=["weight", "threshold"],
+        )
+        assert sur.grad.input_time is None and sur.grad.weight.shape == (2,)
+        # loss = (T - 4)^2 with T late by < dt: |loss - exact| <= 2 |T - 4| dt + dt^2
+        first = fpgrad.simulate(problem).spike_time[0]
+        assert abs(sur.loss - exact.loss) <= 2 * abs(first - 4.0) * dt + dt**2
+        cos = (
+            sur.grad.weight
+            @ exact.grad.weight
+            / (np.linalg.norm(sur.grad.weight) * np.linalg.norm(exact.grad.weight))
+        )
+        assert cos > 0.9
+    with pytest.raises(fpgrad.ProblemError, match="VanRossum"):
+        fpgrad.gradient(problem, fpgrad.VanRossum({2: [5.0]}), discrete.Surrogate())

@@ -15,6 +15,7 @@ from ._grid import bin_times as bin_times
 from ._grid import coarsen_raster as coarsen_raster
 from ._grid import n_grid_steps as n_grid_steps
 from ._grid import raster_hamming as raster_hamming
+from ._method import Surrogate as Surrogate
 from ._model import DiscreteOutput as DiscreteOutput
 from ._model import DiscreteParams as DiscreteParams
 from ._model import DiscreteProblem as DiscreteProblem
