@@ -225,23 +225,16 @@ class GradientBatchMethod:
 
 
 def surrogate_method(n_threads: int = 2, **options: Any) -> TrainMethod:
-    """The surrogate-gradient (JAX BPTT) method, if ``fpgrad.discrete`` provides one.
+    """The surrogate-gradient (JAX BPTT) training method: not available yet.
 
-    It looks for ``fpgrad.discrete.Surrogate``: a per-sample method object for
-    :func:`fpgrad.gradient` (the contract of :class:`fpgrad.ExactReverse`), built with
-    ``**options``. Raises :class:`MethodUnavailableError` otherwise.
+    ``fpgrad.discrete.Surrogate`` exists as a per-sample method of :func:`fpgrad.gradient`, but
+    it traces and compiles one JAX program per problem: wrapped per sample it would recompile
+    for every training sample (hours per epoch). Training needs a batched method (one compiled
+    ``vmap`` over the minibatch), which is still to be written. Always raises
+    :class:`MethodUnavailableError`.
     """
-    try:
-        from .. import discrete
-    except ImportError as exc:  # pragma: no cover - JAX missing
-        raise MethodUnavailableError(
-            "the surrogate method needs JAX (pip install 'fpgrad[jax]')"
-        ) from exc
-    factory = getattr(discrete, "Surrogate", None)
-    if factory is None:
-        raise MethodUnavailableError(
-            "method 'surrogate' is not available yet: fpgrad.discrete has no training-ready "
-            "'Surrogate' method object (a per-sample method for fpgrad.gradient); use "
-            "--method exact"
-        )
-    return GradientBatchMethod(factory(**options), n_threads=n_threads, name="surrogate")
+    raise MethodUnavailableError(
+        "method 'surrogate' is not available yet for training: the surrogate BPTT method "
+        "(fpgrad.discrete.Surrogate) works per problem with fpgrad.gradient, but batched "
+        "surrogate training is still to be written; use --method exact"
+    )
