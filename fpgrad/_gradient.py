@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike
 from ._problem import Network, Problem, ProblemError
 from .event import Degeneracy, SimulationResult, simulate
 from .grad._exact import spike_jacobian, spike_vjp
-from .grad._params import GROUPS, Gradients, parameter_values, with_parameter
+from .grad._params import GROUPS, Gradients, check_groups, parameter_values, with_parameter
 from .losses import Loss
 
 __all__ = [
@@ -66,15 +66,7 @@ class GradientResult:
 
 
 def _check_params(params: Iterable[str] | None) -> tuple[str, ...]:
-    if params is None:
-        return GROUPS
-    names = tuple(params)
-    for name in names:
-        if name not in GROUPS:
-            raise ProblemError(
-                f"unknown parameter group {name!r}; valid groups: {', '.join(GROUPS)}"
-            )
-    return names
+    return GROUPS if params is None else tuple(check_groups(params))
 
 
 def _finish(

@@ -14,7 +14,7 @@ from .._problem import Problem, ProblemError
 from ..event import SimulationResult, simulate
 from ..event._simulate import CompiledNetwork, compile_network
 from ._forward import forward_kernel
-from ._params import GROUPS, Gradients, select_columns
+from ._params import GROUPS, Gradients, check_groups, select_columns
 from ._reverse import reverse_kernel
 
 __all__ = ["SpikeJacobian", "spike_jacobian", "spike_vjp"]
@@ -124,9 +124,7 @@ def spike_vjp(
     Cost is linear in the number of synaptic events, independent of the number of parameters;
     gradients for the time constants add about one third (skip them with ``params``).
     """
-    wanted = _requested(params if params is None else list(params))
-    if params is not None:
-        select_columns(result.problem, list(params))  # validates the group names
+    wanted = GROUPS if params is None else tuple(check_groups(params))
     cot = np.asarray(cotangent, dtype=np.float64)
     if cot.shape != (result.n_spikes,):
         raise ProblemError(

@@ -29,6 +29,7 @@ __all__ = [
     "GROUPS",
     "Gradients",
     "ParameterColumns",
+    "check_groups",
     "group_sizes",
     "parameter_values",
     "select_columns",
@@ -50,7 +51,8 @@ def group_sizes(problem: Problem) -> dict[str, int]:
     }
 
 
-def _check_groups(names: Iterable[str]) -> list[str]:
+def check_groups(names: Iterable[str]) -> list[str]:
+    """The group names as a list; an unknown name raises :class:`ProblemError`."""
     names = list(names)
     for name in names:
         if name not in GROUPS:
@@ -85,7 +87,7 @@ def select_columns(
     if params is None:
         wanted = {name: np.arange(sizes[name]) for name in GROUPS}
     elif isinstance(params, Mapping):
-        _check_groups(params)
+        check_groups(params)
         wanted = {}
         for name, idx in params.items():
             arr = np.unique(np.asarray(idx, dtype=np.int64).ravel())
@@ -93,7 +95,7 @@ def select_columns(
                 raise ProblemError(f"params[{name!r}]: indices must lie in [0, {sizes[name]})")
             wanted[name] = arr
     else:
-        wanted = {name: np.arange(sizes[name]) for name in _check_groups(params)}
+        wanted = {name: np.arange(sizes[name]) for name in check_groups(params)}
     column, selected, start = {}, {}, 0
     for name in GROUPS:
         col = np.full(sizes[name], -1, dtype=np.int64)
@@ -154,7 +156,7 @@ def parameter_values(problem: Problem) -> Gradients:
 
 def with_parameter(problem: Problem, group: str, values: ArrayLike) -> Problem:
     """A copy of ``problem`` with the parameters of one group replaced by ``values``."""
-    _check_groups([group])
+    check_groups([group])
     values = np.asarray(values, dtype=np.float64)
     net = problem.network
     if group == "input_time":
