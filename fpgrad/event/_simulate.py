@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,8 +42,20 @@ class CompiledNetwork:
     out_syn: NDArray[np.int64]
 
 
+# A Network is immutable (frozen, read-only arrays), so its kernel layout is computed once and
+# shared by the simulation, the gradient engines and every sample of a batch.
+_COMPILED: weakref.WeakKeyDictionary[Network, CompiledNetwork] = weakref.WeakKeyDictionary()
+
+
 def compile_network(network: Network) -> CompiledNetwork:
-    """Arrange ``network`` for the kernels."""
+    """Arrange ``network`` for the kernels (memoised per ``Network`` object)."""
+    compiled = _COMPILED.get(network)
+    if compiled is None:
+        compiled = _COMPILED[network] = _layout(network)
+    return compiled
+
+
+def _layout(network: Network) -> CompiledNetwork:
     order = np.argsort(network.pre, kind="stable")
     counts = np.bincount(network.pre, minlength=network.n_nodes)
     out_ptr = np.zeros(network.n_nodes + 1, np.int64)
