@@ -24,7 +24,14 @@ import math
 from .._numba import jit
 from ._propagator import propagate
 
-__all__ = ["NO_PEAK", "PEAK_BOUND_ONLY", "next_crossing", "next_crossing_log"]
+__all__ = [
+    "NO_PEAK",
+    "PEAK_BOUND_ONLY",
+    "crossing_bracket",
+    "next_crossing",
+    "next_crossing_log",
+    "refine_crossing",
+]
 
 NO_PEAK = math.inf  # returned as the peak time when V has no maximum ahead (non-increasing)
 PEAK_BOUND_ONLY = -1.0  # returned as the peak time when only an upper bound of the peak is known
@@ -32,6 +39,7 @@ PEAK_BOUND_ONLY = -1.0  # returned as the peak time when only an upper bound of 
 _EPS = 2.220446049250313e-16
 _BOUND_SLACK = 1.0 + 32.0 * _EPS
 _PEAK_MARGIN = 1e-12  # relative; the closed-form peak value is good to a few ulps
+_LOW_SLACK = 1.0 - 64.0 * _EPS  # keeps the crossing's lower bound below it despite rounding
 
 
 @jit
@@ -108,7 +116,32 @@ def next_crossing(
 @jit
 def next_crossing_log(v0, j0, a, b, theta, h_peak, gap_of_interest, t0, log_ba):
     """:func:`next_crossing` with the neuron constant ``log_ba = log(b / a)`` precomputed
-    (``log1p((b - a) / a)``; any value when ``a = b``): what the event loop calls."""
+    (``log1p((b - a) / a)``; any value when ``a = b``)."""
+    s_low, s_pk, v_pk = crossing_bracket(v0, j0, a, b, theta, h_peak, gap_of_interest, log_ba)
+    if s_low == math.inf or s_pk == 0.0:
+        return s_low, s_pk, v_pk
+    return refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t0), s_pk, v_pk
+
+
+@jit
+def refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t0):
+    """The crossing inside the bracket ``(0, s_pk]`` found by :func:`crossing_bracket`."""
+    return _refine_root(v0, j0, a, b, theta, s_pk, v_pk - theta, t0)
+
+
+@jit
+def crossing_bracket(v0, j0, a, b, theta, h_peak, gap_of_interest, log_ba):
+    """Whether ``V`` reaches ``theta`` ahead, without locating the crossing: ``(s_low, s_pk,
+    v_pk)``.
+
+    ``s_low = inf``: no crossing; ``(s_pk, v_pk)`` as in :func:`next_crossing`. Otherwise the
+    crossing lies in ``[s_low, s_pk]`` with ``V(s_pk) = v_pk > theta`` (the maximum), where
+    ``s_low = (theta - max(V0, 0)) / J0`` (less a few ulps) is a lower bound, as
+    ``V(s) <= max(V0, 0) + J0 s`` (``E_b <= 1``, ``H(s) <= s``); ``s_pk = 0`` means
+    ``V0 >= theta``: the crossing is at 0.
+    Splitting the test from the root finding lets the simulator defer the Newton refinement
+    until the crossing is due (most predictions are superseded by the next input before that).
+    """
     if v0 >= theta:
         return 0.0, 0.0, v0
     if j0 <= 0.0 or j0 - b * v0 <= 0.0:
@@ -143,4 +176,4 @@ def next_crossing_log(v0, j0, a, b, theta, h_peak, gap_of_interest, t0, log_ba):
     v_pk = v0 * eb + j0 * h
     if v_pk <= theta:
         return math.inf, s_pk, v_pk
-    return _refine_root(v0, j0, a, b, theta, s_pk, v_pk - theta, t0), s_pk, v_pk
+    return (theta - max(v0, 0.0)) / j0 * _LOW_SLACK, s_pk, v_pk

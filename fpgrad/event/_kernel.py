@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .._numba import jit
-from ._crossing import NO_PEAK, PEAK_BOUND_ONLY, next_crossing_log
+from ._crossing import NO_PEAK, PEAK_BOUND_ONLY, crossing_bracket, refine_crossing
 from ._heap import heap_remove, heap_set
 from ._propagator import advance, kernel_peak
 
@@ -77,6 +77,7 @@ def simulate_kernel(
     pk_kind = np.zeros(n, np.int8)
     pk_t = np.zeros(n)
     pk_v = np.zeros(n)
+    defer_s = np.zeros(n)
     kink_t = np.full(n, math.nan)
     h_peak = np.empty(n)
     log_ba = np.zeros(n)
@@ -121,6 +122,7 @@ def simulate_kernel(
         pk_kind,
         pk_t,
         pk_v,
+        defer_s,
         kink_t,
         h_peak,
         log_ba,
@@ -202,6 +204,7 @@ def _event_loop(
     pk_kind,
     pk_t,
     pk_v,
+    defer_s,
     kink_t,
     h_peak,
     log_ba,
@@ -257,6 +260,18 @@ def _event_loop(
             if not t <= t_max:
                 break
             i = hn[0]
+            if defer_s[i] > 0.0:  # a lower bound is due: locate the crossing now
+                t_cross = _refine(
+                    t_upd[i], v[i], j[i], release[i], a, b[i], theta[i], defer_s[i], pk_v[i]
+                )
+                defer_s[i] = 0.0
+                pk_t[i] = t_cross
+                pk_v[i] = theta[i]
+                if t_cross <= t_max:
+                    hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
+                else:
+                    hsize = heap_remove(ht, hn, pos, hsize, i)
+                continue
             node = n_inputs + i
             input_idx = -1
             hsize = heap_remove(ht, hn, pos, hsize, i)
@@ -281,7 +296,7 @@ def _event_loop(
             j[i] = ji
             t_upd[i] = t
             release[i] = t + t_ref[i]
-            t_cross, kind, p_t, p_v = _predict(
+            t_cross, kind, p_t, p_v, defer_s[i] = _predict(
                 t, 0.0, ji, release[i], a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
             )
             pk_kind[i] = kind
@@ -300,6 +315,8 @@ def _event_loop(
             i = out_post[k]
             n_syn += 1
             rel = release[i]
+            if rel >= t_max:
+                continue  # refractory to the end: its state can no longer matter
             tu = t_upd[i]
             if kink_t[i] == tu and t > tu:
                 gap = _kink_gap(v[i], j[i], b[i], theta[i])
@@ -322,7 +339,7 @@ def _event_loop(
             v[i] = vi
             j[i] = ji
             t_upd[i] = t
-            t_cross, kind, p_t, p_v = _predict(
+            t_cross, kind, p_t, p_v, defer_s[i] = _predict(
                 t, vi, ji, rel, a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
             )
             pk_kind[i] = kind
@@ -361,23 +378,40 @@ def _kink_gap(v, j, b, theta):
 @jit
 def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
     """Next crossing of a neuron whose state at ``t`` is ``(v0, j0)`` (``V`` held at 0 until
-    ``rel`` if ``t < rel``): ``(t_cross, peak_kind, peak_t, peak_v)``.
+    ``rel`` if ``t < rel``): ``(t_key, peak_kind, peak_t, peak_v, s_defer)``.
 
-    ``t_cross`` is ``inf`` without a crossing. ``peak_kind`` is ``_EXACT`` when ``(peak_t,
-    peak_v)`` is the exact maximum ahead (or the crossing, with ``peak_v = theta``), ``_NONE``
-    when there is no maximum ahead or it cannot lower the smallest gap ``min_gap`` found so far.
+    ``t_key`` is ``inf`` without a crossing. With one, either ``s_defer = 0`` and
+    ``t_key = peak_t`` is the crossing (``peak_v = theta``), or ``s_defer > 0``: ``t_key`` is a
+    lower bound of the crossing, which lies before the maximum ``(peak_t, peak_v)``, ``s_defer``
+    after the start, and is located by :func:`_refine` when the heap reaches it.
+    ``peak_kind`` is ``_EXACT`` when ``(peak_t, peak_v)`` is the exact maximum ahead (or the
+    crossing), ``_NONE`` when there is no maximum ahead or it cannot lower the smallest gap
+    ``min_gap`` found so far.
     """
     t_start = t
     if t < rel:
         t_start = rel
         v0 = 0.0
         j0 = j0 * math.exp(-a * (rel - t))
-    s_cross, s_pk, v_pk = next_crossing_log(v0, j0, a, b, theta, h_peak, min_gap, t_start, log_ba)
-    if s_cross < math.inf:
-        return t_start + s_cross, _EXACT, t_start + s_cross, theta
+    s_low, s_pk, v_pk = crossing_bracket(v0, j0, a, b, theta, h_peak, min_gap, log_ba)
+    if s_low < math.inf:
+        if s_pk == 0.0:
+            return t_start, _EXACT, t_start, theta, 0.0
+        return t_start + s_low, _EXACT, t_start + s_pk, v_pk, s_pk
     if s_pk == NO_PEAK or s_pk == PEAK_BOUND_ONLY:
-        return math.inf, _NONE, 0.0, 0.0
-    return math.inf, _EXACT, t_start + s_pk, v_pk
+        return math.inf, _NONE, 0.0, 0.0, 0.0
+    return math.inf, _EXACT, t_start + s_pk, v_pk, 0.0
+
+
+@jit
+def _refine(t, v0, j0, rel, a, b, theta, s_pk, v_pk):
+    """The crossing deferred by :func:`_predict` from the same state, to float64 precision."""
+    t_start = t
+    if t < rel:
+        t_start = rel
+        v0 = 0.0
+        j0 = j0 * math.exp(-a * (rel - t))
+    return t_start + refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t_start)
 
 
 @jit

@@ -30,15 +30,25 @@ __all__ = ["reverse_kernel"]
 
 
 @jit
-def _replay_states(n_inputs, a, b, t_ref, out_ptr, out_post, out_w, ev_node, ev_time):
-    """Post-event states ``(V, J)`` of every touch (own spike, then synaptic events) in order."""
+def _replay_states(n_inputs, a, b, t_ref, out_ptr, out_post, out_w, ev_node, ev_time, with_v):
+    """Post-event states ``(V, J)`` of every touch (own spike, then synaptic events) in order.
+
+    Touches after a neuron's last spike are not replayed (their entries are left 0): nothing
+    downstream depends on that state, so their adjoints are zero and the reverse pass never
+    reads them. ``V`` is only read by the time-constant gradients: without ``with_v`` only
+    ``J`` is replayed (``J(t) = J(t0) e^{-a (t - t0)}`` plus the weights, refractory or not),
+    one exponential per touch instead of a full propagation.
+    """
     n = b.shape[0]
     n_touch = 0
+    last = np.full(n, -1, np.int64)
     for e in range(ev_node.shape[0]):
         node = ev_node[e]
         n_touch += out_ptr[node + 1] - out_ptr[node] + (1 if node >= n_inputs else 0)
-    tv = np.empty(n_touch)
-    tj = np.empty(n_touch)
+        if node >= n_inputs:
+            last[node - n_inputs] = e
+    tv = np.zeros(n_touch)
+    tj = np.zeros(n_touch)
     v = np.zeros(n)
     j = np.zeros(n)
     t_upd = np.zeros(n)
@@ -49,19 +59,27 @@ def _replay_states(n_inputs, a, b, t_ref, out_ptr, out_post, out_w, ev_node, ev_
         t = ev_time[e]
         if node >= n_inputs:
             i = node - n_inputs
-            v[i], j[i] = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
+            if with_v:
+                v[i], j[i] = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
+            else:
+                j[i] *= math.exp(-a * (t - t_upd[i]))
             v[i] = 0.0
             t_upd[i] = t
             release[i] = t + t_ref[i]
-            tv[u] = 0.0
             tj[u] = j[i]
             u += 1
         for k in range(out_ptr[node], out_ptr[node + 1]):
             i = out_post[k]
-            v[i], j[i] = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
+            if e > last[i]:
+                u += 1  # after the neuron's last spike: this touch's adjoint is zero
+                continue
+            if with_v:
+                v[i], j[i] = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
+                tv[u] = v[i]
+            else:
+                j[i] *= math.exp(-a * (t - t_upd[i]))
             j[i] += out_w[k]
             t_upd[i] = t
-            tv[u] = v[i]
             tj[u] = j[i]
             u += 1
     return tv, tj
@@ -109,7 +127,9 @@ def reverse_kernel(
     """
     n = b.shape[0]
     n_ev = ev_node.shape[0]
-    tv, tj = _replay_states(n_inputs, a, b, t_ref, out_ptr, out_post, out_w, ev_node, ev_time)
+    tv, tj = _replay_states(
+        n_inputs, a, b, t_ref, out_ptr, out_post, out_w, ev_node, ev_time, with_taus or with_taum
+    )
     lam_v = np.zeros(n)
     lam_j = np.zeros(n)
     t_adj = np.full(n, math.inf)

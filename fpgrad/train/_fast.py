@@ -7,8 +7,9 @@ per sample) that Python work costs more than the kernels themselves. This module
 same kernels (:func:`fpgrad.event._kernel.simulate_kernel`,
 :func:`fpgrad.grad._reverse.reverse_kernel`) from one Numba loop over the samples of a minibatch,
 with the network compiled once per step and the inputs merged once per dataset, and evaluates
-:class:`fpgrad.FirstSpikeCrossEntropy` (value, spike-time derivative, prediction) inside the
-loop. The loop releases the GIL, so a minibatch is split over threads. Results equal
+:class:`fpgrad.FirstSpikeCrossEntropy` (through the loss's own Numba
+``cross_entropy_and_time_grad``) and the prediction inside the loop. The loop releases the GIL,
+so a minibatch is split over threads. Results equal
 ``gradient_batch(..., ExactReverse(), params=["weight", "threshold"])`` to rounding (tested).
 """
 
@@ -27,6 +28,7 @@ from .._problem import Network
 from ..event._kernel import STATUS_BUDGET, simulate_kernel
 from ..event._simulate import CompiledNetwork, RunawayActivityError, compile_network, merge_inputs
 from ..grad._reverse import reverse_kernel
+from ..losses import cross_entropy_and_time_grad
 
 __all__ = ["EncodedInputs", "FastBatch", "encode_inputs", "fast_batch"]
 
@@ -149,36 +151,19 @@ def _batch_kernel(
                     if outputs[c] == ev_node[e] and where[c] < 0:
                         where[c] = e
                         times[c] = ev_time[e]
-        # FirstSpikeCrossEntropy: L = logsumexp(z) - z[label] + alpha (e^{t_label/tau1} - 1)
-        z_max = -math.inf
         best = 0
         for c in range(n_out):
             first[r, c] = times[c]
-            z = -times[c] / tau0
-            if z > z_max:
-                z_max = z
             if times[c] < times[best]:
                 best = c
         pred[r] = best
-        total = 0.0
-        for c in range(n_out):
-            total += math.exp(-times[c] / tau0 - z_max)
-        label = labels[s]
-        t_label = times[label]
-        loss[r] = (
-            z_max + math.log(total) + t_label / tau0 + alpha * (math.exp(t_label / tau1) - 1.0)
-        )
+        loss[r], dl_dt = cross_entropy_and_time_grad(times, labels[s], tau0, tau1, alpha)
         if not with_grad:
             continue
         lam_f = np.zeros(ev_node.shape[0])
         for c in range(n_out):
-            if where[c] < 0:
-                continue  # a silent neuron's "time" t_max carries no gradient
-            p = math.exp(-times[c] / tau0 - z_max) / total
-            g = -(p - (1.0 if c == label else 0.0)) / tau0
-            if c == label:
-                g += alpha / tau1 * math.exp(t_label / tau1)
-            lam_f[where[c]] += g
+            if where[c] >= 0:  # a silent neuron's "time" t_max carries no gradient
+                lam_f[where[c]] += dl_dt[c]
         gw, _gin, gth, _gtm, _gts = reverse_kernel(
             n_inputs,
             a,
