@@ -183,16 +183,6 @@ def _check_spike_times(name: str, arr: NDArray[np.float64]) -> None:
         )
 
 
-def _sorted_frozen(arr: NDArray[np.float64], original: object) -> NDArray[np.float64]:
-    """``arr`` sorted, read-only, and never the caller's own buffer."""
-    if arr.size > 1:
-        arr = np.sort(arr, kind="stable")
-    elif arr is original or arr.base is not None:
-        arr = arr.copy()
-    arr.setflags(write=False)
-    return arr
-
-
 def as_inputs(n_inputs: int, inputs: Sequence[ArrayLike]) -> tuple[NDArray[np.float64], ...]:
     """Validate input spike trains: one finite, non-negative train per input node, sorted.
 
@@ -205,10 +195,19 @@ def as_inputs(n_inputs: int, inputs: Sequence[ArrayLike]) -> tuple[NDArray[np.fl
             f"inputs: expected {n_inputs} spike trains (one per input), got {len(inputs)}"
         )
     flat = [_as_flat_times(f"inputs[{j}]", train) for j, train in enumerate(inputs)]
-    if flat and not _all_valid(np.concatenate(flat)):
+    buffer = np.concatenate(flat) if flat else np.empty(0)
+    if not _all_valid(buffer):
         for j, arr in enumerate(flat):
             _check_spike_times(f"inputs[{j}]", arr)
-    return tuple(_sorted_frozen(arr, train) for arr, train in zip(flat, inputs, strict=True))
+    # One private copy holds every train (the caller's arrays are never shared or frozen); each
+    # train is sorted in place, then handed out as a read-only view.
+    ends = np.cumsum([arr.size for arr in flat]).tolist()
+    starts = [0, *ends][:-1]
+    for lo, hi in zip(starts, ends, strict=True):
+        if hi - lo > 1:
+            buffer[lo:hi].sort(kind="stable")
+    buffer.setflags(write=False)
+    return tuple(buffer[lo:hi] for lo, hi in zip(starts, ends, strict=True))
 
 
 def _all_valid(times: NDArray[np.float64]) -> bool:

@@ -120,6 +120,18 @@ def test_inputs_are_sorted_and_arrays_read_only():
         prob.network.weight[0] = 2.0
 
 
+def test_caller_arrays_are_neither_shared_nor_frozen():
+    """A Problem keeps private copies: the caller's spike arrays stay writeable and editing them
+    afterwards does not change the problem (one-spike and multi-spike trains alike)."""
+    net = fpgrad.feedforward_network([np.ones((2, 1))])
+    mine = [np.array([3.0]), np.array([5.0, 2.0])]
+    prob = fpgrad.Problem(net, tuple(mine), 10.0)
+    mine[0][0] = 7.0
+    mine[1][0] = 9.0
+    assert [t.tolist() for t in prob.inputs] == [[3.0], [2.0, 5.0]]
+    assert all(t.flags.writeable for t in mine)
+
+
 # --- malformed input -----------------------------------------------------------------------
 
 
