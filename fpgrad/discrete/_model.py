@@ -280,7 +280,13 @@ class DiscreteOutput:
 
 @dataclass(frozen=True)
 class _Options:
-    """Static (hashable) configuration of the scan."""
+    """Static (hashable) configuration of the scan.
+
+    ``rec_src`` / ``rec_dst``: the neurons (``0..N-1``) that send / receive neuron-to-neuron
+    synapses (empty: none); the scan multiplies only that block of the recurrent weights, so
+    a layered network costs its next-layer block per step, not ``N x N`` (a network with other
+    such neurons compiles anew).
+    """
 
     dt: float
     surrogate: SurrogateSpike
@@ -288,7 +294,8 @@ class _Options:
     reset: Reset
     detach_reset: bool
     record_voltage: bool
-    recurrent: bool
+    rec_src: tuple[int, ...]
+    rec_dst: tuple[int, ...]
     refractory: bool
 
 
@@ -305,7 +312,10 @@ def _run_single(
     n_steps = inputs.shape[0] - 1
     dtype = params.threshold.dtype
     w = jnp.zeros((n_inputs + n_neurons, n_neurons), dtype).at[pre, post].add(params.weight)
-    w_in, w_rec = w[:n_inputs], w[n_inputs:]
+    # recurrent block restricted to the neurons that send / receive neuron-to-neuron synapses
+    # (for a layered network the next layer only, not N x N)
+    src, dst = np.asarray(opts.rec_src, np.int32), np.asarray(opts.rec_dst, np.int32)
+    w_in, w_rec = w[:n_inputs], w[n_inputs:][src[:, None], dst[None, :]]
     alpha, beta, h = step_factors(opts.dt, params.tau_syn, params.tau_mem)
     theta = params.threshold
     drive = inputs[:n_steps] @ w_in  # (n_steps, N): current jumps landing at t_0..t_{T-1}
@@ -327,8 +337,8 @@ def _run_single(
         if opts.refractory:
             fired = (jax.lax.stop_gradient(u) >= theta) & ~held
             ref = jnp.where(fired, ref_steps, jnp.maximum(ref - 1, 0))
-        if opts.recurrent:
-            j = j + s @ w_rec
+        if src.size:
+            j = j.at[dst].add(s[src] @ w_rec)
         return (v, j, ref), ((s, u) if opts.record_voltage else s)
 
     zeros = jnp.zeros(n_neurons, dtype)
@@ -363,6 +373,7 @@ def _options(
         raise ValueError(f"reset = {reset!r}: expected 'subtract' or 'zero'")
     sur = get_surrogate() if surrogate is None else get_surrogate(surrogate)
     net = dp.network
+    rec = net.pre >= net.n_inputs
     return _Options(
         dt=dp.dt,
         surrogate=sur,
@@ -370,7 +381,8 @@ def _options(
         reset=reset,  # type: ignore[arg-type]
         detach_reset=bool(detach_reset),
         record_voltage=bool(record_voltage),
-        recurrent=bool(np.any(net.pre >= net.n_inputs)),
+        rec_src=tuple(int(i) for i in np.unique(net.pre[rec]) - net.n_inputs),
+        rec_dst=tuple(int(i) for i in np.unique(net.post[rec]) - net.n_inputs),
         refractory=bool(np.any(np.asarray(dp.ref_steps) > 0)),
     )
 

@@ -1,8 +1,10 @@
-"""Training spiking classifiers with exact gradients (minibatch optax, metrics, checkpoints).
+"""Training spiking classifiers with exact or surrogate gradients (minibatch optax, metrics,
+checkpoints).
 
 * :func:`train` with a :class:`TrainConfig` and a gradient method object (:class:`ExactMethod`
-  by default; anything following :class:`TrainMethod`, e.g. :class:`GradientBatchMethod` around a
-  per-sample method of :func:`fpgrad.gradient`);
+  by default; :class:`SurrogateMethod` for surrogate-gradient BPTT on the time grid; anything
+  following :class:`TrainMethod`, e.g. :class:`GradientBatchMethod` around a per-sample method of
+  :func:`fpgrad.gradient`);
 * :class:`Classifier`, :class:`Params`, :func:`init_params`: the layered LIF model;
 * :func:`save_checkpoint`, :func:`load_checkpoint`: NPZ checkpoints; :func:`load_task`: the
   built-in tasks; :func:`add_train_command`: the ``fpgrad train`` CLI.
@@ -19,6 +21,13 @@ gradients near grazing crossings (``TrainConfig.sample_clip`` bounds them; off b
 Measured with these defaults (5 seeds): Yin-Yang 5-120-3 test accuracy 94.6 +- 1.0 % at the
 best-validation checkpoint (92.7 +- 2.6 % after the last epoch), about 1.5-2 s per epoch of
 5000 samples; digits 65-100-10 (12 epochs, lr decay 0.9) 90.4 +- 0.8 % after the last epoch.
+
+Surrogate gradients (:class:`SurrogateMethod`: grid ``dt = 0.25`` ms, fast sigmoid of width 0.1,
+float32), measured with the Yin-Yang task defaults (5-200-3 plain LIF, EventProp's constants,
+80 epochs; ``fpgrad train yinyang --method surrogate --seed S``, 5 seeds): test accuracy
+97.0 +- 0.4 % after the last epoch, 97.1 +- 0.1 % at the best-validation epoch, about 4 s per
+5000-sample epoch (median; 2 cores shared with other jobs); the same parameters simulated exactly
+reach 94.7 +- 1.6 %. ``dt = 0.1`` ms trained no better in short probes at about 5 times the cost.
 """
 
 from ._checkpoint import Checkpoint as Checkpoint
@@ -37,13 +46,12 @@ from ._loop import train as train
 from ._methods import ExactMethod as ExactMethod
 from ._methods import GradientBatchMethod as GradientBatchMethod
 from ._methods import LossConfig as LossConfig
-from ._methods import MethodUnavailableError as MethodUnavailableError
 from ._methods import StepResult as StepResult
 from ._methods import TrainMethod as TrainMethod
-from ._methods import surrogate_method as surrogate_method
 from ._model import Classifier as Classifier
 from ._model import Params as Params
 from ._model import init_params as init_params
+from ._surrogate import SurrogateMethod as SurrogateMethod
 from ._tasks import TASKS as TASKS
 from ._tasks import Task as Task
 from ._tasks import load_task as load_task

@@ -9,25 +9,29 @@ import sys
 from typing import Any
 
 from ._loop import TrainConfig, train
-from ._methods import ExactMethod, MethodUnavailableError, TrainMethod, surrogate_method
+from ._methods import ExactMethod, TrainMethod
+from ._surrogate import SurrogateMethod
 from ._tasks import TASKS, load_task
 
 __all__ = ["add_train_command", "run_train"]
 
+_SURROGATE_FLAGS = {"dt": "--dt", "surrogate": "--surrogate", "width": "--width"}
 
-def _method(name: str, threads: int) -> TrainMethod:
-    if name == "exact":
-        return ExactMethod(n_threads=threads)
-    return surrogate_method(n_threads=threads)
+
+def _method(args: argparse.Namespace, batch_size: int) -> TrainMethod:
+    """The method object of ``--method`` (surrogate: compiled for the training batch size)."""
+    if args.method == "exact":
+        given = [flag for key, flag in _SURROGATE_FLAGS.items() if getattr(args, key) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --method surrogate")
+        return ExactMethod(n_threads=args.threads)
+    options = {key: getattr(args, key) for key in _SURROGATE_FLAGS}
+    options = {key: value for key, value in options.items() if value is not None}
+    return SurrogateMethod(batch_pad=batch_size, **options)
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``fpgrad train`` with parsed ``args``; returns the exit code."""
-    try:
-        method = _method(args.method, args.threads)
-    except MethodUnavailableError as err:
-        print(f"fpgrad: error: {err}", file=sys.stderr, flush=True)
-        return 2
     task = load_task(args.task, seed=args.split_seed)
     base: dict[str, Any] = {**TrainConfig().to_dict(), **task.defaults}
     given = {
@@ -47,6 +51,11 @@ def run_train(args: argparse.Namespace) -> int:
     }
     base.update({k: v for k, v in given.items() if v is not None})
     config = TrainConfig.from_dict(base)
+    try:
+        method = _method(args, config.batch_size)
+    except ValueError as err:
+        print(f"fpgrad: error: {err}", file=sys.stderr, flush=True)
+        return 2
     result = train(
         config,
         task.train,
@@ -64,6 +73,8 @@ def run_train(args: argparse.Namespace) -> int:
         "config": dataclasses.asdict(config),
         "final": result.history[-1] if result.history else None,
         "test_accuracy": result.test.accuracy if result.test else None,
+        "test_accuracy_best_val": result.test_best.accuracy if result.test_best else None,
+        "best_val_epoch": result.best_epoch,
         "out_dir": args.out_dir,
     }
     print(json.dumps(summary, default=list))
@@ -77,7 +88,7 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     """
     p = subparsers.add_parser(
         "train",
-        help="train a spiking classifier (Yin-Yang or digits) with exact gradients",
+        help="train a spiking classifier (Yin-Yang or digits) with exact or surrogate gradients",
         description="Train a feedforward LIF network on first-spike times (loss: first-spike "
         "cross-entropy; prediction: the first output neuron to fire) with minibatch Adam. "
         "Writes metrics.csv, metrics.json (per epoch: train loss/accuracy, validation "
@@ -89,7 +100,16 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
         "--method",
         choices=("exact", "surrogate"),
         default="exact",
-        help="exact (event-driven, reverse mode; default) or surrogate (JAX BPTT, if available)",
+        help="exact (event-driven, reverse mode; default) or surrogate (JAX BPTT on a time grid)",
+    )
+    p.add_argument("--dt", type=float, help="surrogate: grid step in ms (default 0.25)")
+    p.add_argument(
+        "--surrogate",
+        help="surrogate: name of the surrogate derivative (default fast_sigmoid; see "
+        "fpgrad.discrete.SURROGATES)",
+    )
+    p.add_argument(
+        "--width", type=float, help="surrogate: width in units of threshold (default 0.1)"
     )
     p.add_argument("--epochs", type=int, help="number of epochs (default 40)")
     p.add_argument("--batch-size", type=int, help="minibatch size (default 32)")
@@ -115,7 +135,7 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--train-threshold", action="store_true", help="also train the thresholds")
     p.add_argument("--split-seed", type=int, default=0, help="digits split seed (default 0)")
-    p.add_argument("--threads", type=int, default=2, help="threads over samples (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="exact: threads over samples (default 2)")
     p.add_argument("--out-dir", default="train-output", help="output folder (default train-output)")
     p.add_argument(
         "--resume",

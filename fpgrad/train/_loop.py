@@ -135,12 +135,19 @@ class EvalResult:
 
 @dataclass(frozen=True, eq=False)
 class TrainResult:
-    """The trained parameters, the model, and one metrics dict per epoch."""
+    """The trained parameters, the model, and one metrics dict per epoch.
+
+    ``test`` evaluates the final parameters; ``test_best`` those of the epoch with the best
+    validation accuracy (model selection on the validation split; ``best_epoch``), the number
+    reported in the README.
+    """
 
     model: Classifier
     params: Params
     history: list[dict[str, Any]]
     test: EvalResult | None
+    test_best: EvalResult | None = None
+    best_epoch: int | None = None
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
@@ -304,6 +311,10 @@ def train(
     )
     history: list[dict[str, Any]] = list(metrics.rows) if metrics is not None else []
     best = max((r.get("val_acc", -1.0) for r in history), default=-1.0)
+    best_params, best_epoch = None, None
+    if ckpt is not None and out_dir is not None and (Path(out_dir) / "best.npz").exists():
+        best_ckpt = load_checkpoint(Path(out_dir) / "best.npz")
+        best_params, best_epoch = best_ckpt.params, best_ckpt.epoch
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
         order = rng.permutation(n_train)
@@ -363,6 +374,11 @@ def train(
                 eval_time_s=time.perf_counter() - t1,
             )
         history.append(row)
+        if val_data is not None and row["val_acc"] > best:
+            best, best_params, best_epoch = row["val_acc"], params, epoch + 1
+            improved = True
+        else:
+            improved = False
         if metrics is not None:
             metrics.append(row)
             weights = params.matrices(model)
@@ -370,8 +386,7 @@ def train(
             save_checkpoint(
                 Path(out_dir) / "checkpoint.npz", params, weights, opt_state, epoch + 1, rng, cfg
             )
-            if row.get("val_acc", 0.0) > best:
-                best = row["val_acc"]
+            if improved:
                 save_checkpoint(
                     Path(out_dir) / "best.npz", params, weights, opt_state, epoch + 1, rng, cfg
                 )
@@ -381,17 +396,33 @@ def train(
                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                 )
             )
-    test = None
+    test = test_best = None
     if test_set is not None:
-        test = evaluate(
-            method, model, params, method.prepare(encode(test_set)), test_set.y, config.loss
-        )
+        test_data = method.prepare(encode(test_set))
+        test = evaluate(method, model, params, test_data, test_set.y, config.loss)
+        if best_params is not None:
+            test_best = evaluate(method, model, best_params, test_data, test_set.y, config.loss)
         if metrics is not None:
             import json
 
             payload = json.loads(metrics.json_path.read_text())
             payload["test"] = {"loss": test.loss, "accuracy": test.accuracy}
+            if test_best is not None:
+                payload["test_best_val"] = {
+                    "epoch": best_epoch,
+                    "loss": test_best.loss,
+                    "accuracy": test_best.accuracy,
+                }
             metrics.json_path.write_text(json.dumps(payload, indent=1) + "\n")
         if log is not None:
             log(f"test_loss={test.loss:.4g} test_acc={test.accuracy:.4f}")
-    return TrainResult(model=model, params=params, history=history, test=test)
+            if test_best is not None:
+                log(f"best validation epoch {best_epoch}: test_acc={test_best.accuracy:.4f}")
+    return TrainResult(
+        model=model,
+        params=params,
+        history=history,
+        test=test,
+        test_best=test_best,
+        best_epoch=best_epoch,
+    )

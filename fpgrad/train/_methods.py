@@ -7,10 +7,9 @@ in (as ``fpgrad.gradient`` takes ``ExactReverse()``):
   batched Numba fast path (:mod:`fpgrad.train._fast`) or, with ``fast=False``, through the
   public :func:`fpgrad.gradient_batch` (the reference; same numbers, slower);
 * :class:`GradientBatchMethod`: wraps any per-sample method object accepted by
-  :func:`fpgrad.gradient` / :func:`fpgrad.gradient_batch` (for example a future
-  ``fpgrad.discrete.Surrogate``);
-* :func:`surrogate_method`: the surrogate (JAX BPTT) method when ``fpgrad.discrete`` provides one
-  that fits, else :class:`MethodUnavailableError`.
+  :func:`fpgrad.gradient` / :func:`fpgrad.gradient_batch`;
+* :class:`~fpgrad.train.SurrogateMethod` (:mod:`fpgrad.train._surrogate`): surrogate-gradient
+  BPTT in JAX, one compiled ``vmap`` over the minibatch.
 """
 
 from __future__ import annotations
@@ -33,15 +32,9 @@ __all__ = [
     "ExactMethod",
     "GradientBatchMethod",
     "LossConfig",
-    "MethodUnavailableError",
     "StepResult",
     "TrainMethod",
-    "surrogate_method",
 ]
-
-
-class MethodUnavailableError(RuntimeError):
-    """The requested gradient method is not available (yet) in this installation."""
 
 
 @dataclass(frozen=True)
@@ -222,19 +215,3 @@ class GradientBatchMethod:
         for row, r in enumerate(results):
             fired[row, r.spike_node - first] = True
         return StepResult(values, pred, fired, g_w, g_th)
-
-
-def surrogate_method(n_threads: int = 2, **options: Any) -> TrainMethod:
-    """The surrogate-gradient (JAX BPTT) training method: not available yet.
-
-    ``fpgrad.discrete.Surrogate`` exists as a per-sample method of :func:`fpgrad.gradient`, but
-    it traces and compiles one JAX program per problem: wrapped per sample it would recompile
-    for every training sample (hours per epoch). Training needs a batched method (one compiled
-    ``vmap`` over the minibatch), which is still to be written. Always raises
-    :class:`MethodUnavailableError`.
-    """
-    raise MethodUnavailableError(
-        "method 'surrogate' is not available yet for training: the surrogate BPTT method "
-        "(fpgrad.discrete.Surrogate) works per problem with fpgrad.gradient, but batched "
-        "surrogate training is still to be written; use --method exact"
-    )
