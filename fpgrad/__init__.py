@@ -35,3 +35,15 @@ from .losses import VanRossum as VanRossum
 from .testing._selftest import test as test
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Lazy exports that need the ``jax`` extra, so that ``import fpgrad`` does not import JAX:
+    ``fpgrad.compare`` (the module :mod:`fpgrad.compare`, callable as its function ``compare``)
+    and ``fpgrad.Comparison``."""
+    if name in ("compare", "Comparison"):
+        from importlib import import_module
+
+        module = import_module(".compare", __name__)
+        return module if name == "compare" else module.Comparison
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -156,10 +156,12 @@ def _parser() -> argparse.ArgumentParser:
     grad.add_argument("--out", metavar="FILE", help="write the JSON to FILE instead of stdout")
     grad.set_defaults(func=_cmd_grad)
 
+    from ._compare_cli import add_compare_command
     from .testing._cli import add_check_command
     from .train import add_train_command
 
     add_check_command(sub)
+    add_compare_command(sub)
     add_train_command(sub)
 
     demo = sub.add_parser(

@@ -26,6 +26,7 @@ from fpgrad.discrete import (
     step_factors,
     surrogate_gradient,
 )
+from fpgrad.discrete._method import grid_loss
 
 DTS = (0.1, 0.05, 0.025, 0.0125)
 
@@ -477,5 +478,65 @@ def test_surrogate_method_object_in_gradient():
             / (np.linalg.norm(sur.grad.weight) * np.linalg.norm(exact.grad.weight))
         )
         assert cos > 0.9
-    with pytest.raises(fpgrad.ProblemError, match="VanRossum"):
-        fpgrad.gradient(problem, fpgrad.VanRossum({2: [5.0]}), discrete.Surrogate())
+    with pytest.raises(fpgrad.ProblemError, match="not object"):
+        fpgrad.gradient(problem, object(), discrete.Surrogate())
+
+
+# --- van Rossum on the grid ----------------------------------------------------------------------
+
+
+def test_van_rossum_grid_is_the_pair_form():
+    """The O(T) filtered-raster form equals the O(T^2) closed pair form for arbitrary raster
+    weights (so their gradients agree too), and for a 0/1 raster it is VanRossum of the grid
+    spike times itself (exact spikes on grid points: equal values)."""
+    dt, tau = 0.25, 4.0
+    loss = fpgrad.VanRossum({3: [2.3, 7.77], 4: [], 5: [1.0]}, tau=tau)
+    problem = fpgrad.Problem(fpgrad.feedforward_network([np.ones((3, 3))]), ([1.0], [], []), 10.0)
+    fn = grid_loss(loss, problem)
+    t = dt * np.arange(41)
+
+    def k(a, b):  # K(a_i - b_j)
+        return np.exp(-np.abs(a[:, None] - b[None, :]) / tau)
+
+    weights = np.random.default_rng(0).uniform(-0.5, 1.5, size=(41, 3))
+    expected = 0.0
+    for p, target in enumerate(loss.targets.values()):
+        r, s = weights[:, p], np.asarray(target)
+        expected += 0.5 * (r @ k(t, t) @ r + k(s, s).sum() - 2 * r @ k(t, s).sum(axis=1))
+    got = fn(discrete.DiscreteOutput(jnp.asarray(weights), None, dt, 3))
+    assert float(got) == pytest.approx(expected, rel=1e-13)
+
+    raster = np.zeros((41, 3))
+    raster[[4, 10, 11], 0] = raster[7, 1] = 1.0
+    trains = [t[raster[:, p] > 0] for p in range(3)]
+    got = fn(discrete.DiscreteOutput(jnp.asarray(raster), None, dt, 3))
+    assert float(got) == pytest.approx(loss.formula(trains), rel=1e-14)
+
+
+def test_van_rossum_grid_converges_to_exact(recurrent, recurrent_runs):
+    """On the simulated rasters the grid value is VanRossum of the grid spike times, so it
+    differs from the exact value by at most the Lipschitz bound (1/tau) max|t_grid - t|
+    sum_neurons [n (n - 1) / 2 + n m] (n spikes, m targets): first order in dt. The Surrogate
+    method evaluates the same grid loss."""
+    exact, runs = recurrent_runs
+    tau = 5.0
+    loss = fpgrad.VanRossum({6: [3.0, 9.0], 8: [5.0], 10: []}, tau=tau)
+    value = fpgrad.gradient(recurrent, loss, params=["weight"]).loss
+    fn = grid_loss(loss, recurrent)
+    bounds = []
+    for dt in DTS:
+        _, out = runs[dt]
+        node, time = out.spikes()
+        trains = [time[node == n] for n in loss.targets]
+        grid_value = float(fn(out))
+        assert grid_value == pytest.approx(loss.formula(trains), rel=1e-13)
+        shift = max(np.max(np.abs(time[node == n] - exact.spikes_of(n)), initial=0) for n in
+                    range(6, 11))  # fmt: skip
+        pairs = sum(len(exact.spikes_of(n)) * ((len(exact.spikes_of(n)) - 1) / 2 + len(s))
+                    for n, s in loss.targets.items())  # fmt: skip
+        bounds.append(shift / tau * pairs)
+        assert abs(grid_value - value) <= bounds[-1] + 1e-12, dt
+    assert bounds[-1] < 0.15 * bounds[0]
+    sur = fpgrad.gradient(recurrent, loss, discrete.Surrogate(dt=0.1), params=["weight"])
+    assert sur.loss == pytest.approx(float(fn(runs[0.1][1])), rel=1e-14)
+    assert np.all(np.isfinite(sur.grad.weight)) and np.any(sur.grad.weight != 0)

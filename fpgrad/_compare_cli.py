@@ -1,0 +1,127 @@
+"""``fpgrad compare PROBLEM.json --loss NAME [--target FILE] [--dt ...] [--surrogate ...]
+[--width ...] [--out-dir DIR]``: the table of :func:`fpgrad.compare.compare`.
+
+Prints the table and writes ``DIR/compare.csv``, ``DIR/compare.json`` and ``DIR/compare.png``.
+Exit codes as in the rest of the CLI: 0 success, 2 bad input (a bad option names itself), 1 when
+the ``jax`` extra is missing. JAX is imported only when the command runs, and the imports from
+:mod:`fpgrad.cli` (which registers this command) are deferred to call time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._gradient import NETWORK_GROUPS
+from ._io import load_problem
+
+__all__ = ["add_compare_command"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .cli import _build_loss
+
+    problem = load_problem(args.problem)
+    loss = _build_loss(args.loss, args.target, problem)
+    try:
+        from .compare import compare
+    except ImportError as err:
+        print(f"fpgrad: error: {err}", file=sys.stderr)
+        return 1
+    options: dict[str, Any] = {
+        "reset": args.reset,
+        "detach_reset": args.detach_reset,
+        "params": args.params,
+        "repeats": args.repeats,
+    }
+    # options left out take compare()'s defaults
+    for key, value in (("dts", args.dt), ("surrogates", args.surrogate), ("widths", args.width)):
+        if value is not None:
+            options[key] = value
+    try:
+        table = compare(problem, loss, **options)
+    except ValueError as err:  # a bad dt, surrogate, width, repeats, loss or problem
+        print(f"fpgrad: error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print(table)
+    written = [
+        table.to_csv(out / "compare.csv"),
+        table.to_json(out / "compare.json"),
+        table.plot(out / "compare.png"),
+    ]
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def add_compare_command(sub: argparse._SubParsersAction) -> None:
+    """Register ``fpgrad compare`` on the CLI's subparsers."""
+    from .cli import LOSSES
+
+    cmd = sub.add_parser(
+        "compare",
+        help="exact vs surrogate gradients: table, CSV, JSON and plot (needs fpgrad[jax])",
+        description="Compare the exact gradient of a loss on PROBLEM with surrogate-gradient "
+        "BPTT on the grid model, for every grid step, surrogate and width: cosine similarity, "
+        "relative L2 error and sign agreement per parameter group, forward agreement of the "
+        "grid run with the exact simulation, and timings. Prints the table and writes "
+        "compare.csv, compare.json and compare.png to --out-dir. --loss and --target as for "
+        "'fpgrad grad'.",
+    )
+    cmd.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
+    cmd.add_argument("--loss", required=True, choices=sorted(LOSSES), help="the loss")
+    cmd.add_argument("--target", metavar="FILE", help="JSON file with the loss's arguments")
+    cmd.add_argument(
+        "--dt",
+        nargs="+",
+        type=float,
+        metavar="MS",
+        help="grid steps in ms (default 1 0.1 0.01)",
+    )
+    cmd.add_argument(
+        "--surrogate",
+        nargs="+",
+        metavar="NAME",
+        help="surrogates (default all: rectangular triangular sigmoid gaussian laplace "
+        "fast_sigmoid single_exponential arctan straight_through; aliases allowed)",
+    )
+    cmd.add_argument(
+        "--width",
+        nargs="+",
+        type=float,
+        metavar="W",
+        help="surrogate widths in units of threshold (default: each surrogate's default, "
+        "0.1, or 1 for straight_through)",
+    )
+    cmd.add_argument(
+        "--reset",
+        default="subtract",
+        choices=["subtract", "zero"],
+        help="reset of the grid model (default subtract, the exact model's)",
+    )
+    cmd.add_argument(
+        "--no-detach-reset",
+        dest="detach_reset",
+        action="store_false",
+        help="let the gradient flow through the reset (detached by default)",
+    )
+    cmd.add_argument(
+        "--params",
+        nargs="+",
+        choices=NETWORK_GROUPS,
+        metavar="GROUP",
+        help=f"parameter groups (default all: {' '.join(NETWORK_GROUPS)})",
+    )
+    cmd.add_argument(
+        "--repeats", type=int, default=3, help="timed repetitions per gradient (default 3)"
+    )
+    cmd.add_argument(
+        "--out-dir",
+        default="compare-output",
+        metavar="DIR",
+        help="folder for compare.csv, compare.json and compare.png (default compare-output)",
+    )
+    cmd.set_defaults(func=_run)
