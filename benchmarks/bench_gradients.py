@@ -20,7 +20,8 @@ stated; the machine is shared, so timings are noisy):
 * finite differences: central differences with Richardson extrapolation (4 simulations per
   parameter, ``FiniteDifference``'s default) timed on a few weights and extrapolated per
   parameter and to all parameters;
-* scaling with the number of synaptic events (``t_max`` varied on (a));
+* scaling with duration and the number of synaptic events (``t_max`` varied on (a)) and with
+  network size (the number of neurons of (a) varied, in-degree and inputs fixed);
 * peak memory: each configuration runs in a fresh subprocess; after imports, JIT warm-up and
   problem construction, the kernel's peak-RSS counter is reset (``echo 5 >
   /proc/self/clear_refs``) and the reported figure is ``VmHWM - VmRSS`` from
@@ -42,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import report as results
 
 import fpgrad
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ALL_GROUPS = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
 
 
@@ -57,8 +58,11 @@ ALL_GROUPS = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
 RECURRENT_T_MAX = 1000.0
 
 
-def recurrent_problem(t_max: float = RECURRENT_T_MAX, seed: int = 0) -> fpgrad.Problem:
-    """The 1000-neuron benchmark network of ``bench_simulator.py``, cut at ``t_max`` ms.
+def recurrent_problem(
+    t_max: float = RECURRENT_T_MAX, seed: int = 0, n_neurons: int = 1000
+) -> fpgrad.Problem:
+    """The 1000-neuron benchmark network of ``bench_simulator.py``, cut at ``t_max`` ms (with
+    ``n_neurons`` neurons instead, the same in-degrees and 1000 inputs).
 
     Inputs are always drawn on ``[0, 1000]`` ms and truncated, so every ``t_max`` simulates a
     prefix of the same run (redrawing them for a longer horizon can tip this strongly recurrent
@@ -69,7 +73,7 @@ def recurrent_problem(t_max: float = RECURRENT_T_MAX, seed: int = 0) -> fpgrad.P
     rng = np.random.default_rng(seed)
     net = fpgrad.random_recurrent_network(
         1000,
-        1000,
+        n_neurons,
         rng,
         input_synapses=100,
         recurrent_synapses=100,
@@ -224,8 +228,10 @@ def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
 # the measurements
 
 
-def bench_recurrent(t_max: float, repeats: int, columns: tuple[int, ...]) -> dict[str, Any]:
-    problem = recurrent_problem(t_max)
+def bench_recurrent(
+    t_max: float, repeats: int, columns: tuple[int, ...], n_neurons: int = 1000
+) -> dict[str, Any]:
+    problem = recurrent_problem(t_max, n_neurons=n_neurons)
     result = fpgrad.simulate(problem)
     cot = np.random.default_rng(1).standard_normal(result.n_spikes)
     sim = timed(lambda: fpgrad.simulate(problem), repeats)
@@ -244,6 +250,7 @@ def bench_recurrent(t_max: float, repeats: int, columns: tuple[int, ...]) -> dic
             "fp_over_sim_cpu": t_fp[1] / sim[1],
         }
     out: dict[str, Any] = {
+        "n_neurons": n_neurons,
         "t_max_ms": t_max,
         "n_neuron_spikes": result.n_spikes,
         "n_input_spikes": problem.n_input_spikes,
@@ -324,11 +331,34 @@ def bench_feedforward(batch: int, repeats: int, fd_params: int) -> dict[str, Any
     return report
 
 
+SCAN_KEYS = (
+    "n_neurons",
+    "t_max_ms",
+    "n_parameters",
+    "n_synaptic_events",
+    "n_neuron_spikes",
+    "sim_s",
+    "sim_cpu_s",
+    "reverse_all_s",
+    "reverse_all_cpu_s",
+    "sim_plus_reverse_all_s",
+    "sim_plus_reverse_all_cpu_s",
+    "ratio_sim_plus_reverse_over_sim",
+    "ratio_sim_plus_reverse_over_sim_cpu",
+    "sim_events_per_s",
+    "sim_events_per_cpu_s",
+    "forward_jacobian",
+)
+#: FP tangent columns measured in the scans (``P`` selected weights).
+SCAN_COLUMNS = 100
+
+
 def main(quick: bool = False) -> dict[str, Any]:
     repeats = 3 if quick else 7
     t_main = 300.0 if quick else 1000.0
     columns = (10, 100) if quick else (10, 100, 1000)
     t_scan = (100.0, 200.0, 300.0) if quick else (250.0, 500.0, 750.0, 1000.0)
+    sizes = (250, 500, 1000) if quick else (250, 500, 1000, 2000, 4000)
 
     # JIT warm-up on a small problem (kernels are cached on disk, compile once per machine).
     warm = recurrent_problem(20.0)
@@ -342,32 +372,15 @@ def main(quick: bool = False) -> dict[str, Any]:
     main_run["finite_difference_per_parameter_s"] = fd
     main_run["finite_difference_all_parameters_h"] = fd * main_run["n_parameters"] / 3600
 
-    scan = []
-    for t_max in t_scan:
-        if t_max == t_main:
+    def scan_row(t_max: float, n_neurons: int) -> dict[str, Any]:
+        if (t_max, n_neurons) == (t_main, 1000):
             row = main_run
         else:
-            row = bench_recurrent(t_max, repeats, ())
-        scan.append(
-            {
-                k: row[k]
-                for k in (
-                    "t_max_ms",
-                    "n_synaptic_events",
-                    "n_neuron_spikes",
-                    "sim_s",
-                    "sim_cpu_s",
-                    "reverse_all_s",
-                    "reverse_all_cpu_s",
-                    "sim_plus_reverse_all_s",
-                    "sim_plus_reverse_all_cpu_s",
-                    "ratio_sim_plus_reverse_over_sim",
-                    "ratio_sim_plus_reverse_over_sim_cpu",
-                    "sim_events_per_s",
-                    "sim_events_per_cpu_s",
-                )
-            }
-        )
+            row = bench_recurrent(t_max, repeats, (SCAN_COLUMNS,), n_neurons)
+        return {k: row[k] for k in SCAN_KEYS}
+
+    duration_scan = [scan_row(t_max, 1000) for t_max in t_scan]
+    size_scan = [scan_row(t_main, n) for n in sizes]
 
     memory = {}
     mem_specs = [("simulate", {"kind": "simulate"}), ("sim+reverse", {"kind": "reverse"})]
@@ -378,14 +391,13 @@ def main(quick: bool = False) -> dict[str, Any]:
     ff = bench_feedforward(32, repeats, 1 if quick else 3)
 
     report = {
-        "benchmark": "gradients",
-        "quick": quick,
         "repeats": repeats,
         "statistic": "median",
         "threads": 1,
         "cpu_count": os.cpu_count(),
         "recurrent": main_run,
-        "recurrent_event_scaling": scan,
+        "recurrent_event_scaling": duration_scan,
+        "recurrent_size_scaling": size_scan,
         "recurrent_peak_memory": memory,
         "feedforward": ff,
         "targets": {
@@ -398,9 +410,241 @@ def main(quick: bool = False) -> dict[str, Any]:
         },
     }
     _print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "gradients.json").write_text(json.dumps(report, indent=2) + "\n")
+    results.save("gradients", report, quick, tables(report), figure)
     return report
+
+
+# --------------------------------------------------------------------------------------------
+# README tables and figure
+
+
+def _mib(mem: dict[str, Any] | None) -> str:
+    if mem is None:
+        return ""
+    return "error" if "error" in mem else f"{mem['peak_mib']:.1f}"
+
+
+def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README tables of a report (:func:`report.table` contract)."""
+    r, mem = report["recurrent"], report["recurrent_peak_memory"]
+    methods = sorted({m["method"] for m in mem.values() if "method" in m})
+    cost = [
+        ("simulation", "sim", "simulate"),
+        ("reverse pass alone, all groups", "reverse_all", None),
+        ("reverse pass alone, weights only", "reverse_weights", None),
+        ("**simulation + reverse, all groups**", "sim_plus_reverse_all", "sim+reverse"),
+        ("simulation + reverse, weights only", "sim_plus_reverse_weights", None),
+    ]
+    rows = [
+        [
+            label,
+            f"{r[f'{key}_s']:.3g}",
+            f"{r[f'{key}_s'] / r['sim_s']:.2f}",
+            f"{r[f'{key}_cpu_s']:.3g}",
+            f"{r[f'{key}_cpu_s'] / r['sim_cpu_s']:.2f}",
+            _mib(mem.get(m)) if m else "",
+        ]
+        for label, key, m in cost
+    ]
+    for p, fp in r["forward_jacobian"].items():
+        rows.append(
+            [
+                f"FP Jacobian alone, P = {p} weights",
+                f"{fp['fp_s']:.3g}",
+                f"{fp['fp_over_sim']:.2f}",
+                f"{fp['fp_cpu_s']:.3g}",
+                f"{fp['fp_over_sim_cpu']:.2f}",
+                _mib(mem.get(f"sim+FP P={p}")),
+            ]
+        )
+    fd = r["finite_difference_per_parameter_s"]
+    rows.append(
+        [
+            "finite differences, per parameter (4 runs, Richardson)",
+            f"{fd:.3g}",
+            f"{fd / r['sim_s']:.2f}",
+            "",
+            "",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            f"finite differences, all {r['n_parameters']:,} parameters (extrapolated)",
+            f"{fd * r['n_parameters'] / 3600:.3g} h",
+            f"{fd * r['n_parameters'] / r['sim_s']:.3g}",
+            "",
+            "",
+            "",
+        ]
+    )
+    out = [
+        results.table(
+            "gradients-cost",
+            f"(a) {r['n_neurons']}-neuron recurrent network, t_max = {r['t_max_ms']:.0f} ms: "
+            f"{r['n_neuron_spikes']:,} neuron spikes, {r['n_synaptic_events']:,} synaptic events, "
+            f"{r['n_parameters']:,} parameters; one thread, median of {report['repeats']}; peak "
+            f"memory above baseline of the simulation plus that pass, fresh subprocess each "
+            f"({', '.join(methods) or 'not measured'})",
+            ["", "wall s", "x sim", "CPU s", "x sim", "peak MiB"],
+            rows,
+        ),
+        results.table(
+            "gradients-targets",
+            "Issue target: a reverse-mode gradient costs at most 3x the simulation (on (a))",
+            ["", "wall", "CPU", "met"],
+            [
+                [
+                    label,
+                    f"{r[f'ratio_{key}_over_sim']:.2f}x",
+                    f"{r[f'ratio_{key}_over_sim_cpu']:.2f}x",
+                    "yes"
+                    if report["targets"][f"{what}_at_most_3x_sim_wall"]
+                    and report["targets"][f"{what}_at_most_3x_sim_cpu"]
+                    else "no",
+                ]
+                for label, what, key in (
+                    ("simulation + reverse", "sim_plus_reverse", "sim_plus_reverse"),
+                    ("reverse pass alone", "reverse_alone", "reverse"),
+                )
+            ],
+        ),
+    ]
+    scan_cols = [
+        "syn. events",
+        "neuron spikes",
+        "sim",
+        "reverse",
+        "sim+rev",
+        "ratio",
+        f"FP P={SCAN_COLUMNS}",
+    ]
+
+    def scan_cells(row: dict[str, Any]) -> list[Any]:
+        fp = row["forward_jacobian"].get(str(SCAN_COLUMNS))
+        return [
+            row["n_synaptic_events"],
+            row["n_neuron_spikes"],
+            f"{row['sim_cpu_s']:.3f}",
+            f"{row['reverse_all_cpu_s']:.3f}",
+            f"{row['sim_plus_reverse_all_cpu_s']:.3f}",
+            f"{row['ratio_sim_plus_reverse_over_sim_cpu']:.2f}",
+            f"{fp['fp_cpu_s']:.3f}" if fp else "",
+        ]
+
+    out.append(
+        results.table(
+            "gradients-duration",
+            f"Scaling with duration and synaptic events ({r['n_neurons']} neurons; CPU s; "
+            "shorter horizons cut the same input trains)",
+            ["t_max ms", *scan_cols],
+            [[f"{x['t_max_ms']:.0f}", *scan_cells(x)] for x in report["recurrent_event_scaling"]],
+        )
+    )
+    if "recurrent_size_scaling" in report:
+        out.append(
+            results.table(
+                "gradients-size",
+                f"Scaling with network size (t_max = {r['t_max_ms']:.0f} ms, 1000 inputs, "
+                "in-degree 100 + 100; CPU s)",
+                ["neurons", "parameters", *scan_cols],
+                [
+                    [x["n_neurons"], x["n_parameters"], *scan_cells(x)]
+                    for x in report["recurrent_size_scaling"]
+                ],
+            )
+        )
+    f = report["feedforward"]
+    ff_rows = [
+        [
+            label,
+            f"{1e3 * f[f'{key}_s']:.1f}",
+            f"{f[f'{key}_s'] / f['sim_s']:.2f}",
+            f"{1e3 * f[f'{key}_cpu_s']:.1f}",
+            f"{f[f'{key}_cpu_s'] / f['sim_cpu_s']:.2f}",
+        ]
+        for label, key in (
+            ("simulation", "sim"),
+            ("sim + reverse, all groups", "sim_plus_reverse_all"),
+            ("sim + reverse, weights", "sim_plus_reverse_weights"),
+            ("sim + reverse, all groups, 2 threads", "sim_plus_reverse_all_2threads"),
+            ("sim + FP, weights", "sim_plus_forward_weights"),
+            ("sim + FP, all groups", "sim_plus_forward_all"),
+        )
+    ]
+    for label, key in (
+        ("finite differences, per parameter", "finite_difference_per_parameter_s"),
+        ("finite differences, all parameters", "finite_difference_all_parameters_s"),
+    ):
+        ff_rows.append([label, f"{1e3 * f[key]:.0f}", f"{f[key] / f['sim_s']:.1f}", "", ""])
+    out.append(
+        results.table(
+            "gradients-feedforward",
+            f"(b) 5-120-3 feedforward, batch {f['batch']} (Yin-Yang-like latency inputs, "
+            f"`FirstSpikeCrossEntropy`, {f['neuron_spikes_per_sample']:.0f} spikes and "
+            f"{f['synaptic_events_per_sample']:.0f} synaptic events per sample, "
+            f"{f['n_parameters_network']} network parameters)",
+            ["", "wall ms", "x sim", "CPU ms", "x sim"],
+            ff_rows,
+        )
+    )
+    return out
+
+
+def figure(report: dict[str, Any]):
+    """Gradient cost (CPU s) against parameters differentiated, network size, duration and
+    synaptic events."""
+    plt = results.pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), layout="constrained")
+    r = report["recurrent"]
+    ax = axes[0, 0]
+    ps = np.array(sorted(int(p) for p in r["forward_jacobian"]))
+    span = np.array([1, max(ps.max(), 1000)])
+    fd = r["finite_difference_per_parameter_s"]
+    ax.plot(span, [r["sim_cpu_s"]] * 2, "k:", label="simulation")
+    ax.plot(span, [r["sim_plus_reverse_all_cpu_s"]] * 2, "C0-", label="sim + reverse (all)")
+    fp = [r["sim_cpu_s"] + r["forward_jacobian"][str(p)]["fp_cpu_s"] for p in ps]
+    ax.plot(ps, fp, "C1o-", label="sim + FP")
+    ax.plot(span, fd * span, "C3--", label="finite differences (wall, extrapolated)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("parameters differentiated P")
+    ax.set_title(f"vs parameters ({r['n_neurons']} neurons, {r['t_max_ms']:.0f} ms)")
+    ax.legend(fontsize=8)
+    panels = (
+        (axes[0, 1], report.get("recurrent_size_scaling", []), "n_neurons", "neurons"),
+        (axes[1, 0], report["recurrent_event_scaling"], "t_max_ms", "duration t_max (ms)"),
+        (
+            axes[1, 1],
+            report["recurrent_event_scaling"] + report.get("recurrent_size_scaling", []),
+            "n_synaptic_events",
+            "synaptic events",
+        ),
+    )
+    for ax, rows, key, xlabel in panels:
+        rows = sorted(rows, key=lambda x, key=key: x[key])
+        x = [row[key] for row in rows]
+        ax.plot(x, [row["sim_cpu_s"] for row in rows], "k:o", label="simulation")
+        ax.plot(x, [row["reverse_all_cpu_s"] for row in rows], "C2-^", label="reverse pass")
+        ax.plot(
+            x, [row["sim_plus_reverse_all_cpu_s"] for row in rows], "C0-o", label="sim + reverse"
+        )
+        fp = [
+            (row[key], row["sim_cpu_s"] + row["forward_jacobian"][str(SCAN_COLUMNS)]["fp_cpu_s"])
+            for row in rows
+            if str(SCAN_COLUMNS) in row["forward_jacobian"]
+        ]
+        if fp:
+            ax.plot(*zip(*fp, strict=True), "C1-s", label=f"sim + FP (P = {SCAN_COLUMNS})")
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"vs {xlabel.split(' (')[0]}")
+        ax.legend(fontsize=8)
+    for ax in axes.flat:
+        ax.set_ylabel("CPU seconds")
+        ax.grid(alpha=0.3)
+    mode = "quick" if report.get("quick") else "full"
+    fig.suptitle(f"Gradient cost, one thread ({mode} run)")
+    return fig
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -435,11 +679,12 @@ def _print(report: dict[str, Any]) -> None:
     )
     targets = ", ".join(f"{k}: {'MET' if v else 'NOT MET'}" for k, v in report["targets"].items())
     print(f"target (reverse gradient <= 3x simulation): {targets}")
-    print("\nscaling with synaptic events (t_max varied; CPU seconds)")
-    head = ["t_max", "syn. events", "sim", "reverse", "sim+rev", "ratio", "Mev/s"]
+    print("\nscaling with duration and network size (CPU seconds)")
+    head = ["neurons", "t_max", "syn. events", "sim", "reverse", "sim+rev", "ratio", "Mev/s"]
     print(" ".join(f"{h:>11s}" for h in head))
-    for row in report["recurrent_event_scaling"]:
+    for row in report["recurrent_event_scaling"] + report["recurrent_size_scaling"]:
         vals = (
+            f"{row['n_neurons']:11d}",
             f"{row['t_max_ms']:11.0f}",
             f"{row['n_synaptic_events']:11d}",
             f"{row['sim_cpu_s']:11.3f}",

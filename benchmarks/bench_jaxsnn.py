@@ -26,7 +26,6 @@ reports fpgrad's timings where jaxsnn is not installed or does not work with the
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -37,10 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import report as results
 
 import fpgrad
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 TAU_SYN = 5.0
 TAU_MEM = 2.0 * TAU_SYN
@@ -262,8 +260,6 @@ def main(quick: bool = False) -> dict[str, Any]:
     jx = jaxsnn_run(prob, repeats)
 
     report: dict[str, Any] = {
-        "benchmark": "jaxsnn",
-        "quick": quick,
         "config": {
             "sizes": list(SIZES),
             "batch": BATCH,
@@ -289,15 +285,6 @@ def main(quick: bool = False) -> dict[str, Any]:
             "n_degenerate": int(fp["n_degenerate"]),
         },
     }
-    rows = [
-        (f"fpgrad {label}", fp["timings"][f"{key}_s"], fp["timings"][f"{key}_cpu_s"])
-        for label, key in (
-            ("forward+grad, 2 threads", "forward_grad_2threads"),
-            ("forward+grad, 1 thread", "forward_grad_1thread"),
-            ("forward only, 2 threads", "forward_2threads"),
-            ("forward only, 1 thread", "forward_1thread"),
-        )
-    ]
     if "error" in jx:
         report["jaxsnn"] = {"available": False, "error": jx["error"]}
     else:
@@ -347,10 +334,6 @@ def main(quick: bool = False) -> dict[str, Any]:
             ),
             "target_grad_1e-9_met": bool(same_pattern and diff <= 1e-9),
         }
-        rows += [
-            ("jaxsnn EventProp forward+grad (jit, f64)", t_jx, float(jx["forward_grad_cpu_s"])),
-            ("jaxsnn forward only (jit, f64)", float(jx["forward_s"]), float(jx["forward_cpu_s"])),
-        ]
 
     print(
         f"\n100-100-10 feedforward, batch {BATCH}, tau_mem = 2 tau_syn = {TAU_MEM} ms, "
@@ -361,9 +344,11 @@ def main(quick: bool = False) -> dict[str, Any]:
         f"{report['fpgrad']['synaptic_events_per_sample']:.0f} synaptic events per sample, "
         f"max {report['fpgrad']['max_spikes_per_neuron']} spike(s) per neuron"
     )
-    print(f"{'ms per batch':44s} {'wall':>9s} {'CPU':>9s}")
+    rows = timing_rows(report)
+    width = max(len(label) for label, _, _ in rows)
+    print(f"{'ms per batch':{width}s} {'wall':>9s} {'CPU':>9s}")
     for label, seconds, cpu in rows:
-        print(f"{label:44s} {1e3 * seconds:9.1f} {1e3 * cpu:9.1f}")
+        print(f"{label:{width}s} {1e3 * seconds:9.1f} {1e3 * cpu:9.1f}")
     if "comparison" in report:
         c = report["comparison"]
         j = report["jaxsnn"]
@@ -390,9 +375,118 @@ def main(quick: bool = False) -> dict[str, Any]:
     else:
         print(f"jaxsnn not available: {report['jaxsnn']['error']}")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "jaxsnn.json").write_text(json.dumps(report, indent=2) + "\n")
+    results.save("jaxsnn", report, quick, tables(report), figure)
     return report
+
+
+# --------------------------------------------------------------------------------------------
+# README tables and figure
+
+
+def timing_rows(report: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """``(label, wall s, CPU s)`` per timed configuration (per batch)."""
+    fp = report["fpgrad"]
+    rows = [
+        (f"fpgrad {label}", fp[f"{key}_s"], fp[f"{key}_cpu_s"])
+        for label, key in (
+            (
+                "forward + gradient (`gradient_batch`, ExactReverse), 2 threads",
+                "forward_grad_2threads",
+            ),
+            ("forward + gradient, 1 thread", "forward_grad_1thread"),
+            ("forward only, 2 threads", "forward_2threads"),
+            ("forward only, 1 thread", "forward_1thread"),
+        )
+    ]
+    j = report["jaxsnn"]
+    if j["available"]:
+        rows += [
+            (
+                "jaxsnn EventProp forward + gradient (jit, f64)",
+                j["forward_grad_s"],
+                j["forward_grad_cpu_s"],
+            ),
+            ("jaxsnn forward only (jit, f64)", j["forward_s"], j["forward_cpu_s"]),
+        ]
+    return rows
+
+
+def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README tables of a report (:func:`report.table` contract)."""
+    cfg, j = report["config"], report["jaxsnn"]
+    peer = (
+        f"jaxsnn {j['jaxsnn_version']}" if j["available"] else f"jaxsnn unavailable ({j['error']})"
+    )
+    out = [
+        results.table(
+            "jaxsnn-timing",
+            f"{'-'.join(map(str, cfg['sizes']))}, batch {cfg['batch']}, float64, {peer}; ms per "
+            f"batch, median of {cfg['repeats']}",
+            ["", "wall ms", "CPU ms"],
+            [[label, f"{1e3 * w:.1f}", f"{1e3 * c:.1f}"] for label, w, c in timing_rows(report)],
+        )
+    ]
+    if "comparison" in report:
+        c = report["comparison"]
+        out.append(
+            results.table(
+                "jaxsnn-agreement",
+                "fpgrad against jaxsnn: spikes, gradients, speed and the issue's targets",
+                ["", "value"],
+                [
+                    ["same spike pattern", "yes" if c["same_spike_pattern"] else "no"],
+                    [
+                        f"largest spike-time difference ({c['spikes_compared']} spikes)",
+                        f"{c['max_abs_spike_time_diff_ms']:.1e} ms",
+                    ],
+                    ["loss, relative difference", f"{c['loss_rel_diff']:.1e}"],
+                    ["gradient, relative difference (L2)", f"{c['grad_rel_diff']:.1e}"],
+                    ["gradient cosine", f"{c['grad_cosine']:.15f}"],
+                    [
+                        "jaxsnn wall / fpgrad wall (fpgrad on 2 threads, 1 thread)",
+                        f"{c['speedup_fpgrad_2threads_vs_jaxsnn']:.2f}, "
+                        f"{c['speedup_fpgrad_1thread_vs_jaxsnn']:.2f}",
+                    ],
+                    [
+                        "jaxsnn CPU / fpgrad CPU (1 thread)",
+                        f"{c['cpu_ratio_jaxsnn_over_fpgrad_1thread']:.2f}",
+                    ],
+                    ["target: gradients agree to 1e-9", _met(c["target_grad_1e-9_met"])],
+                    ["target: faster than jaxsnn (wall, 2 threads)", _met(c["target_faster_met"])],
+                    [
+                        "target: faster than jaxsnn (CPU, 1 thread)",
+                        _met(c["target_faster_met_cpu_1thread"]),
+                    ],
+                ],
+            )
+        )
+    return out
+
+
+def _met(flag: bool) -> str:
+    return "met" if flag else "not met"
+
+
+def figure(report: dict[str, Any]):
+    """Wall and CPU milliseconds per batch, one bar pair per configuration."""
+    plt = results.pyplot()
+    rows = timing_rows(report)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.5), layout="constrained")
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, [1e3 * w for _, w, _ in rows], 0.4, label="wall")
+    ax.barh(y + 0.2, [1e3 * c for _, _, c in rows], 0.4, label="CPU (all threads)")
+    ax.set_yticks(y, [label.replace("`", "") for label, _, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("ms per batch")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend()
+    cfg = report["config"]
+    mode = "quick" if report.get("quick") else "full"
+    ax.set_title(
+        f"fpgrad vs jaxsnn EventProp, {'-'.join(map(str, cfg['sizes']))}, batch {cfg['batch']} "
+        f"({mode} run)"
+    )
+    return fig
 
 
 if __name__ == "__main__":

@@ -29,6 +29,11 @@ model meant to catch them and is tried on (a') too). Hence:
 * (b): the hidden layer spike by spike; the output layer against fpgrad run on the hidden spikes
   delayed by ``h`` (what NEST's output neurons receive).
 
+Scan: throughput of network (a)'s construction (fixed in-degree, as many inputs as neurons) against
+network size (``scan_sizes`` neurons at the input rate of (a)) and activity (input rates
+``scan_rates_hz`` at the size of (a): the firing rate grows with the input rate), fpgrad and NEST
+on one thread, over ``scan_t_max`` ms.
+
 Timing: fpgrad is timed around the public call (``simulate`` / ``simulate_batch``: building the
 CSR arrays and sorting the inputs included) after warming up Numba's JIT; NEST around
 ``nest.Run`` only (network construction and ``nest.Prepare`` excluded). Medians over repeats;
@@ -42,10 +47,8 @@ import contextlib
 import dataclasses
 import importlib.util
 import io
-import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -54,10 +57,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import report as results
 
 import fpgrad
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 H = 0.1  # NEST resolution and minimal delay (ms); t_ref = H in both simulators
 NEST_SHIFT = 2 * H  # NEST runs shifted by this much (generator spikes must be > 0)
@@ -88,10 +90,21 @@ class Config:
     nest_repeats: int = 3
     threads: int = max(1, os.cpu_count() or 1)
     seed: int = 0
+    scan_sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000)
+    scan_rates_hz: tuple[float, ...] = (16.0, 20.0, 25.0, 30.0, 40.0)
+    scan_t_max: float = 500.0
 
 
 FULL = Config()
-QUICK = Config(t_max=300.0, ff_batch=200, repeats=3, nest_repeats=2)
+QUICK = Config(
+    t_max=300.0,
+    ff_batch=100,
+    repeats=3,
+    nest_repeats=1,
+    scan_sizes=(250, 500, 1000),
+    scan_rates_hz=(20.0, 30.0, 40.0),
+    scan_t_max=200.0,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,7 +412,7 @@ def run(cfg: Config = FULL, *, use_nest: bool = True) -> dict[str, Any]:
     report: dict[str, Any] = {
         "benchmark": "simulator",
         "config": dataclasses.asdict(cfg),
-        "machine": machine_info(),
+        "machine": results.machine_info(),
         "nest": {"available": nest is not None, "version_or_reason": nest_version},
         "statistic": "median",
     }
@@ -413,6 +426,7 @@ def run(cfg: Config = FULL, *, use_nest: bool = True) -> dict[str, Any]:
     report["recurrent"] = _bench_network(cfg, nest, recurrent=True)
     report["input_driven"] = _bench_network(cfg, nest, recurrent=False)
     report["feedforward"] = _bench_feedforward(cfg, nest)
+    report["scan"] = _bench_scan(cfg, nest)
     rec = report["recurrent"]
     report["targets"] = {
         "fpgrad_events_per_s_per_core_at_least_5e6": rec["fpgrad"]["events_per_s_per_core"] >= 5e6,
@@ -484,6 +498,53 @@ def _bench_network(cfg: Config, nest, *, recurrent: bool) -> dict[str, Any]:
         cmp["referee"] = _referee(problem, fp, nest_1, cmp, 3 if cfg.t_max < 1000 else 6)
     out["agreement"] = cmp
     return out
+
+
+def _bench_scan(cfg: Config, nest) -> list[dict[str, Any]]:
+    """Throughput (1 thread) against network size and activity: one row per (neurons, input
+    rate), each in the size scan, the activity scan or both."""
+    points = {(n, cfg.input_rate_hz) for n in cfg.scan_sizes}
+    points |= {(cfg.n_neurons, rate) for rate in cfg.scan_rates_hz}
+    rows = []
+    for n, rate in sorted(points):
+        sub = dataclasses.replace(
+            cfg, n_neurons=n, n_inputs=n, input_rate_hz=rate, t_max=cfg.scan_t_max
+        )
+        problem = recurrent_problem(sub)
+        stats, result = timed(lambda problem=problem: fpgrad.simulate(problem), cfg.repeats)
+        events = result.n_synaptic_events
+        row: dict[str, Any] = {
+            "n_neurons": n,
+            "input_rate_hz": rate,
+            "t_max_ms": sub.t_max,
+            "in_size_scan": rate == cfg.input_rate_hz,
+            "in_activity_scan": n == cfg.n_neurons,
+            "rate_hz": result.n_spikes / n / (sub.t_max / 1000.0),
+            "synaptic_events": events,
+            "fpgrad": {
+                "wall_s": stats["wall_s"],
+                "cpu_s": stats["cpu_s"],
+                **rates(events, stats, 1),
+            },
+        }
+        if nest is not None:
+            net = problem.network
+            nstats, spikes = nest_run(
+                nest, net, [problem.inputs], sub.t_max, threads=1, repeats=cfg.nest_repeats
+            )
+            n_events = synaptic_events(net, problem.inputs, spikes[0][0] + net.n_inputs)
+            row["nest"] = {
+                "wall_s": nstats["wall_s"],
+                "cpu_s": nstats["cpu_s"],
+                "rate_hz": spikes[0][1].size / n / (sub.t_max / 1000.0),
+                "synaptic_events": n_events,
+                **rates(n_events, nstats, 1),
+            }
+            row["ratio_fpgrad_over_nest_cpu"] = (
+                row["fpgrad"]["events_per_cpu_s"] / row["nest"]["events_per_cpu_s"]
+            )
+        rows.append(row)
+    return rows
 
 
 def _referee(problem: fpgrad.Problem, fp, ns, cmp: dict[str, Any], n_close: int) -> dict[str, Any]:
@@ -661,32 +722,6 @@ def _isi_cv(idx: np.ndarray, t: np.ndarray, n: int) -> float | None:
     return float(np.mean(cvs)) if cvs else None
 
 
-def machine_info() -> dict[str, Any]:
-    cpu: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key in ("model name", "cpu family", "model", "cpu MHz") and key not in cpu:
-                cpu[key] = value.strip()
-            if not line.strip():  # first processor only
-                break
-    import numba
-
-    return {
-        "cpu_model": cpu.get("model name") or platform.processor() or "unknown",
-        "cpu_family_model": f"family {cpu.get('cpu family', '?')}, model {cpu.get('model', '?')}",
-        "cpu_mhz": cpu.get("cpu MHz"),
-        "cores": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "fpgrad": fpgrad.__version__,
-    }
-
-
 # --------------------------------------------------------------------------------------------
 # report
 
@@ -696,7 +731,7 @@ def format_report(r: dict[str, Any]) -> str:
     lines = [
         f"machine: {m['cpu_model']} ({m.get('cpu_family_model')}), {m['cores']} cores, "
         "load average at start "
-        f"{', '.join(f'{x:.1f}' for x in m['load_average_at_start'] or [])} (shared machine: "
+        f"{', '.join(f'{x:.1f}' for x in m['load_average'] or [])} (shared machine: "
         "medians of repeats, CPU time next to wall time)",
         f"NEST: {nest_info['version_or_reason']}"
         + ("" if nest_info["available"] else "  -> fpgrad only"),
@@ -760,6 +795,14 @@ def format_report(r: dict[str, Any]) -> str:
                 f"  output disagreements in {len(bad_out)} samples, "
                 f"{len(bad_out & bad_hidden)} of them downstream of a hidden-layer disagreement"
             )
+    lines += ["", "scan (1 thread, events per CPU second):"]
+    lines += [
+        f"  {x['n_neurons']:5d} neurons, input {x['input_rate_hz']:4.0f} Hz -> "
+        f"{x['rate_hz']:5.1f} Hz, {x['synaptic_events']:9d} events: fpgrad "
+        f"{x['fpgrad']['events_per_cpu_s'] / 1e6:6.2f}M"
+        + (f", NEST {x['nest']['events_per_cpu_s'] / 1e6:5.2f}M" if "nest" in x else "")
+        for x in r.get("scan", [])
+    ]
     t = r["targets"]
     lines += ["", "targets: " + ", ".join(f"{k} = {v}" for k, v in t.items())]
     return "\n".join(lines)
@@ -822,12 +865,233 @@ def _agreement_lines(a: dict[str, Any], nest_row, what: str = "spikes") -> list[
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# README tables and figure
+
+
+def _mev(x: float) -> str:
+    return f"{x / 1e6:.3g} M"
+
+
+def _threads(n: str | int) -> str:
+    return f"{n} thread" if int(n) == 1 else f"{n} threads"
+
+
+def _ratio(x: float | None) -> str:
+    return "" if x is None else f"{x:.2g}x"
+
+
+def tables(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README tables of a report (:func:`report.table` contract)."""
+    throughput = []
+    for key, tag in (("recurrent", "(a)"), ("input_driven", "(a')")):
+        s = r[key]
+        rows = [(f"{tag} fpgrad, 1 thread", s["fpgrad"], s.get("ratio_fpgrad_over_nest"))]
+        rows += [
+            (f"{tag} NEST, {_threads(k.split('_')[1])}", s[k], None)
+            for k in s
+            if k.startswith("nest_")
+        ]
+        throughput += [(label, x, ratio) for label, x, ratio in rows]
+    f = r["feedforward"]
+    for k in f:
+        if k.startswith(("fpgrad_", "nest_")) and k.endswith("_threads"):
+            name, threads = k.split("_")[:2]
+            label = "fpgrad `simulate_batch`" if name == "fpgrad" else "NEST (batch copies)"
+            ratio = f.get(f"ratio_fpgrad_over_nest_{threads}_threads") if name == "fpgrad" else None
+            throughput.append((f"(b) {label}, {_threads(threads)}", f[k], ratio))
+    rec = r["recurrent"]
+    out = [
+        results.table(
+            "simulator-throughput",
+            f"Throughput: (a) {rec['n_neurons']} neurons, {rec['t_max_ms']:.0f} ms; (b) "
+            f"{'-'.join(map(str, f['sizes']))} feedforward, batch {f['batch']}; median of "
+            f"{r['config']['repeats']} (fpgrad) and {r['config']['nest_repeats']} (NEST)",
+            ["", "wall s", "events/s", "per core", "per CPU-s", "fpgrad / NEST"],
+            [
+                [
+                    label,
+                    f"{x['wall_s']:.3g}",
+                    _mev(x["events_per_s"]),
+                    _mev(x["events_per_s_per_core"]),
+                    _mev(x["events_per_cpu_s"]),
+                    _ratio(ratio),
+                ]
+                for label, x, ratio in throughput
+            ],
+        )
+    ]
+    agreement = []
+    pairs = [
+        ("(a)", rec.get("agreement")),
+        ("(a')", r["input_driven"].get("agreement")),
+        ("(b) hidden layer", f.get("agreement_hidden")),
+        (
+            "(b) output layer vs fpgrad on hidden spikes + h",
+            f.get("agreement_output_vs_delayed_reference"),
+        ),
+    ]
+    for label, a in pairs:
+        if a is None:
+            continue
+        slopes = [
+            x["fpgrad_slope"] for x in a.get("first_disagreements", []) if "fpgrad_slope" in x
+        ]
+        agreement.append(
+            [
+                label,
+                a["fpgrad_spikes"],
+                a["nest_spikes"],
+                f"{a['neurons_agree']:,}/{a['neurons']:,}" if "neurons_agree" in a else "diverge",
+                f"{a['max_abs_diff_ms']:.1e}" if "neurons_agree" in a else "",
+                a.get("missed_by_nest", ""),
+                a.get("extra_in_nest", ""),
+                f"{min(slopes):.1e} - {max(slopes):.1e}" if slopes else "",
+            ]
+        )
+    ll = (r["input_driven"].get("agreement") or {}).get("lossless")
+    if ll is not None:
+        agreement.append(
+            [
+                "(a') NEST `iaf_psc_exp_ps_lossless`",
+                "",
+                f"failed ({ll['error'].split(':')[0]})",
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+            if "error" in ll
+            else [
+                "(a') NEST `iaf_psc_exp_ps_lossless`",
+                ll["fpgrad_spikes"],
+                ll["nest_spikes"],
+                f"{ll['neurons_agree']:,}/{ll['neurons']:,}",
+                f"{ll['max_abs_diff_ms']:.1e}",
+                ll["missed_by_nest"],
+                ll["extra_in_nest"],
+                "",
+            ]
+        )
+    if agreement:
+        out.append(
+            results.table(
+                "simulator-agreement",
+                "Spike-by-spike agreement with NEST `iaf_psc_exp_ps` (identical trains: same "
+                "count, every spike within 1e-6 ms; max diff over those)",
+                [
+                    "",
+                    "fpgrad spikes",
+                    "NEST spikes",
+                    "identical trains",
+                    "max diff ms",
+                    "NEST misses",
+                    "NEST adds",
+                    "fpgrad dV/dt at missed (per ms)",
+                ],
+                agreement,
+            )
+        )
+    ref = (r["input_driven"].get("agreement") or {}).get("referee")
+    if ref is not None and "neurons" in ref:
+        rows = ref["neurons"]
+        fp_ok = [x["fpgrad_max_err_ms"] for x in rows if x["fpgrad_max_err_ms"] is not None]
+        ns_ok = [x["nest_max_err_ms"] for x in rows if x["nest_max_err_ms"] is not None]
+        ns_close = [x for x in ns_ok if x <= MATCH_TOL]
+        out.append(
+            results.table(
+                "simulator-reference",
+                "(a'): 30-digit reference (`tests/reference.py`) on the neurons where fpgrad and "
+                "NEST disagree and the closest calls among the others",
+                ["", "spike count right", "within 1e-6 ms", "max error ms (where within)"],
+                [
+                    [
+                        "fpgrad",
+                        f"{len(fp_ok)}/{len(rows)}",
+                        f"{len(fp_ok)}/{len(rows)}",
+                        f"{max(fp_ok, default=0.0):.1e}",
+                    ],
+                    [
+                        "NEST",
+                        f"{len(ns_ok)}/{len(rows)}",
+                        f"{len(ns_close)}/{len(rows)}",
+                        f"{max(ns_close, default=0.0):.1e}",
+                    ],
+                ],
+            )
+        )
+    if r.get("scan"):
+        out.append(
+            results.table(
+                "simulator-scan",
+                "Throughput against network size and activity (network (a)'s construction, "
+                "1 thread, synaptic events per CPU second)",
+                [
+                    "neurons",
+                    "input Hz",
+                    "firing Hz",
+                    "syn. events",
+                    "fpgrad",
+                    "NEST",
+                    "fpgrad / NEST",
+                ],
+                [
+                    [
+                        x["n_neurons"],
+                        f"{x['input_rate_hz']:g}",
+                        f"{x['rate_hz']:.1f}",
+                        x["synaptic_events"],
+                        _mev(x["fpgrad"]["events_per_cpu_s"]),
+                        _mev(x["nest"]["events_per_cpu_s"]) if "nest" in x else "",
+                        _ratio(x.get("ratio_fpgrad_over_nest_cpu")),
+                    ]
+                    for x in r["scan"]
+                ],
+            )
+        )
+    return out
+
+
+def figure(r: dict[str, Any]):
+    """Throughput (events per CPU second, 1 thread) against network size and firing rate."""
+    plt = results.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    scan = r.get("scan", [])
+    for ax, key, x_of, xlabel in (
+        (axes[0], "in_size_scan", lambda x: x["n_neurons"], "neurons (in-degree fixed)"),
+        (axes[1], "in_activity_scan", lambda x: x["rate_hz"], "fpgrad firing rate (Hz)"),
+    ):
+        pts = sorted((x for x in scan if x[key]), key=x_of)
+        for who, style in (("fpgrad", "o-"), ("nest", "s--")):
+            have = [x for x in pts if who in x]
+            if have:
+                ax.plot(
+                    [x_of(x) for x in have],
+                    [x[who]["events_per_cpu_s"] / 1e6 for x in have],
+                    style,
+                    label="fpgrad" if who == "fpgrad" else "NEST iaf_psc_exp_ps",
+                )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("M synaptic events / CPU s")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    sizes = sorted({x["n_neurons"] for x in scan if x["in_size_scan"]})
+    axes[0].set_xscale("log")
+    axes[0].set_xticks(sizes, [str(n) for n in sizes])
+    axes[0].minorticks_off()
+    axes[0].set_title("throughput vs network size")
+    axes[1].set_title("throughput vs activity")
+    mode = "quick" if r.get("quick") else "full"
+    fig.suptitle(f"Simulator throughput, one thread ({mode} run)")
+    return fig
+
+
 def main(quick: bool = False) -> dict[str, Any]:
     report = run(QUICK if quick else FULL)
-    report["quick"] = quick
     print(format_report(report))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "simulator.json").write_text(json.dumps(report, indent=2) + "\n")
+    results.save("simulator", report, quick, tables(report), figure)
     return report
 
 

@@ -1,0 +1,166 @@
+"""Training on Yin-Yang: accuracy against epoch and wall time, exact against surrogate gradients.
+
+Both methods train the same model with :func:`fpgrad.train.train` and the task's defaults
+(``fpgrad.train.TASKS["yinyang"]`` over :class:`~fpgrad.train.TrainConfig`'s, stored in the
+JSON) except for the number of epochs, seed 0:
+
+* exact: :class:`fpgrad.train.ExactMethod` (reverse mode over the causality record, 2 threads);
+* surrogate: :class:`fpgrad.train.SurrogateMethod` with its defaults (BPTT on a ``dt = 0.1 ms``
+  grid, ``fast_sigmoid`` surrogate, float32); if it does not import, only the exact side runs
+  and the JSON and table say why.
+
+Full mode: the published splits (5000 training, 1000 validation, 1000 test samples), 30 epochs,
+one seed per method. Quick mode: the first 1000 training samples, 3 epochs. Wall time is the
+cumulative training time of the epochs (``epoch_time_s``: the surrogate's first epoch includes
+JAX's compilation); the validation pass after each epoch is not counted. Accuracies are the
+validation accuracy after each epoch, and the test accuracy after the last epoch and at the
+epoch of best validation accuracy (evaluated with the method that trained: the surrogate model
+on its grid).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import report as results
+
+from fpgrad.train import ExactMethod, TrainConfig, load_task, train
+
+FULL_EPOCHS, QUICK_EPOCHS = 30, 3
+QUICK_TRAIN_SAMPLES = 1000
+SEED = 0
+
+
+def methods() -> tuple[dict[str, Any], str | None]:
+    """The methods to compare, and why the surrogate is missing (``None`` if it is there)."""
+    found: dict[str, Any] = {"exact": ExactMethod()}
+    try:
+        from fpgrad.train import SurrogateMethod
+    except ImportError as err:
+        return found, f"SurrogateMethod unavailable: {err}"
+    found["surrogate"] = SurrogateMethod()
+    return found, None
+
+
+def run_method(name: str, method: Any, quick: bool) -> dict[str, Any]:
+    """Train one method; its per-epoch history, test accuracy and total training time."""
+    task = load_task("yinyang")
+    train_set = task.train.subset(np.arange(QUICK_TRAIN_SAMPLES)) if quick else task.train
+    epochs = QUICK_EPOCHS if quick else FULL_EPOCHS
+    config = TrainConfig(**{**task.defaults, "epochs": epochs, "seed": SEED})
+    out = train(
+        config,
+        train_set,
+        task.validation,
+        task.test,
+        method=method,
+        progress=False,
+        log=lambda line: print(f"  {name}: {line}", flush=True),
+    )
+    history = [
+        {
+            k: row[k]
+            for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "epoch_time_s")
+        }
+        for row in out.history
+    ]
+    wall = np.cumsum([row["epoch_time_s"] for row in history])
+    for row, t in zip(history, wall, strict=True):
+        row["wall_s"] = float(t)
+    return {
+        "method": name,
+        "settings": repr(method),
+        "config": config.to_dict(),
+        "sizes": list(out.model.sizes),
+        "train_samples": len(train_set),
+        "validation_samples": len(task.validation),
+        "test_samples": len(task.test),
+        "history": history,
+        "test_acc": out.test.accuracy,
+        "best_epoch": out.best_epoch,
+        "test_acc_best_epoch": out.test_best.accuracy if out.test_best is not None else None,
+        "train_s": float(wall[-1]) if len(wall) else 0.0,
+    }
+
+
+def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README table of a report (:func:`report.table` contract)."""
+    rows = []
+    for run in report["runs"]:
+        h = run["history"]
+        rows.append(
+            [
+                run["method"],
+                len(h),
+                run["train_samples"],
+                f"{100 * h[-1]['val_acc']:.1f}",
+                f"{100 * max(x['val_acc'] for x in h):.1f}",
+                f"{100 * run['test_acc']:.1f}",
+                f"{100 * run['test_acc_best_epoch']:.1f} (epoch {run['best_epoch']})"
+                if run["test_acc_best_epoch"] is not None
+                else "",
+                f"{run['train_s']:.1f}",
+                f"{run['train_s'] / len(h):.2f}",
+            ]
+        )
+    if report["surrogate_missing"]:
+        rows.append(["surrogate", "", "", report["surrogate_missing"], "", "", "", "", ""])
+    sizes = "-".join(map(str, report["runs"][0]["sizes"]))
+    return [
+        results.table(
+            "training-yinyang",
+            f"Yin-Yang, {sizes}, seed {SEED}, task defaults, one run per method; accuracies in %: "
+            "validation after the last epoch and its best, test after the last epoch and at the "
+            "best validation epoch; training seconds (validation passes excluded)",
+            [
+                "method",
+                "epochs",
+                "train samples",
+                "val acc",
+                "best val acc",
+                "test acc",
+                "test acc at best val",
+                "train s",
+                "s / epoch",
+            ],
+            rows,
+        )
+    ]
+
+
+def figure(report: dict[str, Any]):
+    """Validation accuracy against epoch and against cumulative training seconds."""
+    plt = results.pyplot()
+    fig, (ax_ep, ax_t) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for run in report["runs"]:
+        h = run["history"]
+        acc = [100 * x["val_acc"] for x in h]
+        ax_ep.plot([x["epoch"] for x in h], acc, "o-", label=run["method"])
+        ax_t.plot([x["wall_s"] for x in h], acc, "o-", label=run["method"])
+    ax_ep.set_xlabel("epoch")
+    ax_t.set_xlabel("cumulative training seconds")
+    for ax in (ax_ep, ax_t):
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    mode = "quick" if report.get("quick") else "full"
+    fig.suptitle(f"Yin-Yang training, exact vs surrogate gradients ({mode} run)")
+    return fig
+
+
+def main(quick: bool = False) -> dict[str, Any]:
+    found, missing = methods()
+    if missing:
+        print(missing)
+    runs = [run_method(name, method, quick) for name, method in found.items()]
+    report = {"task": "yinyang", "seed": SEED, "surrogate_missing": missing, "runs": runs}
+    for tab in tables(report):
+        print(results.render_table(tab, "this run"))
+    results.save("training", report, quick, tables(report), figure)
+    return report
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)
