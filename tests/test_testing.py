@@ -216,6 +216,14 @@ def test_spike_trains_sorted_and_spaced(data, t_min, span, spacing):
     assert np.all(np.diff(train) >= spacing * (1 - 1e-9) - 1e-12)
 
 
+@settings(max_examples=5)
+@given(data=st.data())
+def test_spike_trains_with_subnormal_spacing(data):
+    """A spacing so small that ``span / spacing`` overflows (a draw that once crashed)."""
+    train = data.draw(fst.spike_trains(t_max=30.0, min_spacing=2.2e-313, max_size=4))
+    assert train.size <= 4 and np.all(np.diff(train) >= 0)
+
+
 @settings(max_examples=30)
 @given(data=st.data(), gap=st.sampled_from([1e-3, 1e-2]), slope=st.sampled_from([1e-2, 5e-2]))
 def test_problem_strategies_meet_their_margins(data, gap, slope):

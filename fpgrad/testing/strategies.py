@@ -98,7 +98,11 @@ def spike_trains(
     span = float(t_max) - float(t_min)
     if span < 0 or min_spacing < 0:
         raise ValueError(f"need t_min <= t_max and min_spacing >= 0, got {t_min}, {t_max}")
-    fits = int(span // min_spacing) + 1 if min_spacing > 0 else max_size
+    # span / min_spacing can overflow to inf for a tiny (e.g. subnormal) spacing: cap it first.
+    if min_spacing <= 0 or span / min_spacing >= max(max_size, min_size):
+        fits = max(max_size, min_size)
+    else:
+        fits = int(span // min_spacing) + 1
     if min_size > fits:
         raise ValueError(
             f"min_size = {min_size} spikes do not fit in [{t_min}, {t_max}] at spacing "
