@@ -15,6 +15,7 @@ import mpmath
 import numpy as np
 import pytest
 from mpmath import mp, mpf
+from problems import one_neuron
 from reference import (
     closed_form_single_neuron,
     kernel,
@@ -25,35 +26,6 @@ from reference import (
 import fpgrad
 
 TIGHT = mpf("1e-45")  # closed forms and the reference both carry 50+ digits
-
-
-def one_neuron(
-    inputs: list[tuple[float, float]],
-    *,
-    tau_syn: float = 5.0,
-    tau_mem: float = 10.0,
-    threshold: float = 1.0,
-    t_ref: float = 0.0,
-    self_weight: float | None = None,
-    t_max: float = 100.0,
-) -> fpgrad.Problem:
-    """One neuron (node ``M``) driven by one input node per ``(time, weight)`` pair."""
-    m = len(inputs)
-    pre, post, weight = list(range(m)), [m] * m, [w for _, w in inputs]
-    if self_weight is not None:
-        pre, post, weight = [*pre, m], [*post, m], [*weight, self_weight]
-    net = fpgrad.Network(
-        n_inputs=m,
-        n_neurons=1,
-        tau_syn=tau_syn,
-        tau_mem=tau_mem,
-        threshold=threshold,
-        t_ref=t_ref,
-        pre=np.array(pre, dtype=np.int64),
-        post=np.array(post, dtype=np.int64),
-        weight=np.array(weight, dtype=np.float64),
-    )
-    return fpgrad.Problem(net, tuple([t] for t, _ in inputs), t_max)
 
 
 def peak_of_kernel(tau_syn: mpf, tau_mem: mpf) -> tuple[mpf, mpf]:

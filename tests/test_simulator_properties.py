@@ -19,6 +19,7 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from mpmath import mp, mpf
+from problems import one_neuron
 from reference import kernel, simulate_reference_run
 
 import fpgrad
@@ -140,23 +141,6 @@ def test_time_shift(problem, shift):
         assert np.abs(got.spike_time - shift - res.spike_time).max() <= TOL_RESCALE
 
 
-def one_neuron(inputs, *, tau_syn=5.0, tau_mem=10.0, threshold=1.0, t_ref=0.0, t_max=60.0):
-    """One neuron driven by one input node per ``(time, weight)`` pair."""
-    m = len(inputs)
-    net = fpgrad.Network(
-        n_inputs=m,
-        n_neurons=1,
-        tau_syn=tau_syn,
-        tau_mem=tau_mem,
-        threshold=threshold,
-        t_ref=t_ref,
-        pre=np.arange(m, dtype=np.int64),
-        post=np.full(m, m, dtype=np.int64),
-        weight=np.array([w for _, w in inputs], dtype=np.float64),
-    )
-    return fpgrad.Problem(net, tuple([t] for t, _ in inputs), t_max)
-
-
 @given(
     inputs=st.lists(st.tuples(st.floats(0.0, 20.0), st.floats(-0.6, 1.2)), min_size=1, max_size=8),
     k=st.integers(0, 7),
@@ -170,11 +154,11 @@ def test_first_spike_earlier_with_larger_weight(inputs, k, delta, tau_mem):
     hp = kernel_peak(5.0, tau_mem)[1]
     inputs = [(t, w / hp) for t, w in inputs]
     k %= len(inputs)
-    base = run(one_neuron(inputs, tau_mem=tau_mem))
+    base = run(one_neuron(inputs, tau_mem=tau_mem, t_max=60.0))
     assume(base.degeneracy.min_crossing_slope > 1e-6)
     bumped_inputs = list(inputs)
     bumped_inputs[k] = (inputs[k][0], inputs[k][1] + delta / hp)
-    bumped = run(one_neuron(bumped_inputs, tau_mem=tau_mem))
+    bumped = run(one_neuron(bumped_inputs, tau_mem=tau_mem, t_max=60.0))
     if base.n_spikes == 0:
         return
     f, t_k = base.spike_time[0], inputs[k][0]
