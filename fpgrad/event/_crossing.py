@@ -24,14 +24,7 @@ import math
 from .._numba import jit
 from ._propagator import propagate
 
-__all__ = [
-    "NO_PEAK",
-    "PEAK_BOUND_ONLY",
-    "crossing_bracket",
-    "next_crossing",
-    "next_crossing_log",
-    "refine_crossing",
-]
+__all__ = ["NO_PEAK", "PEAK_BOUND_ONLY", "crossing_bracket", "refine_crossing"]
 
 NO_PEAK = math.inf  # returned as the peak time when V has no maximum ahead (non-increasing)
 PEAK_BOUND_ONLY = -1.0  # returned as the peak time when only an upper bound of the peak is known
@@ -81,49 +74,6 @@ def _refine_root(
 
 
 @jit
-def next_crossing(
-    v0: float,
-    j0: float,
-    a: float,
-    b: float,
-    theta: float,
-    h_peak: float,
-    gap_of_interest: float,
-    t0: float,
-) -> tuple[float, float, float]:
-    """First ``s >= 0`` with ``V(s) = theta`` (``inf`` if none), and the free trajectory's peak.
-
-    Args:
-        v0, j0: state at the start (absolute time ``t0``).
-        a, b: ``1/tau_syn``, ``1/tau_mem``.
-        theta: threshold.
-        h_peak: ``max_s H(s)`` (:func:`kernel_peak`); gives the cheap bound
-            ``V(s) <= max(V0, 0) + J0 h_peak`` that skips most sub-threshold neurons (with
-            ``V* <= (a V0 + J0) / (a + b)`` when ``V0 > 0``).
-        gap_of_interest: peaks lower than ``theta - gap_of_interest`` need not be located
-            exactly (the degeneracy report only tracks the smallest gap).
-
-    Returns:
-        ``(s_cross, s_peak, v_peak)``. Without a crossing, ``s_peak`` is the time of the maximum
-        ahead, or :data:`NO_PEAK` (none ahead), or :data:`PEAK_BOUND_ONLY` (``v_peak`` is then
-        an upper bound). ``V0 >= theta`` (a crossing reached within rounding) fires at once.
-    """
-    r = b - a
-    log_ba = 0.0 if r == 0.0 else math.log1p(r / a)
-    return next_crossing_log(v0, j0, a, b, theta, h_peak, gap_of_interest, t0, log_ba)
-
-
-@jit
-def next_crossing_log(v0, j0, a, b, theta, h_peak, gap_of_interest, t0, log_ba):
-    """:func:`next_crossing` with the neuron constant ``log_ba = log(b / a)`` precomputed
-    (``log1p((b - a) / a)``; any value when ``a = b``)."""
-    s_low, s_pk, v_pk = crossing_bracket(v0, j0, a, b, theta, h_peak, gap_of_interest, log_ba)
-    if s_low == math.inf or s_pk == 0.0:
-        return s_low, s_pk, v_pk
-    return refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t0), s_pk, v_pk
-
-
-@jit
 def refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t0):
     """The crossing inside the bracket ``(0, s_pk]`` found by :func:`crossing_bracket`."""
     return _refine_root(v0, j0, a, b, theta, s_pk, v_pk - theta, t0)
@@ -134,11 +84,26 @@ def crossing_bracket(v0, j0, a, b, theta, h_peak, gap_of_interest, log_ba):
     """Whether ``V`` reaches ``theta`` ahead, without locating the crossing: ``(s_low, s_pk,
     v_pk)``.
 
-    ``s_low = inf``: no crossing; ``(s_pk, v_pk)`` as in :func:`next_crossing`. Otherwise the
-    crossing lies in ``[s_low, s_pk]`` with ``V(s_pk) = v_pk > theta`` (the maximum), where
-    ``s_low = (theta - max(V0, 0)) / J0`` (less a few ulps) is a lower bound, as
-    ``V(s) <= max(V0, 0) + J0 s`` (``E_b <= 1``, ``H(s) <= s``); ``s_pk = 0`` means
-    ``V0 >= theta``: the crossing is at 0.
+    Args:
+        v0, j0: state at the start.
+        a, b: ``1/tau_syn``, ``1/tau_mem``; ``log_ba = log1p((b - a) / a)`` (any value when
+            ``a = b``), a neuron constant precomputed by the caller.
+        theta: threshold.
+        h_peak: ``max_s H(s)`` (:func:`kernel_peak`); gives the cheap bound
+            ``V(s) <= max(V0, 0) + J0 h_peak`` that skips most sub-threshold neurons (with
+            ``V* <= (a V0 + J0) / (a + b)`` when ``V0 > 0``).
+        gap_of_interest: peaks lower than ``theta - gap_of_interest`` need not be located
+            exactly (the degeneracy report only tracks the smallest gap).
+
+    Returns:
+        ``s_low = inf``: no crossing; ``s_pk`` is then the time of the maximum ahead (``v_pk``
+        its value), or :data:`NO_PEAK` (none ahead), or :data:`PEAK_BOUND_ONLY` (``v_pk`` is an
+        upper bound). Otherwise the crossing lies in ``[s_low, s_pk]`` with
+        ``V(s_pk) = v_pk > theta`` (the maximum), where ``s_low = (theta - max(V0, 0)) / J0``
+        (less a few ulps) is a lower bound, as ``V(s) <= max(V0, 0) + J0 s`` (``E_b <= 1``,
+        ``H(s) <= s``); :func:`refine_crossing` locates it. ``s_pk = 0`` means
+        ``V0 >= theta`` (a crossing reached within rounding): it fires at once.
+
     Splitting the test from the root finding lets the simulator defer the Newton refinement
     until the crossing is due (most predictions are superseded by the next input before that).
     """

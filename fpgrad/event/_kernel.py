@@ -3,9 +3,9 @@
 Events are input spikes (known in advance, merged in time order) and neuron spikes (predicted
 crossings kept in an indexed heap, one entry per neuron). Processing a spike of node ``j`` at
 time ``t`` advances each target's state exactly to ``t``, adds the synaptic weight to its current
-``J`` and recomputes its next crossing (:func:`next_crossing`). Because ``V`` is continuous
-(current-based synapses), a spike can never cause another spike at the same instant, so the loop
-needs no special cases.
+``J`` and re-tests whether it will cross (:func:`crossing_bracket`; the crossing itself is
+located only when the heap reaches it). Because ``V`` is continuous (current-based synapses), a
+spike can never cause another spike at the same instant, so the loop needs no special cases.
 
 Ties are broken by node id; the record lists spikes in the order they were processed, which is
 causal order.
@@ -388,11 +388,7 @@ def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
     crossing), ``_NONE`` when there is no maximum ahead or it cannot lower the smallest gap
     ``min_gap`` found so far.
     """
-    t_start = t
-    if t < rel:
-        t_start = rel
-        v0 = 0.0
-        j0 = j0 * math.exp(-a * (rel - t))
+    t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b)
     s_low, s_pk, v_pk = crossing_bracket(v0, j0, a, b, theta, h_peak, min_gap, log_ba)
     if s_low < math.inf:
         if s_pk == 0.0:
@@ -406,12 +402,18 @@ def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
 @jit
 def _refine(t, v0, j0, rel, a, b, theta, s_pk, v_pk):
     """The crossing deferred by :func:`_predict` from the same state, to float64 precision."""
-    t_start = t
-    if t < rel:
-        t_start = rel
-        v0 = 0.0
-        j0 = j0 * math.exp(-a * (rel - t))
+    t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b)
     return t_start + refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t_start)
+
+
+@jit
+def _free_start(t, v0, j0, rel, a, b):
+    """Where the free trajectory from ``(v0, j0)`` at ``t`` can start rising: ``(t, v0, j0)``,
+    or the state at the release ``rel`` if the neuron is refractory until then."""
+    if t < rel:
+        v0, j0 = advance(v0, j0, t, rel, rel, a, b)
+        return rel, v0, j0
+    return t, v0, j0
 
 
 @jit
