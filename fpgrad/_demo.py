@@ -70,16 +70,11 @@ def _example(folder: Path) -> None:
 
 def _yinyang_network(config: Any, task: Any) -> tuple[Any, Any, Any, list]:
     """The task's classifier at a seeded initialisation, and the encoded training inputs."""
-    from .train import Classifier, init_params
+    from .train import init_params
+    from .train._loop import _model_for
 
     inputs = task.train.encode()
-    model = Classifier(
-        sizes=(len(inputs[0]), *config.hidden, task.train.n_classes),
-        tau_syn=config.tau_syn,
-        tau_mem=config.tau_mem,
-        t_ref=config.t_ref,
-        t_max=config.t_max,
-    )
+    model = _model_for(config, len(inputs[0]), task.train.n_classes)
     params = init_params(model, np.random.default_rng(SEED))
     return model, params, model.network(params), inputs
 
