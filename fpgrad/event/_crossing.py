@@ -12,11 +12,12 @@ by safeguarded Newton to float64 precision. No grid is involved: a crossing is n
 A maximum exactly equal to ``theta`` (a grazing touch) is not a spike.
 
 Most calls (one per synaptic event in the simulator) end early, cheapest test first: no rise; an
-upper bound of the peak (no transcendental function) clearly below threshold; the closed-form
-peak value ``V* = J(s*) / b`` (where ``dV/ds = 0``; one ``log1p`` and one ``exp``) clearly below
-threshold. Only peaks within a relative ``1e-12`` of threshold, or that may set a new smallest
-gap for the degeneracy report, are evaluated with the same propagator the root finder uses, so
-the decision "spike or not" is the root finder's own.
+upper bound of the peak (no transcendental function) clearly below threshold; otherwise the
+closed-form peak value ``V* = J(s*) / b`` (where ``dV/ds = 0``; one ``log1p`` and one ``exp``,
+good to a few ulps) decides. Only peaks within a relative ``1e-12`` of threshold are evaluated
+with the same propagator the root finder uses, so the decision "spike or not" is the root
+finder's own; the exact value of a clearly sub- or supra-threshold peak is computed only if it
+is needed (the root finder's bracket, a realised peak in the degeneracy report).
 """
 
 import math
@@ -24,7 +25,14 @@ import math
 from .._numba import jit
 from ._propagator import propagate
 
-__all__ = ["NO_PEAK", "PEAK_BOUND_ONLY", "crossing_bracket", "refine_crossing"]
+__all__ = [
+    "NO_PEAK",
+    "PEAK_BOUND_ONLY",
+    "crossing_bracket",
+    "peak_time",
+    "peak_value",
+    "refine_crossing",
+]
 
 NO_PEAK = math.inf  # returned as the peak time when V has no maximum ahead (non-increasing)
 PEAK_BOUND_ONLY = -1.0  # returned as the peak time when only an upper bound of the peak is known
@@ -74,13 +82,35 @@ def _refine_root(
 
 
 @jit
-def refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t0):
+def refine_crossing(v0, j0, a, b, theta, s_pk, t0):
     """The crossing inside the bracket ``(0, s_pk]`` found by :func:`crossing_bracket`."""
-    return _refine_root(v0, j0, a, b, theta, s_pk, v_pk - theta, t0)
+    return _refine_root(v0, j0, a, b, theta, s_pk, peak_value(v0, j0, a, b, s_pk) - theta, t0)
 
 
 @jit
-def crossing_bracket(v0, j0, a, b, theta, h_peak, gap_of_interest, log_ba):
+def peak_value(v0, j0, a, b, s_pk):
+    """``V(s_pk)`` from ``(v0, j0)``, with the propagator the root finder uses."""
+    _, eb, h = propagate(s_pk, a, b)
+    return v0 * eb + j0 * h
+
+
+@jit
+def peak_time(v0, j0, a, b, log_ba):
+    """Time ``s* > 0`` of the maximum ahead of a rising state (``J0 > 0``, ``J0 - b V0 > 0``),
+    in closed form (module docstring), or :data:`NO_PEAK` if ``V`` rises without a maximum."""
+    r = b - a
+    if r == 0.0:
+        s_pk = 1.0 / a - v0 / j0
+    else:
+        arg = -r * v0 / j0
+        if arg <= -1.0:
+            return NO_PEAK
+        s_pk = (log_ba + math.log1p(arg)) / r
+    return s_pk if s_pk > 0.0 else NO_PEAK
+
+
+@jit
+def crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba):
     """Whether ``V`` reaches ``theta`` ahead, without locating the crossing: ``(s_low, s_pk,
     v_pk)``.
 
@@ -92,17 +122,17 @@ def crossing_bracket(v0, j0, a, b, theta, h_peak, gap_of_interest, log_ba):
         h_peak: ``max_s H(s)`` (:func:`kernel_peak`); gives the cheap bound
             ``V(s) <= max(V0, 0) + J0 h_peak`` that skips most sub-threshold neurons (with
             ``V* <= (a V0 + J0) / (a + b)`` when ``V0 > 0``).
-        gap_of_interest: peaks lower than ``theta - gap_of_interest`` need not be located
-            exactly (the degeneracy report only tracks the smallest gap).
 
     Returns:
-        ``s_low = inf``: no crossing; ``s_pk`` is then the time of the maximum ahead (``v_pk``
-        its value), or :data:`NO_PEAK` (none ahead), or :data:`PEAK_BOUND_ONLY` (``v_pk`` is an
-        upper bound). Otherwise the crossing lies in ``[s_low, s_pk]`` with
-        ``V(s_pk) = v_pk > theta`` (the maximum), where ``s_low = (theta - max(V0, 0)) / J0``
-        (less a few ulps) is a lower bound, as ``V(s) <= max(V0, 0) + J0 s`` (``E_b <= 1``,
-        ``H(s) <= s``); :func:`refine_crossing` locates it. ``s_pk = 0`` means
-        ``V0 >= theta`` (a crossing reached within rounding): it fires at once.
+        ``s_low = inf``: no crossing; ``s_pk`` is then :data:`NO_PEAK` (no maximum ahead), or
+        :data:`PEAK_BOUND_ONLY` or the time of the maximum ahead, and ``v_pk`` an upper bound
+        of the maximum (within ``1e-12`` relative of it in the second case; the maximum
+        itself is :func:`peak_time` / :func:`peak_value`). Otherwise the crossing lies in
+        ``[s_low, s_pk]`` with ``V(s_pk) > theta`` (the maximum), where
+        ``s_low = (theta - max(V0, 0)) / J0`` (less a few ulps) is a lower bound, as
+        ``V(s) <= max(V0, 0) + J0 s`` (``E_b <= 1``, ``H(s) <= s``); :func:`refine_crossing`
+        locates it. ``s_pk = 0`` means ``V0 >= theta`` (a crossing reached within rounding): it
+        fires at once.
 
     Splitting the test from the root finding lets the simulator defer the Newton refinement
     until the crossing is due (most predictions are superseded by the next input before that).
@@ -118,27 +148,20 @@ def crossing_bracket(v0, j0, a, b, theta, h_peak, gap_of_interest, log_ba):
     else:
         bound = j0 * h_peak
     bound *= _BOUND_SLACK  # covers the rounding of the bounds
-    if bound < theta and theta - bound >= gap_of_interest:
+    if bound < theta:
         return math.inf, PEAK_BOUND_ONLY, bound
-    r = b - a
-    if r == 0.0:
-        s_pk = 1.0 / a - v0 / j0
-    else:
-        arg = -r * v0 / j0
-        if arg <= -1.0:
-            return math.inf, NO_PEAK, -math.inf
-        s_pk = (log_ba + math.log1p(arg)) / r
-    if not s_pk > 0.0:
+    s_pk = peak_time(v0, j0, a, b, log_ba)
+    if s_pk == NO_PEAK:
         return math.inf, NO_PEAK, -math.inf
     # At the peak dV/ds = 0, so V* = J(s*) / b: one exp instead of a full propagation. Its
-    # rounding (a few ulps) is far inside the margin; peaks that are near threshold, or that
-    # may set a new smallest gap, are evaluated exactly as the root finder sees them.
-    v_fast = j0 * math.exp(-a * s_pk) / b
+    # rounding (a few ulps) is far inside the margin; only peaks near threshold are evaluated
+    # exactly as the root finder sees them.
+    v_pk = j0 * math.exp(-a * s_pk) / b
     margin = _PEAK_MARGIN * theta
-    if theta - v_fast > margin and theta - v_fast >= gap_of_interest + margin:
-        return math.inf, PEAK_BOUND_ONLY, v_fast + margin
-    _, eb, h = propagate(s_pk, a, b)
-    v_pk = v0 * eb + j0 * h
-    if v_pk <= theta:
-        return math.inf, s_pk, v_pk
+    if theta - v_pk > margin:
+        return math.inf, s_pk, v_pk + margin
+    if v_pk - theta <= margin:
+        v_pk = peak_value(v0, j0, a, b, s_pk)
+        if v_pk <= theta:
+            return math.inf, s_pk, v_pk
     return (theta - max(v0, 0.0)) / j0 * _LOW_SLACK, s_pk, v_pk

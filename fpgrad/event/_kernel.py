@@ -10,8 +10,9 @@ spike can never cause another spike at the same instant, so the loop needs no sp
 Ties are broken by node id; the record lists spikes in the order they were processed, which is
 causal order.
 
-Speed: a synaptic event costs one propagation (two transcendental calls) and, mostly, a
-prediction that ends at a cheap bound. The loop lives in :func:`_event_loop`, whose arrays are
+Speed: a synaptic event costs one propagation (two transcendental calls) and a prediction that
+ends at a cheap bound or at the closed-form peak value (two more); the crossing is located only
+when due, and a sub-threshold maximum (for the degeneracy report) only once reached. The loop lives in :func:`_event_loop`, whose arrays are
 never rebound and whose callees take scalars (or are leaf functions): Numba then emits no
 reference counting (atomic increments) per event, which otherwise costs about a third of the
 time.
@@ -22,7 +23,7 @@ import math
 import numpy as np
 
 from .._numba import jit
-from ._crossing import NO_PEAK, PEAK_BOUND_ONLY, crossing_bracket, refine_crossing
+from ._crossing import NO_PEAK, crossing_bracket, peak_time, peak_value, refine_crossing
 from ._heap import heap_remove, heap_set
 from ._propagator import advance, kernel_peak
 
@@ -31,9 +32,10 @@ __all__ = ["STATUS_BUDGET", "STATUS_OK", "simulate_kernel"]
 STATUS_OK = 0
 STATUS_BUDGET = 1
 
-# Peak kinds kept per neuron for the degeneracy report.
+# Per neuron, for the degeneracy report: whether the maximum ahead (if any) may set a new
+# smallest gap. Such a maximum is only located once it is reached (_free_maximum).
 _NONE = 0  # no maximum ahead, or provably not smaller than the gap already found
-_EXACT = 1  # pk_t / pk_v: time and value of the maximum (or of the predicted crossing)
+_TRACK = 1  # V rises from the last update on, towards a maximum that may matter
 
 
 @jit
@@ -75,8 +77,6 @@ def simulate_kernel(
     t_upd = np.zeros(n)
     release = np.full(n, -math.inf)
     pk_kind = np.zeros(n, np.int8)
-    pk_t = np.zeros(n)
-    pk_v = np.zeros(n)
     defer_s = np.zeros(n)
     kink_t = np.full(n, math.nan)
     h_peak = np.empty(n)
@@ -120,8 +120,6 @@ def simulate_kernel(
         t_upd,
         release,
         pk_kind,
-        pk_t,
-        pk_v,
         defer_s,
         kink_t,
         h_peak,
@@ -152,14 +150,9 @@ def simulate_kernel(
                     min_gap = gap
                     gap_neuron = i
                     gap_time = t_upd[i]
-            if pk_kind[i] != _EXACT or t_max <= release[i]:
+            if pk_kind[i] != _TRACK or t_max <= release[i]:
                 continue
-            if pk_t[i] <= t_max:
-                top = pk_v[i]
-                when = pk_t[i]
-            else:
-                top = advance(v[i], j[i], t_upd[i], t_max, release[i], a, b[i])[0]
-                when = t_max
+            top, when = _free_maximum(v[i], j[i], t_upd[i], t_max, release[i], a, b[i], log_ba[i])
             if 0.0 < top < theta[i] and theta[i] - top < min_gap:
                 min_gap = theta[i] - top
                 gap_neuron = i
@@ -202,8 +195,6 @@ def _event_loop(
     t_upd,
     release,
     pk_kind,
-    pk_t,
-    pk_v,
     defer_s,
     kink_t,
     h_peak,
@@ -220,8 +211,9 @@ def _event_loop(
     """Process events until the end (returns True) or until the record is full (False).
 
     Sub-threshold maxima for the degeneracy report (only of neurons whose last prediction
-    says the maximum may set a new smallest gap, ``pk_kind == _EXACT``): a free peak reached
-    before the next input; or a kink, where inputs at ``t`` turn a rising ``V`` down. Whether
+    says the maximum may set a new smallest gap, ``pk_kind == _TRACK``): a free peak reached
+    before the next input (``V`` rose after the last update and falls when the input arrives);
+    or a kink, where inputs at ``t`` turn a rising ``V`` down. Whether
     they do is known once every input at ``t`` has arrived, so ``kink_t[i] = t`` marks a
     candidate, settled by :func:`_kink_gap` when the neuron is next touched at a later time
     (or at the end), from its state at ``t``, which by then includes all inputs at ``t``.
@@ -261,12 +253,8 @@ def _event_loop(
                 break
             i = hn[0]
             if defer_s[i] > 0.0:  # a lower bound is due: locate the crossing now
-                t_cross = _refine(
-                    t_upd[i], v[i], j[i], release[i], a, b[i], theta[i], defer_s[i], pk_v[i]
-                )
+                t_cross = _refine(t_upd[i], v[i], j[i], release[i], a, b[i], theta[i], defer_s[i])
                 defer_s[i] = 0.0
-                pk_t[i] = t_cross
-                pk_v[i] = theta[i]
                 if t_cross <= t_max:
                     hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
                 else:
@@ -296,12 +284,9 @@ def _event_loop(
             j[i] = ji
             t_upd[i] = t
             release[i] = t + t_ref[i]
-            t_cross, kind, p_t, p_v, defer_s[i] = _predict(
+            t_cross, pk_kind[i], defer_s[i] = _predict(
                 t, 0.0, ji, release[i], a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
             )
-            pk_kind[i] = kind
-            pk_t[i] = p_t
-            pk_v[i] = p_v
             if t_cross <= t_max:
                 hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
         if t > t_max:
@@ -326,25 +311,22 @@ def _event_loop(
                     gap_time = tu
                 kink_t[i] = math.nan
             vi, ji = advance(v[i], j[i], tu, t, rel, a, b[i])
-            if pk_kind[i] == _EXACT and t > rel:
-                if pk_t[i] <= t:  # the free peak was reached before this input
-                    top = pk_v[i]
+            if pk_kind[i] == _TRACK and t > rel:
+                if ji - b[i] * vi > 0.0:  # V still rising: a kink if the inputs at t turn it down
+                    kink_t[i] = t
+                else:  # the free peak was reached before this input
+                    top, when = _free_maximum(v[i], j[i], tu, t, rel, a, b[i], log_ba[i])
                     if 0.0 < top < theta[i] and theta[i] - top < min_gap:
                         min_gap = theta[i] - top
                         gap_neuron = i
-                        gap_time = pk_t[i]
-                else:  # V still rising: a kink if the inputs at t turn it down
-                    kink_t[i] = t
+                        gap_time = when
             ji += out_w[k]
             v[i] = vi
             j[i] = ji
             t_upd[i] = t
-            t_cross, kind, p_t, p_v, defer_s[i] = _predict(
+            t_cross, pk_kind[i], defer_s[i] = _predict(
                 t, vi, ji, rel, a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
             )
-            pk_kind[i] = kind
-            pk_t[i] = p_t
-            pk_v[i] = p_v
             if t_cross <= t_max:
                 hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
             elif pos[i] >= 0:
@@ -378,32 +360,48 @@ def _kink_gap(v, j, b, theta):
 @jit
 def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
     """Next crossing of a neuron whose state at ``t`` is ``(v0, j0)`` (``V`` held at 0 until
-    ``rel`` if ``t < rel``): ``(t_key, peak_kind, peak_t, peak_v, s_defer)``.
+    ``rel`` if ``t < rel``): ``(t_key, peak_kind, s_defer)``.
 
-    ``t_key`` is ``inf`` without a crossing. With one, either ``s_defer = 0`` and
-    ``t_key = peak_t`` is the crossing (``peak_v = theta``), or ``s_defer > 0``: ``t_key`` is a
-    lower bound of the crossing, which lies before the maximum ``(peak_t, peak_v)``, ``s_defer``
-    after the start, and is located by :func:`_refine` when the heap reaches it.
-    ``peak_kind`` is ``_EXACT`` when ``(peak_t, peak_v)`` is the exact maximum ahead (or the
-    crossing), ``_NONE`` when there is no maximum ahead or it cannot lower the smallest gap
-    ``min_gap`` found so far.
+    ``t_key`` is ``inf`` without a crossing. With one, either ``s_defer = 0`` and ``t_key`` is
+    the crossing, or ``s_defer > 0``: ``t_key`` is a lower bound of the crossing, which lies
+    before the maximum ``s_defer`` after the start, and is located by :func:`_refine` when the
+    heap reaches it. ``peak_kind`` is ``_TRACK`` when ``V`` rises towards a maximum whose gap
+    to threshold may be smaller than the smallest gap ``min_gap`` found so far (or crosses).
     """
     t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b)
-    s_low, s_pk, v_pk = crossing_bracket(v0, j0, a, b, theta, h_peak, min_gap, log_ba)
+    s_low, s_pk, v_pk = crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba)
     if s_low < math.inf:
         if s_pk == 0.0:
-            return t_start, _EXACT, t_start, theta, 0.0
-        return t_start + s_low, _EXACT, t_start + s_pk, v_pk, s_pk
-    if s_pk == NO_PEAK or s_pk == PEAK_BOUND_ONLY:
-        return math.inf, _NONE, 0.0, 0.0, 0.0
-    return math.inf, _EXACT, t_start + s_pk, v_pk, 0.0
+            return t_start, _TRACK, 0.0
+        return t_start + s_low, _TRACK, s_pk
+    if s_pk == NO_PEAK or theta - v_pk >= min_gap:
+        return math.inf, _NONE, 0.0
+    return math.inf, _TRACK, 0.0
 
 
 @jit
-def _refine(t, v0, j0, rel, a, b, theta, s_pk, v_pk):
+def _refine(t, v0, j0, rel, a, b, theta, s_pk):
     """The crossing deferred by :func:`_predict` from the same state, to float64 precision."""
     t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b)
-    return t_start + refine_crossing(v0, j0, a, b, theta, s_pk, v_pk, t_start)
+    return t_start + refine_crossing(v0, j0, a, b, theta, s_pk, t_start)
+
+
+@jit
+def _free_maximum(v, j, t, t_end, rel, a, b, log_ba):
+    """``(V*, t*)``: the maximum of ``V`` on ``(t, t_end]`` for the state ``(v, j)`` at ``t``
+    (``V`` held at 0 until ``rel``), free of input, if ``V`` rises from the (free) start; the
+    value at ``t_end`` if the maximum lies later. ``(-inf, nan)`` if ``V`` does not rise.
+
+    Only maxima that are reached are located (:func:`_predict` merely notes that one may
+    matter), with the propagator the root finder uses: they are few.
+    """
+    t0, v0, j0 = _free_start(t, v, j, rel, a, b)
+    if not (j0 > 0.0 and j0 - b * v0 > 0.0):
+        return -math.inf, math.nan
+    s = peak_time(v0, j0, a, b, log_ba)
+    if not t0 + s <= t_end:
+        s = t_end - t0
+    return peak_value(v0, j0, a, b, s), t0 + s
 
 
 @jit
