@@ -149,6 +149,58 @@ def test_resume_continues_identically(tiny_yinyang, tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2, 3]
 
 
+def test_parameter_average_is_evaluated_and_resumes(tiny_yinyang, tmp_path):
+    """With ``ema``, the returned / checkpointed / validated params are the running average of
+    the iterates (checked against an average recomputed from a method that records them), and
+    a resumed run continues identically from the iterate saved next to the average."""
+    train_set, val_set = tiny_yinyang
+    config = TrainConfig(**{**TINY.to_dict(), "hidden": (16,), "ema": 0.9})
+    iterates = []
+
+    class Recording(ExactMethod):
+        def run(self, model, params, data, index, labels, loss, with_grad, sample_clip=0.0):
+            if with_grad:
+                iterates.append(params)
+            return super().run(model, params, data, index, labels, loss, with_grad, sample_clip)
+
+    straight = train(
+        config, train_set, val_set, method=Recording(), out_dir=tmp_path / "a", progress=False
+    )
+    ckpt = load_checkpoint(tmp_path / "a" / "checkpoint.npz")
+    # Each step's iterate is the parameters the next step ran on; the last one is saved.
+    steps = [*iterates[1:], ckpt.train_params]
+    expected = iterates[0].weight
+    for p in steps:
+        expected = 0.9 * expected + 0.1 * p.weight
+    np.testing.assert_allclose(straight.params.weight, expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(ckpt.params.weight, straight.params.weight)
+    assert not np.allclose(ckpt.train_params.weight, ckpt.params.weight)
+    method = ExactMethod()
+    val = evaluate(
+        method,
+        straight.model,
+        straight.params,
+        method.prepare(val_set.encode()),
+        val_set.y,
+        TINY.loss,
+    )
+    assert val.accuracy == straight.history[-1]["val_acc"]
+
+    first = TrainConfig(**{**config.to_dict(), "hidden": (16,), "epochs": 2})
+    train(first, train_set, val_set, out_dir=tmp_path / "b", progress=False)
+    resumed = train(
+        config,
+        train_set,
+        val_set,
+        out_dir=tmp_path / "b",
+        resume=tmp_path / "b" / "checkpoint.npz",
+        progress=False,
+    )
+    np.testing.assert_array_equal(resumed.params.weight, straight.params.weight)
+    with pytest.raises(ValueError, match="ema"):
+        TrainConfig(ema=1.0)
+
+
 def test_threshold_training_keeps_thresholds_positive(tiny_yinyang):
     train_set, _ = tiny_yinyang
     config = TrainConfig(**{**TINY.to_dict(), "hidden": (8,), "epochs": 1, "lr": 0.5})
@@ -183,6 +235,8 @@ def test_cli_runs(tmp_path):
     assert args.func(args) == 0
     assert (out / "metrics.csv").exists() and (out / "checkpoint.npz").exists()
     assert json.loads((out / "metrics.json").read_text())["test"]["accuracy"] > 0
+    bad = _parser().parse_args([*argv, "--ema", "1.5", "--out-dir", str(tmp_path / "bad")])
+    assert bad.func(bad) == 2  # "ema: expected a decay in [0, 1)", no traceback
 
 
 # --- surrogate-gradient training (SurrogateMethod: batched JAX BPTT on the grid) ---

@@ -1,4 +1,9 @@
-"""Checkpoints as NPZ: parameters, optimizer state (pytree leaves), epoch, RNG state, config."""
+"""Checkpoints as NPZ: parameters, optimizer state (pytree leaves), epoch, RNG state, config.
+
+With parameter averaging (``TrainConfig.ema``) a checkpoint holds two parameter sets: ``params``,
+the averaged parameters that are evaluated (and whose matrices ``W0, W1, ...`` are), and
+``train_params``, the optimizer's own iterate, from which a resumed run continues.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ class Checkpoint:
     rng_state: dict[str, Any]
     config: dict[str, Any]
     weights: list[np.ndarray]
+    train_params: Params | None = None
 
 
 def save_checkpoint(
@@ -36,10 +42,12 @@ def save_checkpoint(
     epoch: int,
     rng: np.random.Generator,
     config: dict[str, Any],
+    train_params: Params | None = None,
 ) -> Path:
     """Write ``path`` (``.npz``): ``weight`` (flat, synapse order), ``W0``, ``W1``, ...
     (matrices), ``threshold``, ``opt_0..opt_k`` (optimizer leaves), ``epoch``, ``rng_state`` and
-    ``config`` (JSON strings). Written to a temporary file first, then renamed."""
+    ``config`` (JSON strings), and ``train_weight`` / ``train_threshold`` if ``train_params``
+    is given. Written to a temporary file first, then renamed."""
     import jax
 
     path = Path(path)
@@ -54,6 +62,9 @@ def save_checkpoint(
         "rng_state": np.array(json.dumps(rng.bit_generator.state)),
         "config": np.array(json.dumps(config)),
     }
+    if train_params is not None:
+        arrays["train_weight"] = train_params.weight
+        arrays["train_threshold"] = train_params.threshold
     for i, w in enumerate(weights):
         arrays[f"W{i}"] = w
     for i, leaf in enumerate(leaves):
@@ -68,6 +79,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`."""
     with np.load(Path(path)) as data:
         n_opt = int(data["n_opt"])
+        train_params = (
+            Params(weight=data["train_weight"].copy(), threshold=data["train_threshold"].copy())
+            if "train_weight" in data
+            else None
+        )
         return Checkpoint(
             params=Params(weight=data["weight"].copy(), threshold=data["threshold"].copy()),
             opt_leaves=[data[f"opt_{i}"].copy() for i in range(n_opt)],
@@ -75,6 +91,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             rng_state=json.loads(str(data["rng_state"])),
             config=json.loads(str(data["config"])),
             weights=[data[f"W{i}"].copy() for i in range(int(data["n_layers"]))],
+            train_params=train_params,
         )
 
 

@@ -46,12 +46,13 @@ def run_train(args: argparse.Namespace) -> int:
         "bump_hidden": args.bump_hidden,
         "clip": args.clip,
         "sample_clip": args.sample_clip,
+        "ema": args.ema,
         "train_threshold": args.train_threshold or None,
         "hidden": tuple(args.hidden) if args.hidden else None,
     }
     base.update({k: v for k, v in given.items() if v is not None})
-    config = TrainConfig.from_dict(base)
     try:
+        config = TrainConfig.from_dict(base)
         method = _method(args, config.batch_size)
     except ValueError as err:
         print(f"fpgrad: error: {err}", file=sys.stderr, flush=True)
@@ -93,7 +94,8 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
         "cross-entropy; prediction: the first output neuron to fire) with minibatch Adam. "
         "Writes metrics.csv, metrics.json (per epoch: train loss/accuracy, validation "
         "loss/accuracy, wall time; test accuracy at the end), checkpoint.npz (latest) and "
-        "best.npz (best validation accuracy) to --out-dir.",
+        "best.npz (best validation accuracy) to --out-dir. Defaults marked 'task' are the "
+        "task's (fpgrad.train.TASKS).",
     )
     p.add_argument("task", choices=sorted(TASKS), help="the dataset")
     p.add_argument(
@@ -111,16 +113,18 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--width", type=float, help="surrogate: width in units of threshold (default 0.1)"
     )
-    p.add_argument("--epochs", type=int, help="number of epochs (default 40)")
+    p.add_argument("--epochs", type=int, help="number of epochs (default: task)")
     p.add_argument("--batch-size", type=int, help="minibatch size (default 32)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--lr-decay", type=float, help="lr factor per epoch (default 0.95)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: task)")
+    p.add_argument("--lr-decay", type=float, help="lr factor per epoch (default: task)")
     p.add_argument(
         "--hidden", type=int, nargs="+", metavar="H", help="hidden layer size(s) (default: task)"
     )
     p.add_argument("--seed", type=int, help="seed of initialisation and shuffling (default 0)")
     p.add_argument(
-        "--t-ref", type=float, help="refractory period in ms (default 1000: one spike per neuron)"
+        "--t-ref",
+        type=float,
+        help="refractory period in ms (default: task; 1000 = one spike per neuron)",
     )
     p.add_argument("--t-max", type=float, help="simulation horizon in ms (default 30)")
     p.add_argument("--bump", type=float, help="summed-weight bump for silent neurons (default 0.5)")
@@ -132,6 +136,11 @@ def add_train_command(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--clip", type=float, help="clip gradients to this global norm (default off)")
     p.add_argument(
         "--sample-clip", type=float, help="clip each sample's gradient norm (default 0: off)"
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        help="per-step decay of the parameter average that is evaluated (0: none; default: task)",
     )
     p.add_argument("--train-threshold", action="store_true", help="also train the thresholds")
     p.add_argument("--split-seed", type=int, default=0, help="digits split seed (default 0)")

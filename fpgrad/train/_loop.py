@@ -7,6 +7,13 @@ thresholds to stay positive, then revive silent neurons (below). After every epo
 validation split is evaluated, metrics are appended to ``metrics.csv`` / ``metrics.json`` and a
 checkpoint is written (``checkpoint.npz``, and ``best.npz`` for the best validation accuracy).
 
+Parameter averaging (``TrainConfig.ema``, Polyak averaging with an exponential window): after
+every step ``avg <- ema * avg + (1 - ema) * params``. The averaged parameters are the model:
+they are validated, tested, saved as ``best.npz`` and returned, while the optimizer goes on from
+its own iterate. On Yin-Yang the iterate's validation accuracy still jumps by about a percent
+from epoch to epoch late in training (minibatch noise through sharp spike-time decisions); the
+average removes most of that (README, "Training").
+
 Silent neurons. A neuron that never fires gets no exact gradient (its spike does not exist), so
 it can stay silent forever. Remedy, after Göltz et al. (2021)'s "weight bumping": after each
 step, an output neuron that stayed silent on samples of its own class gets ``bump * f / n_in``
@@ -75,6 +82,8 @@ class TrainConfig:
             Exact first-spike gradients are heavy-tailed (``df/dp ~ 1/Vdot`` near a grazing
             crossing: on Yin-Yang the largest per-sample norm is ~100x the median), so one
             sample can dominate a minibatch; clipping per sample bounds its influence.
+        ema: per-step decay of the exponential moving average of the parameters that is
+            evaluated and returned (module docstring); 0 = no averaging.
         tau0, tau1, alpha: the loss constants of :class:`fpgrad.FirstSpikeCrossEntropy`.
     """
 
@@ -96,9 +105,14 @@ class TrainConfig:
     bump_hidden: float = 0.5
     clip: float = 0.0
     sample_clip: float = 0.0
+    ema: float = 0.0
     tau0: float = 2.0
     tau1: float = 10.0
     alpha: float = 1e-2
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -242,6 +256,16 @@ def _bump_silent(
     )
 
 
+def _average(averaged: Params, params: Params, decay: float) -> Params:
+    """One step of the exponential moving average of the parameters (``params`` if off)."""
+    if decay <= 0.0:
+        return params
+    return Params(
+        weight=decay * averaged.weight + (1.0 - decay) * params.weight,
+        threshold=decay * averaged.threshold + (1.0 - decay) * params.threshold,
+    )
+
+
 def train(
     config: TrainConfig,
     train_set: Dataset,
@@ -292,10 +316,12 @@ def train(
     opt_state = optimizer.init(tree(params))
     start_epoch = 0
     if ckpt is not None:
-        params = ckpt.params
+        params = ckpt.params if ckpt.train_params is None else ckpt.train_params
         opt_state = restore_opt_state(opt_state, ckpt.opt_leaves)
         rng.bit_generator.state = ckpt.rng_state
         start_epoch = ckpt.epoch
+    # The evaluated parameters: the running average with ``ema > 0``, else the iterate itself.
+    averaged = ckpt.params if ckpt is not None else params
 
     @jax.jit
     def update(grads: dict, state: Any, current: dict) -> tuple[dict, Any]:
@@ -350,6 +376,7 @@ def train(
                     config.bump_hidden,
                 )
                 bumped += n_b
+            averaged = _average(averaged, params, config.ema)
             loss_sum += float(res.loss.sum())
             correct += int(np.sum(res.pred == train_set.y[idx]))
             seen += idx.size
@@ -365,7 +392,7 @@ def train(
         }
         if val_data is not None and val_set is not None:
             t1 = time.perf_counter()
-            ev = evaluate(method, model, params, val_data, val_set.y, config.loss)
+            ev = evaluate(method, model, averaged, val_data, val_set.y, config.loss)
             row.update(
                 val_loss=ev.loss,
                 val_acc=ev.accuracy,
@@ -375,21 +402,18 @@ def train(
             )
         history.append(row)
         if val_data is not None and row["val_acc"] > best:
-            best, best_params, best_epoch = row["val_acc"], params, epoch + 1
+            best, best_params, best_epoch = row["val_acc"], averaged, epoch + 1
             improved = True
         else:
             improved = False
         if metrics is not None:
             metrics.append(row)
-            weights = params.matrices(model)
+            weights = averaged.matrices(model)
             cfg = {**config.to_dict(), "method": method.name}
-            save_checkpoint(
-                Path(out_dir) / "checkpoint.npz", params, weights, opt_state, epoch + 1, rng, cfg
-            )
+            state = (opt_state, epoch + 1, rng, cfg, params if config.ema > 0 else None)
+            save_checkpoint(Path(out_dir) / "checkpoint.npz", averaged, weights, *state)
             if improved:
-                save_checkpoint(
-                    Path(out_dir) / "best.npz", params, weights, opt_state, epoch + 1, rng, cfg
-                )
+                save_checkpoint(Path(out_dir) / "best.npz", averaged, weights, *state)
         if log is not None:
             log(
                 " ".join(
@@ -399,7 +423,7 @@ def train(
     test = test_best = None
     if test_set is not None:
         test_data = method.prepare(encode(test_set))
-        test = evaluate(method, model, params, test_data, test_set.y, config.loss)
+        test = evaluate(method, model, averaged, test_data, test_set.y, config.loss)
         if best_params is not None:
             test_best = evaluate(method, model, best_params, test_data, test_set.y, config.loss)
         if metrics is not None:
@@ -420,7 +444,7 @@ def train(
                 log(f"best validation epoch {best_epoch}: test_acc={test_best.accuracy:.4f}")
     return TrainResult(
         model=model,
-        params=params,
+        params=averaged,
         history=history,
         test=test,
         test_best=test_best,
