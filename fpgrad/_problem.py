@@ -167,13 +167,6 @@ class Network:
         return Network(**fields)  # type: ignore[arg-type]
 
 
-def _as_flat_times(name: str, times: ArrayLike) -> NDArray[np.float64]:
-    arr = np.asarray(times, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ProblemError(f"{name}: expected a flat list of spike times, got shape {arr.shape}")
-    return arr
-
-
 def _check_spike_times(name: str, arr: NDArray[np.float64]) -> None:
     _check_finite(name, arr)
     bad = np.flatnonzero(arr < 0)
@@ -194,7 +187,12 @@ def as_inputs(n_inputs: int, inputs: Sequence[ArrayLike]) -> tuple[NDArray[np.fl
         raise ProblemError(
             f"inputs: expected {n_inputs} spike trains (one per input), got {len(inputs)}"
         )
-    flat = [_as_flat_times(f"inputs[{j}]", train) for j, train in enumerate(inputs)]
+    flat = [np.asarray(train, dtype=np.float64) for train in inputs]
+    for j, arr in enumerate(flat):
+        if arr.ndim != 1:
+            raise ProblemError(
+                f"inputs[{j}]: expected a flat list of spike times, got shape {arr.shape}"
+            )
     buffer = np.concatenate(flat) if flat else np.empty(0)
     if not _all_valid(buffer):
         for j, arr in enumerate(flat):

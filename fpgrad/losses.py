@@ -68,12 +68,12 @@ def first_spike_times(
     neurons = _node_ids(neurons)
     _check_neurons(result, neurons)
     times = np.full(len(neurons), result.problem.t_max)
-    index = np.full(len(neurons), -1, dtype=np.int64)
-    for pos, node in enumerate(neurons):
-        hits = np.flatnonzero(result.spike_node == node)
-        if hits.size:
-            index[pos] = hits[0]
-            times[pos] = result.spike_time[hits[0]]
+    if result.n_spikes == 0:
+        return times, np.full(len(neurons), -1, dtype=np.int64)
+    hit = result.spike_node[None, :] == np.asarray(neurons)[:, None]  # (neuron, spike)
+    index = np.where(hit.any(axis=1), hit.argmax(axis=1), -1).astype(np.int64)
+    fired = index >= 0
+    times[fired] = result.spike_time[index[fired]]
     return times, index
 
 

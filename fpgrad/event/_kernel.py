@@ -12,10 +12,10 @@ causal order.
 
 Speed: a synaptic event costs one propagation (two transcendental calls) and a prediction that
 ends at a cheap bound or at the closed-form peak value (two more); the crossing is located only
-when due, and a sub-threshold maximum (for the degeneracy report) only once reached. The loop lives in :func:`_event_loop`, whose arrays are
-never rebound and whose callees take scalars (or are leaf functions): Numba then emits no
-reference counting (atomic increments) per event, which otherwise costs about a third of the
-time.
+when due, and a sub-threshold maximum (for the degeneracy report) only once reached. The loop
+lives in :func:`_event_loop`, whose arrays are never rebound and whose callees take scalars (or
+are leaf functions): Numba then emits no reference counting (atomic increments) per event,
+which otherwise costs about a third of the time.
 """
 
 import math
