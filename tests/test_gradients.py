@@ -155,6 +155,29 @@ def test_single_neuron_closed_form_quadratic():
     assert jac["input_time"][0, 0] == pytest.approx(1.0, rel=1e-14)
 
 
+@pytest.mark.parametrize("a, b", [(0.2, 0.1), (0.2, 0.19), (0.1, 0.2), (0.5, 0.5), (1.0, 0.05)])
+def test_rate_derivatives_of_the_kernel_match_40_digits(a, b):
+    """``dH/da`` and ``dH/db`` (the time-constant gradients' building block; series branch for
+    ``|(a - b) s| < 1``, closed form beyond) against mpmath derivatives of ``H`` to 1e-14."""
+    from fpgrad.event._propagator import propagate, propagate_rate_derivatives
+
+    mp.dps = 40
+
+    def kernel(s, a_, b_):  # H(s) = integral_0^s e^{-a u} e^{-b (s - u)} du
+        return mp.quad(lambda u: mp.e ** (-a_ * u - b_ * (s - u)), [0, s])
+
+    for s in (1e-9, 0.03, 0.7, 3.0, 9.5, 40.0):
+        ea, eb, _ = propagate(s, a, b)
+        got = propagate_rate_derivatives(s, a, b, ea, eb)
+        sm, am, bm = mpf(s), mpf(a), mpf(b)
+        refs = (
+            mp.diff(lambda x, sm=sm, bm=bm: kernel(sm, x, bm), am),
+            mp.diff(lambda x, sm=sm, am=am: kernel(sm, am, x), bm),
+        )
+        for value, ref in zip(got, refs, strict=True):
+            assert abs(value - ref) <= 1e-14 * abs(ref), (s, a, b, value, ref)
+
+
 def test_input_time_shift_invariance():
     """Shifting every input by d shifts every spike by d: the input-time Jacobian rows sum to 1."""
     result = well_posed(recurrent_problem(1))
