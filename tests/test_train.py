@@ -170,8 +170,9 @@ def test_parameter_average_is_evaluated_and_resumes(tiny_yinyang, tmp_path):
     # Each step's iterate is the parameters the next step ran on; the last one is saved.
     steps = [*iterates[1:], ckpt.train_params]
     expected = iterates[0].weight
-    for p in steps:
-        expected = 0.9 * expected + 0.1 * p.weight
+    for k, p in enumerate(steps):
+        decay = min(0.9, (1 + k) / (10 + k))  # the warm-up of the decay
+        expected = decay * expected + (1 - decay) * p.weight
     np.testing.assert_allclose(straight.params.weight, expected, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(ckpt.params.weight, straight.params.weight)
     assert not np.allclose(ckpt.train_params.weight, ckpt.params.weight)

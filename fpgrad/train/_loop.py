@@ -8,7 +8,11 @@ validation split is evaluated, metrics are appended to ``metrics.csv`` / ``metri
 checkpoint is written (``checkpoint.npz``, and ``best.npz`` for the best validation accuracy).
 
 Parameter averaging (``TrainConfig.ema``, Polyak averaging with an exponential window): after
-every step ``avg <- ema * avg + (1 - ema) * params``. The averaged parameters are the model:
+step ``k`` (counted from 0 over the whole run) ``avg <- d_k avg + (1 - d_k) params`` with
+``d_k = min(ema, (1 + k) / (10 + k))``, the warm-up of TensorFlow's ``ExponentialMovingAverage``
+(``num_updates``): the average follows the iterate closely at first, so that it does not drag the
+initial parameters along in short runs, and averages over ``1 / (1 - ema)`` steps once ``k``
+exceeds about ``9 ema / (1 - ema)``. The averaged parameters are the model:
 they are validated, tested, saved as ``best.npz`` and returned, while the optimizer goes on from
 its own iterate. On Yin-Yang the iterate's validation accuracy still jumps by about a percent
 from epoch to epoch late in training (minibatch noise through sharp spike-time decisions); the
@@ -256,8 +260,9 @@ def _bump_silent(
     )
 
 
-def _average(averaged: Params, params: Params, decay: float) -> Params:
-    """One step of the exponential moving average of the parameters (``params`` if off)."""
+def _average(averaged: Params, params: Params, ema: float, step: int) -> Params:
+    """The running average after step ``step`` (module docstring; ``params`` if ``ema = 0``)."""
+    decay = min(ema, (1.0 + step) / (10.0 + step))
     if decay <= 0.0:
         return params
     return Params(
@@ -376,7 +381,7 @@ def train(
                     config.bump_hidden,
                 )
                 bumped += n_b
-            averaged = _average(averaged, params, config.ema)
+            averaged = _average(averaged, params, config.ema, epoch * steps_per_epoch + step)
             loss_sum += float(res.loss.sum())
             correct += int(np.sum(res.pred == train_set.y[idx]))
             seen += idx.size
