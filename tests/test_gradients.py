@@ -161,19 +161,18 @@ def test_rate_derivatives_of_the_kernel_match_40_digits(a, b):
     ``|(a - b) s| < 1``, closed form beyond) against mpmath derivatives of ``H`` to 1e-14."""
     from fpgrad.event._propagator import propagate, propagate_rate_derivatives
 
-    mp.dps = 40
-
     def kernel(s, a_, b_):  # H(s) = integral_0^s e^{-a u} e^{-b (s - u)} du
         return mp.quad(lambda u: mp.e ** (-a_ * u - b_ * (s - u)), [0, s])
 
     for s in (1e-9, 0.03, 0.7, 3.0, 9.5, 40.0):
         ea, eb, _ = propagate(s, a, b)
         got = propagate_rate_derivatives(s, a, b, ea, eb)
-        sm, am, bm = mpf(s), mpf(a), mpf(b)
-        refs = (
-            mp.diff(lambda x, sm=sm, bm=bm: kernel(sm, x, bm), am),
-            mp.diff(lambda x, sm=sm, am=am: kernel(sm, am, x), bm),
-        )
+        with mp.workdps(40):
+            sm, am, bm = mpf(s), mpf(a), mpf(b)
+            refs = (
+                mp.diff(lambda x, sm=sm, bm=bm: kernel(sm, x, bm), am),
+                mp.diff(lambda x, sm=sm, am=am: kernel(sm, am, x), bm),
+            )
         for value, ref in zip(got, refs, strict=True):
             assert abs(value - ref) <= 1e-14 * abs(ref), (s, a, b, value, ref)
 

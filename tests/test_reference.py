@@ -82,7 +82,7 @@ def test_single_input_quadratic_closed_form(w, t0):
 def test_single_input_lambert_closed_form(w):
     """``tau_mem = tau_syn = tau``: ``V = w s e^{-s/tau}``, spike at ``s = -tau W0(-theta/(w tau))``
     (the principal branch is the rising crossing); agreement to 1e-45 ms."""
-    tau, theta = mpf(5), mpf("0.7")
+    tau, theta = mpf(5), mpf(0.7)  # the float the problem holds, exactly
     prob = one_neuron([(1.0, w)], tau_syn=5.0, tau_mem=5.0, threshold=0.7, t_max=6.0)
     spikes = simulate_reference(prob)
     with mp.workdps(60):
@@ -98,7 +98,7 @@ def test_burst_chain_closed_form(ratio, t_ref, self_weight):
     """A burst: one strong input, reset to 0, refractory hold, self-loop. From ``V = 0`` with
     current ``J`` the next spike is the single-input closed form with ``w -> J``; each spike
     leaves ``J e^{-s/tau_syn} + w_self``. Chained in 60 digits, compared to 1e-44 ms."""
-    tau_syn, theta, w = mpf(4), mpf("0.9"), 6.0
+    tau_syn, theta, w = mpf(4), mpf(0.9), 6.0
     tau_mem = tau_syn * ratio
     prob = one_neuron(
         [(1.0, w)],
