@@ -58,7 +58,7 @@ import statistics
 import sys
 import time
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -110,20 +110,27 @@ def _json_value(x: Any) -> Any:
     return x
 
 
-def _write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
-    """Rows (dicts with the same keys) as CSV: a header line, floats at full precision."""
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+class _SavedRows:
+    """``to_csv`` / ``to_json`` for a result with ``rows`` (dicts with the same keys) and a
+    ``to_dict()`` payload."""
 
+    rows: list[dict[str, Any]]
+    to_dict: Callable[[], dict[str, Any]]
 
-def _write_json(payload: dict[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    return path
+    def to_csv(self, path: str | Path) -> Path:
+        """Write :attr:`rows` as CSV (a header line, floats at full precision); the path."""
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]))
+            writer.writeheader()
+            writer.writerows(self.rows)
+        return path
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON (non-finite numbers as ``null``); the path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        return path
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -332,7 +339,7 @@ def _compare_rows(
 
 
 @dataclass(frozen=True, eq=False)
-class Comparison:
+class Comparison(_SavedRows):
     """The outcome of :func:`compare`: tidy rows, a text table, CSV, JSON and a plot.
 
     Attributes:
@@ -357,14 +364,6 @@ class Comparison:
             "groups": list(self.groups),
             "rows": _json_rows(self.rows),
         }
-
-    def to_csv(self, path: str | Path) -> Path:
-        """Write :attr:`rows` as CSV (a header line, floats at full precision); the path."""
-        return _write_csv(self.rows, path)
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON (non-finite numbers as ``null``); the path."""
-        return _write_json(self.to_dict(), path)
 
     def __str__(self) -> str:
         s = self.settings
@@ -518,7 +517,7 @@ def compare(
 
 
 @dataclass(frozen=True, eq=False)
-class ForwardConvergence:
+class ForwardConvergence(_SavedRows):
     """The outcome of :func:`forward_convergence`.
 
     Attributes:
@@ -552,14 +551,6 @@ class ForwardConvergence:
             "slope": _json_value(self.slope),
             "rows": _json_rows(self.rows),
         }
-
-    def to_csv(self, path: str | Path) -> Path:
-        """Write :attr:`rows` as CSV (a header line, floats at full precision); the path."""
-        return _write_csv(self.rows, path)
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as JSON (non-finite numbers as ``null``); the path."""
-        return _write_json(self.to_dict(), path)
 
     def __str__(self) -> str:
         headers = ["dt", "spikes grid/exact", "count match", "max |t err|", "mean |t err|",
