@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_compare_command(sub: argparse._SubParsersAction) -> None:
     """Register ``fpgrad compare`` on the CLI's subparsers."""
-    from .cli import LOSSES
+    from .cli import add_problem_loss_arguments
 
     cmd = sub.add_parser(
         "compare",
@@ -71,9 +71,7 @@ def add_compare_command(sub: argparse._SubParsersAction) -> None:
         "compare.csv, compare.json and compare.png to --out-dir. --loss and --target as for "
         "'fpgrad grad'.",
     )
-    cmd.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
-    cmd.add_argument("--loss", required=True, choices=sorted(LOSSES), help="the loss")
-    cmd.add_argument("--target", metavar="FILE", help="JSON file with the loss's arguments")
+    add_problem_loss_arguments(cmd)
     cmd.add_argument(
         "--dt",
         nargs="+",

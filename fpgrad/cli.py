@@ -54,6 +54,14 @@ def output_neurons(problem: Problem) -> list[int]:
     return outputs or list(neurons)
 
 
+def add_problem_loss_arguments(parser: argparse.ArgumentParser) -> None:
+    """The positional ``problem`` and ``--loss`` / ``--target`` (read by :func:`_build_loss`),
+    shared by the commands that evaluate a loss: ``grad``, ``check``, ``compare``."""
+    parser.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
+    parser.add_argument("--loss", required=True, choices=sorted(LOSSES), help="the loss")
+    parser.add_argument("--target", metavar="FILE", help="JSON file with the loss's arguments")
+
+
 def _build_loss(name: str, target_file: str | None, problem: Problem):
     spec: dict[str, Any] = {}
     if target_file is not None:
@@ -144,9 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         '{"targets": [counts], "neurons": [ids]}; neurons default to the output neurons '
         "(those without outgoing synapses).",
     )
-    grad.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
-    grad.add_argument("--loss", required=True, choices=sorted(LOSSES), help="the loss")
-    grad.add_argument("--target", metavar="FILE", help="JSON file with the loss's arguments")
+    add_problem_loss_arguments(grad)
     grad.add_argument(
         "--method",
         default="reverse",

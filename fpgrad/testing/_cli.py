@@ -102,7 +102,7 @@ def add_check_command(subparsers: Any) -> argparse.ArgumentParser:
     The command's function is stored as ``func`` (the convention of :mod:`fpgrad.cli`); it
     returns 0 or 1 and raises :class:`~fpgrad.ProblemError` for bad input (exit code 2).
     """
-    from ..cli import LOSSES
+    from ..cli import add_problem_loss_arguments
 
     check = subparsers.add_parser(
         "check",
@@ -115,9 +115,7 @@ def add_check_command(subparsers: Any) -> argparse.ArgumentParser:
         "gradient against the exact one. Exit code 0 pass, 1 fail, 2 bad input. --target as "
         "for `fpgrad grad`.",
     )
-    check.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
-    check.add_argument("--loss", required=True, choices=sorted(LOSSES), help="the loss")
-    check.add_argument("--target", metavar="FILE", help="JSON file with the loss's arguments")
+    add_problem_loss_arguments(check)
     check.add_argument(
         "--gradient", metavar="FILE.npz", help="an external gradient to compare (npz by group)"
     )
