@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import report as results
+from report import median_times
 
 import fpgrad
 
@@ -88,6 +88,15 @@ def recurrent_problem(
 
 FF_SIZES = (5, 120, 3)
 FF_T_MAX = 30.0
+#: The timed configurations of the feedforward batch (b): table label, key in the report.
+FF_TIMINGS = (
+    ("simulation", "sim"),
+    ("sim + reverse, all groups", "sim_plus_reverse_all"),
+    ("sim + reverse, weights", "sim_plus_reverse_weights"),
+    ("sim + reverse, all groups, 2 threads", "sim_plus_reverse_all_2threads"),
+    ("sim + FP, weights", "sim_plus_forward_weights"),
+    ("sim + FP, all groups", "sim_plus_forward_all"),
+)
 
 
 def feedforward_batch(batch: int, seed: int = 0) -> tuple[fpgrad.Network, list, list]:
@@ -116,32 +125,6 @@ def feedforward_batch(batch: int, seed: int = 0) -> tuple[fpgrad.Network, list, 
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-#: CPU seconds (process-wide, all threads) of the last :func:`median_time` call, its median.
-LAST_CPU: list[float] = [0.0]
-
-
-def median_time(fn, repeats: int) -> float:
-    """Median wall-clock seconds of ``fn()``; the median CPU seconds go to ``LAST_CPU[0]``.
-
-    On the shared machine wall time is inflated by other jobs; process CPU time (single-threaded
-    runs: the same work) is the steadier figure, so both are reported.
-    """
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    LAST_CPU[0] = statistics.median(cpu)
-    return statistics.median(wall)
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """``(wall, cpu)`` medians in seconds."""
-    wall = median_time(fn, repeats)
-    return wall, LAST_CPU[0]
 
 
 def with_weights(problem: fpgrad.Problem, weight: np.ndarray) -> fpgrad.Problem:
@@ -234,15 +217,17 @@ def bench_recurrent(
     problem = recurrent_problem(t_max, n_neurons=n_neurons)
     result = fpgrad.simulate(problem)
     cot = np.random.default_rng(1).standard_normal(result.n_spikes)
-    sim = timed(lambda: fpgrad.simulate(problem), repeats)
-    rev = timed(lambda: fpgrad.spike_vjp(result, cot), repeats)
-    rev_w = timed(lambda: fpgrad.spike_vjp(result, cot, ["weight"]), repeats)
-    sim_rev = timed(lambda: fpgrad.spike_vjp(fpgrad.simulate(problem), cot), repeats)
-    sim_rev_w = timed(lambda: fpgrad.spike_vjp(fpgrad.simulate(problem), cot, ["weight"]), repeats)
+    sim = median_times(lambda: fpgrad.simulate(problem), repeats)
+    rev = median_times(lambda: fpgrad.spike_vjp(result, cot), repeats)
+    rev_w = median_times(lambda: fpgrad.spike_vjp(result, cot, ["weight"]), repeats)
+    sim_rev = median_times(lambda: fpgrad.spike_vjp(fpgrad.simulate(problem), cot), repeats)
+    sim_rev_w = median_times(
+        lambda: fpgrad.spike_vjp(fpgrad.simulate(problem), cot, ["weight"]), repeats
+    )
     fp = {}
     for p in columns:
         sel = {"weight": np.arange(p)}
-        t_fp = timed(lambda sel=sel: fpgrad.spike_jacobian(result, sel), repeats)
+        t_fp = median_times(lambda sel=sel: fpgrad.spike_jacobian(result, sel), repeats)
         fp[str(p)] = {
             "fp_s": t_fp[0],
             "fp_cpu_s": t_fp[1],
@@ -306,7 +291,7 @@ def bench_feedforward(batch: int, repeats: int, fd_params: int) -> dict[str, Any
         "sim_plus_forward_weights": lambda: grad(fpgrad.ExactForward(), ["weight"]),
         "sim_plus_forward_all": lambda: grad(fpgrad.ExactForward(), groups),
     }
-    times = {key: timed(fn, repeats) for key, fn in runs.items()}
+    times = {key: median_times(fn, repeats) for key, fn in runs.items()}
     problems = [fpgrad.Problem(net, tuple(sample), t_max) for sample in inputs[:2]]
     fd_per_param = np.mean([fd_time_per_parameter(p, fd_params) for p in problems]) * batch
     n_params = net.n_synapses + 2 * net.n_neurons + 1
@@ -563,14 +548,7 @@ def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{1e3 * f[f'{key}_cpu_s']:.1f}",
             f"{f[f'{key}_cpu_s'] / f['sim_cpu_s']:.2f}",
         ]
-        for label, key in (
-            ("simulation", "sim"),
-            ("sim + reverse, all groups", "sim_plus_reverse_all"),
-            ("sim + reverse, weights", "sim_plus_reverse_weights"),
-            ("sim + reverse, all groups, 2 threads", "sim_plus_reverse_all_2threads"),
-            ("sim + FP, weights", "sim_plus_forward_weights"),
-            ("sim + FP, all groups", "sim_plus_forward_all"),
-        )
+        for label, key in FF_TIMINGS
     ]
     for label, key in (
         ("finite differences, per parameter", "finite_difference_per_parameter_s"),
@@ -707,14 +685,7 @@ def _print(report: dict[str, Any]) -> None:
         f"synaptic events per sample, {f['n_parameters_network']} network parameters"
     )
     print(f"{'':38s} {'wall ms':>9s} {'x sim':>7s} {'CPU ms':>9s} {'x sim':>7s}")
-    for label, key in (
-        ("simulation", "sim"),
-        ("sim + reverse, all groups", "sim_plus_reverse_all"),
-        ("sim + reverse, weights", "sim_plus_reverse_weights"),
-        ("sim + reverse, all groups, 2 threads", "sim_plus_reverse_all_2threads"),
-        ("sim + FP, weights", "sim_plus_forward_weights"),
-        ("sim + FP, all groups", "sim_plus_forward_all"),
-    ):
+    for label, key in FF_TIMINGS:
         wall, cpu = f[f"{key}_s"], f[f"{key}_cpu_s"]
         print(
             f"{label:38s} {1e3 * wall:9.1f} {wall / f['sim_s']:7.2f} {1e3 * cpu:9.1f} "

@@ -27,7 +27,6 @@ reports fpgrad's timings where jaxsnn is not installed or does not work with the
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import report as results
+from report import median_times
 
 import fpgrad
 
@@ -62,17 +62,6 @@ def make_problem(seed: int = SEED) -> dict[str, Any]:
     times = rng.uniform(0.0, T_INPUT, size=(BATCH, SIZES[0]))
     targets = np.linspace(6.0, 10.0, SIZES[2])
     return {"w1": weights[0], "w2": weights[1], "times": times, "targets": targets}
-
-
-def _median_time(fn, repeats: int) -> tuple[float, float]:
-    """Median wall-clock and median process CPU seconds (all threads) of ``fn()``."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,11 +98,11 @@ def fpgrad_run(prob: dict[str, Any], repeats: int) -> dict[str, Any]:
         ("forward_2threads", lambda: sim(2)),
         ("forward_1thread", lambda: sim(1)),
     ):
-        timings[f"{key}_s"], timings[f"{key}_cpu_s"] = _median_time(fn, repeats)
-    results = [s.result for s in out.samples]
+        timings[f"{key}_s"], timings[f"{key}_cpu_s"] = median_times(fn, repeats)
+    sims = [s.result for s in out.samples]
     first = np.full((BATCH, n_hid + n_out), np.nan)
     max_spikes_per_neuron = 0
-    for b, r in enumerate(results):
+    for b, r in enumerate(sims):
         nodes, counts = np.unique(r.spike_node, return_counts=True)
         max_spikes_per_neuron = max(max_spikes_per_neuron, int(counts.max(initial=0)))
         for node in nodes:
@@ -124,8 +113,8 @@ def fpgrad_run(prob: dict[str, Any], repeats: int) -> dict[str, Any]:
         "grad": out.grad.weight,
         "first_spikes": first,
         "n_degenerate": out.n_degenerate,
-        "spikes_per_sample": float(np.mean([r.n_spikes for r in results])),
-        "synaptic_events_per_sample": float(np.mean([r.n_synaptic_events for r in results])),
+        "spikes_per_sample": float(np.mean([r.n_spikes for r in sims])),
+        "synaptic_events_per_sample": float(np.mean([r.n_synaptic_events for r in sims])),
         "max_spikes_per_neuron": max_spikes_per_neuron,
     }
 
@@ -191,8 +180,8 @@ def _jaxsnn_worker(path_in: str, path_out: str) -> None:  # pragma: no cover - s
     jax.block_until_ready(forward(weights))
     compile_fwd = time.perf_counter() - start
 
-    t_grad, cpu_grad = _median_time(lambda: jax.block_until_ready(value_and_grad(weights)), repeats)
-    t_fwd, cpu_fwd = _median_time(lambda: jax.block_until_ready(forward(weights)), repeats)
+    t_grad, cpu_grad = median_times(lambda: jax.block_until_ready(value_and_grad(weights)), repeats)
+    t_fwd, cpu_fwd = median_times(lambda: jax.block_until_ready(forward(weights)), repeats)
 
     first = np.full((BATCH, n_hid + n_out), np.nan)
     for offset, name in ((0, "lif1"), (n_hid, "lif2")):

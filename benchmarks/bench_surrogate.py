@@ -29,7 +29,6 @@ at the default widths, four grid steps in (c), fewer repeats.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from typing import Any
@@ -38,6 +37,7 @@ import jax
 import numpy as np
 import report as results
 from bench_gradients import FF_T_MAX, feedforward_batch
+from report import median_times
 
 import fpgrad
 from fpgrad.compare import compare, forward_convergence
@@ -78,15 +78,6 @@ def recurrent_set(batch: int) -> tuple[list[fpgrad.Problem], list[Any]]:
 SETS = {"yinyang": yinyang_set, "recurrent": recurrent_set}
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench_timing(name: str, batch: int, dts, repeats: int) -> dict[str, Any]:
     problems, losses = SETS[name](batch)
     net, t_max = problems[0].network, problems[0].t_max
@@ -109,7 +100,7 @@ def bench_timing(name: str, batch: int, dts, repeats: int) -> dict[str, Any]:
         ("exact_reverse_2threads_s", fpgrad.ExactReverse(), 2),
         ("exact_forward_1thread_s", fpgrad.ExactForward(), 1),
     ):
-        out[key] = median_time(exact(method, threads), repeats)
+        out[key] = median_times(exact(method, threads), repeats)[0]
     table = compare(problems, losses, dts=dts, surrogates=["fast_sigmoid"], repeats=repeats)
     out["bptt"] = [
         {k: row[k] for k in ("dt", "bptt_time_s", "count_match", "max_time_error", "cosine_weight")}

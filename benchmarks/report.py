@@ -22,7 +22,8 @@ reported, as is a table that has no marker.
 
     python benchmarks/report.py           # re-render benchmarks/README.md from results/
 
-``benchmarks/run.py`` calls :func:`main` after every run.
+``benchmarks/run.py`` calls :func:`main` after every run. :func:`median_times` is the timer the
+benchmarks share.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ import json
 import os
 import platform
 import re
+import statistics
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +108,21 @@ def table(
                 f"{len(columns)} ({', '.join(map(str, columns))})"
             )
     return {"id": table_id, "title": title, "columns": list(columns), "rows": rows}
+
+
+def median_times(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median wall-clock and median process CPU seconds (all threads) of ``fn()``.
+
+    On the shared machine wall time is inflated by other jobs; CPU time is the steadier figure
+    for single-threaded work, so the benchmarks report both.
+    """
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def pyplot():
