@@ -27,15 +27,13 @@ from ._propagator import propagate
 
 __all__ = [
     "NO_PEAK",
-    "PEAK_BOUND_ONLY",
     "crossing_bracket",
     "peak_time",
     "peak_value",
     "refine_crossing",
 ]
 
-NO_PEAK = math.inf  # returned as the peak time when V has no maximum ahead (non-increasing)
-PEAK_BOUND_ONLY = -1.0  # returned as the peak time when only an upper bound of the peak is known
+NO_PEAK = math.inf  # returned as the peak time when there is none (or no crossing to bracket)
 
 _EPS = 2.220446049250313e-16
 _BOUND_SLACK = 1.0 + 32.0 * _EPS
@@ -124,10 +122,10 @@ def crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba):
             ``V* <= (a V0 + J0) / (a + b)`` when ``V0 > 0``).
 
     Returns:
-        ``s_low = inf``: no crossing; ``s_pk`` is then :data:`NO_PEAK` (no maximum ahead), or
-        :data:`PEAK_BOUND_ONLY` or the time of the maximum ahead, and ``v_pk`` an upper bound
-        of the maximum (within ``1e-12`` relative of it in the second case; the maximum
-        itself is :func:`peak_time` / :func:`peak_value`). Otherwise the crossing lies in
+        ``s_low = inf``: no crossing; ``s_pk`` is then :data:`NO_PEAK` and ``v_pk`` an upper
+        bound of the maximum ahead (``-inf`` if ``V`` has none; within ``1e-12`` relative of
+        it when the closed form was evaluated; the maximum itself is :func:`peak_time` /
+        :func:`peak_value`). Otherwise the crossing lies in
         ``[s_low, s_pk]`` with ``V(s_pk) > theta`` (the maximum), where
         ``s_low = (theta - max(V0, 0)) / J0`` (less a few ulps) is a lower bound, as
         ``V(s) <= max(V0, 0) + J0 s`` (``E_b <= 1``, ``H(s) <= s``); :func:`refine_crossing`
@@ -149,7 +147,7 @@ def crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba):
         bound = j0 * h_peak
     bound *= _BOUND_SLACK  # covers the rounding of the bounds
     if bound < theta:
-        return math.inf, PEAK_BOUND_ONLY, bound
+        return math.inf, NO_PEAK, bound
     s_pk = peak_time(v0, j0, a, b, log_ba)
     if s_pk == NO_PEAK:
         return math.inf, NO_PEAK, -math.inf
@@ -159,9 +157,9 @@ def crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba):
     v_pk = j0 * math.exp(-a * s_pk) / b
     margin = _PEAK_MARGIN * theta
     if theta - v_pk > margin:
-        return math.inf, s_pk, v_pk + margin
+        return math.inf, NO_PEAK, v_pk + margin
     if v_pk - theta <= margin:
         v_pk = peak_value(v0, j0, a, b, s_pk)
         if v_pk <= theta:
-            return math.inf, s_pk, v_pk
+            return math.inf, NO_PEAK, v_pk
     return (theta - max(v0, 0.0)) / j0 * _LOW_SLACK, s_pk, v_pk

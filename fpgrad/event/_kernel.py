@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from .._numba import jit
-from ._crossing import NO_PEAK, crossing_bracket, peak_time, peak_value, refine_crossing
+from ._crossing import crossing_bracket, peak_time, peak_value, refine_crossing
 from ._heap import heap_remove, heap_set
 from ._propagator import advance, kernel_peak
 
@@ -374,7 +374,7 @@ def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
         if s_pk == 0.0:
             return t_start, _TRACK, 0.0
         return t_start + s_low, _TRACK, s_pk
-    if s_pk == NO_PEAK or theta - v_pk >= min_gap:
+    if theta - v_pk >= min_gap:  # v_pk bounds the maximum (-inf: none ahead)
         return math.inf, _NONE, 0.0
     return math.inf, _TRACK, 0.0
 
