@@ -122,8 +122,11 @@ class FiniteDifference:
     ``h = step * max(1, |p|)``; the default ``step = eps^(1/3) ~ 6e-6`` balances truncation
     (``O(h^2)``) and rounding (``O(eps/h)``) errors. With ``richardson=True`` the estimates at
     ``h`` and ``h/2`` are combined, ``(4 D(h/2) - D(h)) / 3``, cancelling the ``h^2`` term.
-    A step that changes the number of spikes makes the difference quotient meaningless: the
-    result is then flagged ``degenerate``.
+    A step that changes the spike sequence (the causal record: which node fired in which order,
+    inputs included) makes the difference quotient meaningless: with a spike gained or lost the
+    loss jumps, and with two causally linked events swapped (an input arriving just before or
+    just after a neuron's crossing) the spike times have a kink in between. The result is then
+    flagged ``degenerate``.
     """
 
     step: float = 6e-6
@@ -145,12 +148,12 @@ class FiniteDifference:
             column = np.empty(base.size)
             for q in range(base.size):
                 h = self.step * max(1.0, abs(float(base[q])))
-                d_h, moved_h = self._quotient(problem, loss, name, base, q, h, result.n_spikes)
+                d_h, moved_h = self._quotient(problem, loss, name, base, q, h, result.record_node)
                 column[q] = d_h
                 changed |= moved_h
                 if self.richardson:
                     d_half, moved_half = self._quotient(
-                        problem, loss, name, base, q, h / 2, result.n_spikes
+                        problem, loss, name, base, q, h / 2, result.record_node
                     )
                     column[q] = (4.0 * d_half - d_h) / 3.0
                     changed |= moved_half
@@ -161,15 +164,21 @@ class FiniteDifference:
 
     @staticmethod
     def _quotient(
-        problem: Problem, loss: Loss, name: str, base: np.ndarray, q: int, h: float, n_spikes: int
+        problem: Problem,
+        loss: Loss,
+        name: str,
+        base: np.ndarray,
+        q: int,
+        h: float,
+        sequence: np.ndarray,
     ) -> tuple[float, bool]:
-        """Central difference quotient, and whether a step changed the number of spikes."""
+        """Central difference quotient, and whether a step changed the spike ``sequence``."""
         values, changed = [], False
         for sign in (1.0, -1.0):
             moved = base.copy()
             moved[q] += sign * h
             run = simulate(with_parameter(problem, name, moved))
-            changed |= run.n_spikes != n_spikes
+            changed |= not np.array_equal(run.record_node, sequence)
             values.append(loss.value_and_spike_grad(run)[0])
         return (values[0] - values[1]) / (2.0 * h), changed
 
