@@ -7,7 +7,7 @@ STAMP := $(VENV)/.fpgrad-installed
 BENCH_VENV := benchmarks/.venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.fpgrad-installed
 
-.PHONY: demo test lint format bench bench-quick clean
+.PHONY: demo test test-quick lint format bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# everything but the tests marked slow (50-digit references, notebooks, demo, benchmark smoke runs)
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

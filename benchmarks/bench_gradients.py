@@ -6,7 +6,13 @@ Two problems:
     100 input + 100 recurrent synapses per neuron, 20 % inhibitory, ``t_max = 1000 ms``);
 (b) a 5-120-3 feedforward classifier (Yin-Yang layout: ``x, y, 1-x, 1-y`` latency coded on
     ``[0, 10] ms`` plus a bias spike at 0, ``t_max = 30 ms``) over a batch of samples with
-    :class:`fpgrad.FirstSpikeCrossEntropy`, through the public batch API.
+    :class:`fpgrad.FirstSpikeCrossEntropy`, through the public batch API: the simulation is
+    ``simulate_batch``, the gradients ``gradient_batch``, which runs sample by sample (a
+    ``Problem``, a simulation and a reverse or FP pass each) except for
+    :class:`fpgrad.ExactReverse` on weights and thresholds only, whose batch entry for
+    cross-entropy losses is one fused Numba loop over the batch (what training uses). That
+    case is timed both ways: through ``gradient_batch`` (fused) and sample by sample with
+    ``fpgrad.gradient`` (the generic path, comparable with the simulation and the other rows).
 
 Measured, after warming up Numba's JIT, as the median of several repeats (single thread unless
 stated; the machine is shared, so timings are noisy):
@@ -17,9 +23,10 @@ stated; the machine is shared, so timings are noisy):
   gradient at most 3x the simulation on (a));
 * simulation + forward propagation (``spike_jacobian``) for ``P`` selected weight columns, to
   show the linear growth in ``P``;
-* finite differences: central differences with Richardson extrapolation (4 simulations per
-  parameter, ``FiniteDifference``'s default) timed on a few weights and extrapolated per
-  parameter and to all parameters;
+* finite differences: what :class:`fpgrad.FiniteDifference` costs with its default steps,
+  central differences with Richardson extrapolation at each relative step of
+  :data:`fpgrad.testing.DEFAULT_FD_STEPS` (4 simulations per step, 16 per parameter), timed on
+  a few weights and extrapolated per parameter and to all parameters;
 * scaling with duration and the number of synaptic events (``t_max`` varied on (a)) and with
   network size (the number of neurons of (a) varied, in-degree and inputs fixed);
 * peak memory: each configuration runs in a fresh subprocess; after imports, JIT warm-up and
@@ -46,6 +53,7 @@ import report as results
 from report import median_times
 
 import fpgrad
+from fpgrad.testing import DEFAULT_FD_STEPS
 
 ALL_GROUPS = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
 
@@ -92,7 +100,8 @@ FF_T_MAX = 30.0
 FF_TIMINGS = (
     ("simulation", "sim"),
     ("sim + reverse, all groups", "sim_plus_reverse_all"),
-    ("sim + reverse, weights", "sim_plus_reverse_weights"),
+    ("sim + reverse, weights, per sample", "sim_plus_reverse_weights"),
+    ("sim + reverse, weights, fused batch", "sim_plus_reverse_weights_fused"),
     ("sim + reverse, all groups, 2 threads", "sim_plus_reverse_all_2threads"),
     ("sim + FP, weights", "sim_plus_forward_weights"),
     ("sim + FP, all groups", "sim_plus_forward_all"),
@@ -132,18 +141,24 @@ def with_weights(problem: fpgrad.Problem, weight: np.ndarray) -> fpgrad.Problem:
     return fpgrad.Problem(net, problem.inputs, problem.t_max)
 
 
+#: Simulations per parameter of ``fpgrad.FiniteDifference()``: 4 per step (``+-h``, ``+-h/2``).
+FD_SIMULATIONS = 4 * len(DEFAULT_FD_STEPS)
+
+
 def fd_time_per_parameter(problem: fpgrad.Problem, n_params: int, seed: int = 0) -> float:
-    """Seconds per weight for Richardson-extrapolated central differences (4 runs each)."""
+    """Seconds per weight for ``fpgrad.FiniteDifference()``'s simulations: Richardson-extrapolated
+    central differences at every step of ``DEFAULT_FD_STEPS`` (:data:`FD_SIMULATIONS` runs)."""
     rng = np.random.default_rng(seed)
     base = problem.network.weight
     chosen = rng.choice(base.size, size=n_params, replace=False)
     start = time.perf_counter()
     for q in chosen:
-        h = 6e-6 * max(1.0, abs(base[q]))
-        for step in (h, -h, h / 2, -h / 2):
-            moved = base.copy()
-            moved[q] += step
-            fpgrad.simulate(with_weights(problem, moved))
+        for s in DEFAULT_FD_STEPS:
+            h = s * max(1.0, abs(base[q]))
+            for step in (h, -h, h / 2, -h / 2):
+                moved = base.copy()
+                moved[q] += step
+                fpgrad.simulate(with_weights(problem, moved))
     return (time.perf_counter() - start) / n_params
 
 
@@ -280,13 +295,23 @@ def bench_feedforward(batch: int, repeats: int, fd_params: int) -> dict[str, Any
             net, inputs, t_max, losses, method, params=params, n_threads=threads
         )
 
+    def per_sample(method, params) -> list[fpgrad.GradientResult]:
+        """The generic batch path spelled out: one problem and one gradient per sample."""
+        return [
+            fpgrad.gradient(fpgrad.Problem(net, tuple(x), t_max), loss, method, params=params)
+            for x, loss in zip(inputs, losses, strict=True)
+        ]
+
     out = grad(fpgrad.ExactReverse(), groups)
+    fused = grad(fpgrad.ExactReverse(), ["weight"])
+    per_sample(fpgrad.ExactReverse(), ["weight"])
     grad(fpgrad.ExactForward(), ["weight"])
     sim()
     runs = {
         "sim": lambda: sim(),
         "sim_plus_reverse_all": lambda: grad(fpgrad.ExactReverse(), groups),
-        "sim_plus_reverse_weights": lambda: grad(fpgrad.ExactReverse(), ["weight"]),
+        "sim_plus_reverse_weights": lambda: per_sample(fpgrad.ExactReverse(), ["weight"]),
+        "sim_plus_reverse_weights_fused": lambda: grad(fpgrad.ExactReverse(), ["weight"]),
         "sim_plus_reverse_all_2threads": lambda: grad(fpgrad.ExactReverse(), groups, threads=2),
         "sim_plus_forward_weights": lambda: grad(fpgrad.ExactForward(), ["weight"]),
         "sim_plus_forward_all": lambda: grad(fpgrad.ExactForward(), groups),
@@ -295,7 +320,7 @@ def bench_feedforward(batch: int, repeats: int, fd_params: int) -> dict[str, Any
     problems = [fpgrad.Problem(net, tuple(sample), t_max) for sample in inputs[:2]]
     fd_per_param = np.mean([fd_time_per_parameter(p, fd_params) for p in problems]) * batch
     n_params = net.n_synapses + 2 * net.n_neurons + 1
-    results = [s.result for s in out.samples]
+    results = fpgrad.simulate_batch(net, inputs, t_max, n_threads=1)
     report: dict[str, Any] = {
         "batch": batch,
         "t_max_ms": t_max,
@@ -304,6 +329,8 @@ def bench_feedforward(batch: int, repeats: int, fd_params: int) -> dict[str, Any
         "neuron_spikes_per_sample": float(np.mean([r.n_spikes for r in results])),
         "synaptic_events_per_sample": float(np.mean([r.n_synaptic_events for r in results])),
         "n_degenerate": out.n_degenerate,
+        # gradient_batch took ExactReverse's fused loop for the weights (no per-sample results)
+        "weights_batch_fused": fused.samples is None,
     }
     for key, (wall, cpu) in times.items():
         report[f"{key}_s"] = wall
@@ -311,6 +338,7 @@ def bench_feedforward(batch: int, repeats: int, fd_params: int) -> dict[str, Any
     report["ratio_reverse_all_over_sim"] = times["sim_plus_reverse_all"][0] / times["sim"][0]
     report["ratio_reverse_all_over_sim_cpu"] = times["sim_plus_reverse_all"][1] / times["sim"][1]
     report["ratio_forward_all_over_sim"] = times["sim_plus_forward_all"][0] / times["sim"][0]
+    report["finite_difference_simulations_per_parameter"] = FD_SIMULATIONS
     report["finite_difference_per_parameter_s"] = float(fd_per_param)
     report["finite_difference_all_parameters_s"] = float(fd_per_param * n_params)
     return report
@@ -354,6 +382,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     main_run = bench_recurrent(t_main, repeats, columns)
     problem = recurrent_problem(t_main)
     fd = fd_time_per_parameter(problem, 1 if quick else 2)
+    main_run["finite_difference_simulations_per_parameter"] = FD_SIMULATIONS
     main_run["finite_difference_per_parameter_s"] = fd
     main_run["finite_difference_all_parameters_h"] = fd * main_run["n_parameters"] / 3600
 
@@ -409,6 +438,12 @@ def _mib(mem: dict[str, Any] | None) -> str:
     return "error" if "error" in mem else f"{mem['peak_mib']:.1f}"
 
 
+def _fd_runs(run: dict[str, Any]) -> str:
+    """How the finite differences of a report were timed (old reports: one step, 4 runs)."""
+    n = run.get("finite_difference_simulations_per_parameter", 4)
+    return f"{n} runs: Richardson at {n // 4} step{'s' if n > 4 else ''}"
+
+
 def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The README tables of a report (:func:`report.table` contract)."""
     r, mem = report["recurrent"], report["recurrent_peak_memory"]
@@ -445,7 +480,7 @@ def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
     fd = r["finite_difference_per_parameter_s"]
     rows.append(
         [
-            "finite differences, per parameter (4 runs, Richardson)",
+            f"finite differences, per parameter ({_fd_runs(r)})",
             f"{fd:.3g}",
             f"{fd / r['sim_s']:.2f}",
             "",
@@ -551,7 +586,7 @@ def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
         for label, key in FF_TIMINGS
     ]
     for label, key in (
-        ("finite differences, per parameter", "finite_difference_per_parameter_s"),
+        (f"finite differences, per parameter ({_fd_runs(f)})", "finite_difference_per_parameter_s"),
         ("finite differences, all parameters", "finite_difference_all_parameters_s"),
     ):
         ff_rows.append([label, f"{1e3 * f[key]:.0f}", f"{f[key] / f['sim_s']:.1f}", "", ""])

@@ -12,7 +12,7 @@
     events per sample): fpgrad's ``simulate_batch`` on one thread and on all cores.
 
 NEST (``nest-simulator``, neuron ``iaf_psc_exp_ps``: precise spike times off the grid) runs the
-same models with the mapping of DESIGN.md §5: ``C_m = 1, E_L = V_reset = V_m = 0, V_th = theta,
+same models with this mapping: ``C_m = 1, E_L = V_reset = V_m = 0, V_th = theta,
 tau_syn_ex = tau_syn_in = tau_syn``, weight = ``w``, resolution ``h = 0.1 ms`` and ``t_ref = h``
 in both simulators. Inputs are ``spike_generator`` s with ``precise_times=True`` whose spikes
 arrive after the minimal delay ``h``; the whole NEST run is shifted by ``2 h`` (so that no

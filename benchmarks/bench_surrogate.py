@@ -20,7 +20,7 @@ Measured (float64 throughout):
     every surrogate, at widths 0.03, 0.1, 0.3 (units of threshold) and the three ``dt``
     (the JSON has every statistic of every group);
 (c) forward convergence of the grid model to the exact simulation on the first ``recurrent``
-    sample (``fpgrad.compare.forward_convergence``): spike-time errors and raster Hamming
+    sample (``fpgrad.forward_convergence``): spike-time errors and raster Hamming
     distances on 1 ms bins, plotted as ``surrogate_forward.png``.
 
 ``--quick`` (about a minute): smaller batches, ``dt = 1, 0.1`` only, (b) on ``recurrent`` only
@@ -40,7 +40,6 @@ from bench_gradients import FF_T_MAX, feedforward_batch
 from report import median_times
 
 import fpgrad
-from fpgrad.compare import compare, forward_convergence
 from fpgrad.discrete import SURROGATES
 
 DTS = (1.0, 0.1, 0.01)
@@ -101,7 +100,7 @@ def bench_timing(name: str, batch: int, dts, repeats: int) -> dict[str, Any]:
         ("exact_forward_1thread_s", fpgrad.ExactForward(), 1),
     ):
         out[key] = median_times(exact(method, threads), repeats)[0]
-    table = compare(problems, losses, dts=dts, surrogates=["fast_sigmoid"], repeats=repeats)
+    table = fpgrad.compare(problems, losses, dts=dts, surrogates=["fast_sigmoid"], repeats=repeats)
     out["bptt"] = [
         {k: row[k] for k in ("dt", "bptt_time_s", "count_match", "max_time_error", "cosine_weight")}
         for row in table.rows
@@ -112,7 +111,7 @@ def bench_timing(name: str, batch: int, dts, repeats: int) -> dict[str, Any]:
 def bench_cosine(name: str, batch: int, dts, widths) -> dict[str, Any]:
     problems, losses = SETS[name](batch)
     start = time.perf_counter()
-    table = compare(problems, losses, dts=dts, widths=widths, repeats=1)
+    table = fpgrad.compare(problems, losses, dts=dts, widths=widths, repeats=1)
     jax.clear_caches()  # each configuration ran once: free its compiled code
     return {
         "batch": batch,
@@ -135,7 +134,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     timing = {name: bench_timing(name, timing_batch[name], dts, repeats) for name in SETS}
     cosine = {name: bench_cosine(name, cosine_batch[name], dts, widths) for name in cosine_sets}
     first = recurrent_set(1)[0][0]
-    forward = forward_convergence(first, forward_dts, bin_ms=1.0)
+    forward = fpgrad.forward_convergence(first, forward_dts, bin_ms=1.0)
     out = results.results_dir(quick)
     out.mkdir(parents=True, exist_ok=True)
     forward.plot(out / "surrogate_forward.png")

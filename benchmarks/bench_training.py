@@ -4,10 +4,12 @@ Both methods train the same model with :func:`fpgrad.train.train` and the task's
 (``fpgrad.train.TASKS["yinyang"]`` over :class:`~fpgrad.train.TrainConfig`'s, stored in the
 JSON) except for the number of epochs, seed 0:
 
-* exact: :class:`fpgrad.train.ExactMethod` (reverse mode over the causality record, 2 threads);
-* surrogate: :class:`fpgrad.train.SurrogateMethod` with its defaults (BPTT on a ``dt = 0.1 ms``
-  grid, ``fast_sigmoid`` surrogate, float32); if it does not import, only the exact side runs
-  and the JSON and table say why.
+* exact: :class:`fpgrad.ExactReverse` (reverse mode over the causality record; its batch entry
+  is the fused Numba loop over the minibatch), ``train(..., n_threads=2)``;
+* surrogate: ``fpgrad.discrete.Surrogate(dt=0.25, dtype="float32", batch_pad=batch_size)``
+  (BPTT on a ``dt = 0.25 ms`` grid, ``fast_sigmoid`` surrogate at its default width, float32,
+  one compiled program per minibatch size: what ``fpgrad train --method surrogate`` uses); if
+  JAX does not import, only the exact side runs and the JSON and table say why.
 
 Full mode: the published splits (5000 training, 1000 validation, 1000 test samples), 30 epochs,
 one seed per method. Quick mode: the first 1000 training samples, 3 epochs. Wall time is the
@@ -26,36 +28,49 @@ from typing import Any
 import numpy as np
 import report as results
 
-from fpgrad.train import ExactMethod, TrainConfig, load_task, train
+import fpgrad
+from fpgrad.train import TrainConfig, load_task, train
 
 FULL_EPOCHS, QUICK_EPOCHS = 30, 3
 QUICK_TRAIN_SAMPLES = 1000
 SEED = 0
+#: The surrogate's grid step (ms) and precision, those of ``fpgrad train --method surrogate``.
+SURROGATE_DT, SURROGATE_DTYPE = 0.25, "float32"
+#: Threads of the exact kernels.
+N_THREADS = 2
 
 
-def methods() -> tuple[dict[str, Any], str | None]:
-    """The methods to compare, and why the surrogate is missing (``None`` if it is there)."""
-    found: dict[str, Any] = {"exact": ExactMethod()}
+def methods(batch_size: int) -> tuple[dict[str, Any], str | None]:
+    """The methods to compare (the surrogate compiled for ``batch_size``), and why the surrogate
+    is missing (``None`` if it is there)."""
+    found: dict[str, Any] = {"exact": fpgrad.ExactReverse()}
     try:
-        from fpgrad.train import SurrogateMethod
+        from fpgrad.discrete import Surrogate
     except ImportError as err:
-        return found, f"SurrogateMethod unavailable: {err}"
-    found["surrogate"] = SurrogateMethod()
+        return found, f"fpgrad.discrete.Surrogate unavailable: {err}"
+    found["surrogate"] = Surrogate(dt=SURROGATE_DT, dtype=SURROGATE_DTYPE, batch_pad=batch_size)
     return found, None
+
+
+def config_for(quick: bool) -> TrainConfig:
+    """The task's defaults with this benchmark's number of epochs and seed."""
+    task_defaults = load_task("yinyang").defaults
+    epochs = QUICK_EPOCHS if quick else FULL_EPOCHS
+    return TrainConfig(**{**task_defaults, "epochs": epochs, "seed": SEED})
 
 
 def run_method(name: str, method: Any, quick: bool) -> dict[str, Any]:
     """Train one method; its per-epoch history, test accuracy and total training time."""
     task = load_task("yinyang")
     train_set = task.train.subset(np.arange(QUICK_TRAIN_SAMPLES)) if quick else task.train
-    epochs = QUICK_EPOCHS if quick else FULL_EPOCHS
-    config = TrainConfig(**{**task.defaults, "epochs": epochs, "seed": SEED})
+    config = config_for(quick)
     out = train(
         config,
         train_set,
         task.validation,
         task.test,
         method=method,
+        n_threads=N_THREADS,
         progress=False,
         log=lambda line: print(f"  {name}: {line}", flush=True),
     )
@@ -72,6 +87,8 @@ def run_method(name: str, method: Any, quick: bool) -> dict[str, Any]:
     return {
         "method": name,
         "settings": repr(method),
+        "method_name": method.name,
+        "n_threads": N_THREADS,
         "config": config.to_dict(),
         "sizes": list(out.model.sizes),
         "train_samples": len(train_set),
@@ -151,7 +168,7 @@ def figure(report: dict[str, Any]):
 
 
 def main(quick: bool = False) -> dict[str, Any]:
-    found, missing = methods()
+    found, missing = methods(config_for(quick).batch_size)
     if missing:
         print(missing)
     runs = [run_method(name, method, quick) for name, method in found.items()]

@@ -5,17 +5,17 @@ from ._builders import latency_inputs as latency_inputs
 from ._builders import poisson_inputs as poisson_inputs
 from ._builders import random_feedforward_network as random_feedforward_network
 from ._builders import random_recurrent_network as random_recurrent_network
-from ._gradient import BatchGradient as BatchGradient
-from ._gradient import ExactForward as ExactForward
-from ._gradient import ExactReverse as ExactReverse
-from ._gradient import FiniteDifference as FiniteDifference
-from ._gradient import GradientResult as GradientResult
+from ._finite_difference import FiniteDifference as FiniteDifference
 from ._gradient import gradient as gradient
 from ._gradient import gradient_batch as gradient_batch
 from ._io import load_problem as load_problem
 from ._io import problem_from_dict as problem_from_dict
 from ._io import problem_to_dict as problem_to_dict
 from ._io import save_problem as save_problem
+from ._method import BatchGradient as BatchGradient
+from ._method import GradientMethod as GradientMethod
+from ._method import GradientResult as GradientResult
+from ._method import InputBatch as InputBatch
 from ._problem import Network as Network
 from ._problem import Problem as Problem
 from ._problem import ProblemError as ProblemError
@@ -28,6 +28,8 @@ from .grad import Gradients as Gradients
 from .grad import SpikeJacobian as SpikeJacobian
 from .grad import spike_jacobian as spike_jacobian
 from .grad import spike_vjp as spike_vjp
+from .grad._methods import ExactForward as ExactForward
+from .grad._methods import ExactReverse as ExactReverse
 from .losses import FirstSpikeCrossEntropy as FirstSpikeCrossEntropy
 from .losses import FirstSpikeMSE as FirstSpikeMSE
 from .losses import SpikeCount as SpikeCount
@@ -37,13 +39,15 @@ from .testing._selftest import test as test
 __version__ = "0.1.0"
 
 
+_LAZY = ("compare", "Comparison", "forward_convergence", "ForwardConvergence")
+
+
 def __getattr__(name: str):
     """Lazy exports that need the ``jax`` extra, so that ``import fpgrad`` does not import JAX:
-    ``fpgrad.compare`` (the module :mod:`fpgrad.compare`, callable as its function ``compare``)
-    and ``fpgrad.Comparison``."""
-    if name in ("compare", "Comparison"):
+    :func:`compare`, :class:`Comparison`, :func:`forward_convergence`,
+    :class:`ForwardConvergence` (from :mod:`fpgrad._compare`)."""
+    if name in _LAZY:
         from importlib import import_module
 
-        module = import_module(".compare", __name__)
-        return module if name == "compare" else module.Comparison
+        return getattr(import_module("._compare", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

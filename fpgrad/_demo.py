@@ -2,8 +2,8 @@
 
 Four steps, each printed and saved into one output folder:
 
-1. the example problem of DESIGN.md §3, simulated (``example_problem.json``,
-   ``example_spikes.json``);
+1. the example problem (the README's ``examples/problem.json``), simulated
+   (``example_problem.json``, ``example_spikes.json``);
 2. the exact gradient of the first-spike cross-entropy of the Yin-Yang network on a few
    samples, checked against finite differences: every threshold entry (reverse and forward
    mode, :func:`fpgrad.testing.gradcheck`) and the weights along a random direction
@@ -30,11 +30,11 @@ import numpy as np
 from ._io import problem_from_dict, save_problem
 from ._problem import Problem
 from .event import simulate
-from .losses import FirstSpikeCrossEntropy
 
 __all__ = ["EXAMPLE_PROBLEM", "run_demo"]
 
-#: The example of DESIGN.md §3: two inputs, three neurons, a chain with inhibition at the end.
+#: The example problem of the README and docs/model.md §3 (``examples/problem.json``): two
+#: inputs, three neurons, a chain with inhibition at the end.
 EXAMPLE_PROBLEM = {
     "format": "fpgrad-problem/1",
     "t_max": 40.0,
@@ -77,14 +77,6 @@ def _yinyang_network(config: Any, task: Any) -> tuple[Any, Any, Any, list]:
     model = _model_for(config, len(inputs[0]), task.train.n_classes)
     params = init_params(model, np.random.default_rng(SEED))
     return model, params, model.network(params), inputs
-
-
-def _losses(model: Any, config: Any, labels: np.ndarray) -> list[FirstSpikeCrossEntropy]:
-    outputs = [int(o) for o in model.outputs]
-    return [
-        FirstSpikeCrossEntropy(outputs, int(y), config.tau0, config.tau1, config.alpha)
-        for y in labels
-    ]
 
 
 def _gradcheck(folder: Path, problems: list[Problem], losses: list) -> bool:
@@ -130,7 +122,7 @@ def _gradcheck(folder: Path, problems: list[Problem], losses: list) -> bool:
 
 
 def _compare(folder: Path, problems: list[Problem], losses: list) -> None:
-    from .compare import compare
+    from ._compare import compare
 
     table = compare(problems, losses, dts=COMPARE_DTS, params=["weight", "threshold"], repeats=1)
     print(table)
@@ -142,14 +134,16 @@ def _compare(folder: Path, problems: list[Problem], losses: list) -> None:
 def _train(folder: Path, config: Any, task: Any) -> dict[str, Any]:
     import dataclasses
 
-    from .train import ExactMethod, SurrogateMethod, train
+    from .discrete import Surrogate
+    from .grad._methods import ExactReverse
+    from .train import train
 
     subset = task.train.subset(np.arange(TRAIN_SAMPLES))
     short = dataclasses.replace(config, epochs=TRAIN_EPOCHS, seed=SEED)
     runs = {}
     for name, method in (
-        ("exact", ExactMethod()),
-        ("surrogate", SurrogateMethod(batch_pad=short.batch_size)),
+        ("exact", ExactReverse()),
+        ("surrogate", Surrogate(dt=0.25, dtype="float32", batch_pad=short.batch_size)),
     ):
         start = time.perf_counter()
         result = train(short, subset, task.validation, method=method, progress=False)
@@ -172,17 +166,54 @@ def _plots(folder: Path, runs: dict[str, Any], task: Any) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     from .data import Dataset
-    from .train import ExactMethod, LossConfig
+    from .grad._methods import ExactReverse
+    from .train import TrainConfig, evaluate
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name, (result, _) in runs.items():
-        epochs = [row["epoch"] for row in result.history]
-        ax.plot(epochs, [row["val_acc"] for row in result.history], "o-", label=name)
-    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Yin-Yang, brief training")
-    ax.legend()
-    fig.tight_layout()
+    method_names = {"exact": "exact gradients", "surrogate": "surrogate-gradient BPTT"}
+
+    # Training curves: accuracy against epoch, and validation accuracy against training time.
+    fig, (ax_epoch, ax_time) = plt.subplots(1, 2, figsize=(10, 4.4), layout="constrained")
+    handles = []
+    for k, (name, (result, _)) in enumerate(runs.items()):
+        color = f"C{k % 10}"
+        rows = result.history
+        epochs = [row["epoch"] for row in rows]
+        val = [row["val_acc"] for row in rows]
+        ax_epoch.plot(epochs, val, "o-", color=color)
+        ax_epoch.plot(epochs, [row["train_acc"] for row in rows], "s--", color=color, alpha=0.7)
+        times = np.cumsum([row["epoch_time_s"] for row in rows])
+        handles += ax_time.plot(times, val, "o-", color=color, label=method_names.get(name, name))
+    handles += [
+        Line2D([], [], color="0.4", marker="o", label="solid: validation accuracy"),
+        Line2D(
+            [],
+            [],
+            color="0.4",
+            marker="s",
+            linestyle="--",
+            alpha=0.7,
+            label="dashed: training accuracy (running, during the epoch)",
+        ),
+    ]
+    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax_epoch.set(xlabel="epoch", ylabel="accuracy (fraction correct)", title="accuracy per epoch")
+    ax_time.set(
+        xlabel="cumulative training wall time (s), validation excluded\n"
+        "(epoch 1 may include JIT compilation)",
+        ylabel="validation accuracy (fraction correct)",
+        title="validation accuracy against training time",
+    )
+    ax_time.set_xlim(left=0.0)
+    for ax in (ax_epoch, ax_time):
+        ax.grid(True, alpha=0.3)
+    fig.legend(handles=handles, loc="outside lower center", ncols=2, fontsize="small")
+    fig.suptitle("Yin-Yang, brief training: exact gradients vs surrogate-gradient BPTT")
     fig.savefig(folder / "training.png", dpi=120)
     plt.close(fig)
 
@@ -199,22 +230,74 @@ def _plots(folder: Path, runs: dict[str, Any], task: Any) -> None:
         n_classes=task.train.n_classes,
         class_names=task.train.class_names,
     )
-    method = ExactMethod()
-    out = method.run(
-        result.model,
-        result.params,
-        method.prepare(grid.encode()),
-        np.arange(x.size),
-        grid.y,
-        LossConfig(),
-        with_grad=False,
-    )
-    fig, ax = plt.subplots(figsize=(4.2, 4))
-    ax.contourf(xx, yy, out.pred.reshape(xx.shape), levels=[-0.5, 0.5, 1.5, 2.5], alpha=0.35)
+    method = ExactReverse()
+
+    def predict(data: Dataset) -> np.ndarray:
+        """The exact-trained network's predicted class of every sample of ``data``."""
+        prepared = method.prepare(data.encode())
+        return evaluate(method, result.model, result.params, prepared, data.y, TrainConfig()).pred
+
     val = task.validation
-    ax.scatter(val.x[:, 0], val.x[:, 1], c=val.y, s=4)
-    ax.set(xlabel="x", ylabel="y", title="exact-trained network: predicted class")
-    fig.tight_layout()
+    wrong = predict(val) != val.y
+    names = list(task.train.class_names)
+    colors = [f"C{c % 10}" for c in range(len(names))]
+    fig, ax = plt.subplots(figsize=(7.4, 4.6), layout="constrained")
+    ax.contourf(
+        xx,
+        yy,
+        predict(grid).reshape(xx.shape),
+        levels=np.arange(len(names) + 1) - 0.5,
+        cmap=ListedColormap(colors),
+        alpha=0.3,
+    )
+    right = ~wrong
+    ax.scatter(val.x[right, 0], val.x[right, 1], c=[colors[c] for c in val.y[right]], s=6)
+    ax.scatter(
+        val.x[wrong, 0],
+        val.x[wrong, 1],
+        c=[colors[c] for c in val.y[wrong]],
+        s=30,
+        marker="X",
+        edgecolors="black",
+        linewidths=0.6,
+    )
+    ax.set_aspect("equal")
+    ax.set(
+        xlim=(0.0, 1.0),
+        ylim=(0.0, 1.0),
+        xlabel="x (input feature, dimensionless, in [0, 1])",
+        ylabel="y (input feature, dimensionless, in [0, 1])",
+        title=f"network trained with {method_names['exact']} ({len(result.history)} epochs):\n"
+        f"predicted class, validation accuracy {1.0 - wrong.mean():.3f}",
+    )
+    shading = ax.legend(
+        handles=[Patch(color=c, alpha=0.3, label=n) for c, n in zip(colors, names, strict=True)],
+        title="shading: predicted class",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize="small",
+    )
+    ax.add_artist(shading)
+    dot = dict(marker="o", linestyle="", markersize=4)
+    ax.legend(
+        handles=[
+            *(Line2D([], [], color=c, label=n, **dot) for c, n in zip(colors, names, strict=True)),
+            Line2D(
+                [],
+                [],
+                marker="X",
+                linestyle="",
+                color="0.6",
+                markeredgecolor="black",
+                markersize=7,
+                label=f"misclassified ({wrong.sum()} of {wrong.size})",
+            ),
+        ],
+        title="dots: validation samples,\ncoloured by true class",
+        loc="upper left",
+        bbox_to_anchor=(1.02, 0.55),
+        fontsize="small",
+    )
     fig.savefig(folder / "decision_map.png", dpi=120)
     plt.close(fig)
 
@@ -227,7 +310,7 @@ def run_demo(out_dir: str) -> int:
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
 
-    _section("1. the example problem of DESIGN.md §3")
+    _section("1. the example problem (examples/problem.json)")
     _example(folder)
 
     task = load_task("yinyang")
@@ -238,7 +321,7 @@ def run_demo(out_dir: str) -> int:
 
     _section("2. exact gradients against finite differences")
     problems = [Problem(network, tuple(inputs[k]), config.t_max) for k in range(COMPARE_SAMPLES)]
-    losses = _losses(model, config, labels[:COMPARE_SAMPLES])
+    losses = config.losses(model, labels[:COMPARE_SAMPLES])
     ok = _gradcheck(folder, problems[:GRADCHECK_SAMPLES], losses[:GRADCHECK_SAMPLES])
 
     _section(f"3. exact vs surrogate gradients, minibatch of {COMPARE_SAMPLES}")

@@ -1,4 +1,4 @@
-"""Reading and writing problem files, JSON format ``fpgrad-problem/1`` (DESIGN.md §3).
+"""Reading and writing problem files, JSON format ``fpgrad-problem/1`` (docs/model.md §3).
 
 ```json
 {

@@ -1,6 +1,6 @@
 """The problem model: a current-based LIF network, its input spike trains and a horizon.
 
-Nodes are numbered globally (DESIGN.md §1): inputs ``0..M-1`` only emit the given spike
+Nodes are numbered globally (docs/model.md §1): inputs ``0..M-1`` only emit the given spike
 times, neurons ``M..M+N-1`` integrate
 
     dI_j/dt = -I_j / tau_syn + sum_{g in F_j} delta(t - g)
@@ -54,7 +54,7 @@ def _check_positive(name: str, arr: NDArray[np.float64]) -> None:
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A current-based LIF network (DESIGN.md §1).
+    """A current-based LIF network (docs/model.md §1).
 
     Attributes:
         n_inputs: number of input nodes ``M`` (global ids ``0..M-1``).

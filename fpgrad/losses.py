@@ -6,6 +6,13 @@ spike, in the order of ``result.spike_time``), which reverse mode turns into par
 The formula itself is written once, generic over the array module (``xp`` = ``numpy`` or
 ``jax.numpy``), so the discrete-time JAX side evaluates the very same definition.
 
+Grid counterpart. Each loss also says how it is evaluated on a time grid (surrogate-gradient
+BPTT, :mod:`fpgrad.discrete`): :meth:`grid_statistic` names the statistic of the grid raster it
+needs (``"first"``: differentiable first-spike times, ``"count"``: spike counts, ``"raster"``: the
+raster columns themselves) and the neurons it reads, and :meth:`grid_value` computes the loss from
+that statistic. A new loss that defines the two methods works with surrogate gradients without any
+change in :mod:`fpgrad.discrete`.
+
 Silent neurons. A first-spike loss needs a time for every output neuron. A neuron that does not
 fire on ``[0, t_max]`` is given the time ``t_max`` (the latest it could have fired) and that time
 carries no gradient: the exact derivative of a spike that does not exist is zero. Losses stay
@@ -17,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -37,11 +44,24 @@ __all__ = [
 ]
 
 
+GridStatistic = Literal["first", "count", "raster"]
+
+
 class Loss(Protocol):
-    """What :func:`fpgrad.gradient` needs from a loss."""
+    """What :func:`fpgrad.gradient` needs from a loss (the last two only on the time grid)."""
 
     def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
         """The loss and its derivative w.r.t. each spike time of ``result``."""
+        ...
+
+    def grid_statistic(self) -> tuple[GridStatistic, tuple[int, ...]]:
+        """The grid statistic this loss reads and the neurons (global ids) it reads it of."""
+        ...
+
+    def grid_value(self, statistic: Any, dt: float) -> Any:
+        """The loss (a JAX scalar) from :meth:`grid_statistic`'s statistic of its neurons on a
+        grid of step ``dt``: first-spike times ``(n,)``, counts ``(n,)`` or the raster
+        ``(T + 1, n)`` (column ``c`` is neuron ``c`` of :meth:`grid_statistic`)."""
         ...
 
 
@@ -103,6 +123,16 @@ class FirstSpikeMSE:
         """``L`` from the first spike times (array of shape ``(n,)``)."""
         return xp.mean((times - xp.asarray(self.targets)) ** 2)
 
+    def grid_statistic(self) -> tuple[GridStatistic, tuple[int, ...]]:
+        """First-spike times of :attr:`neurons` (see :class:`Loss`)."""
+        return "first", self.neurons
+
+    def grid_value(self, statistic: Any, dt: float) -> Any:
+        """:meth:`formula` of the grid first-spike times."""
+        import jax.numpy as jnp
+
+        return self.formula(statistic, xp=jnp)
+
     def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
         times, index = first_spike_times(result, self.neurons)
         grad = 2.0 * (times - np.asarray(self.targets)) / len(times)
@@ -122,7 +152,7 @@ class FirstSpikeCrossEntropy:
 
     neurons: tuple[int, ...]
     label: int
-    tau0: float = 2.0
+    tau0: float = 2.0  # the defaults are written only here (fpgrad.train reads them from here)
     tau1: float = 10.0
     alpha: float = 1e-2
 
@@ -141,6 +171,16 @@ class FirstSpikeCrossEntropy:
         log_norm = z_max + xp.log(xp.sum(xp.exp(z - z_max)))
         t_label = times[self.label]
         return log_norm - z[self.label] + self.alpha * (xp.exp(t_label / self.tau1) - 1.0)
+
+    def grid_statistic(self) -> tuple[GridStatistic, tuple[int, ...]]:
+        """First-spike times of :attr:`neurons` (see :class:`Loss`)."""
+        return "first", self.neurons
+
+    def grid_value(self, statistic: Any, dt: float) -> Any:
+        """:meth:`formula` of the grid first-spike times."""
+        import jax.numpy as jnp
+
+        return self.formula(statistic, xp=jnp)
 
     def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
         times, index = first_spike_times(result, self.neurons)
@@ -223,6 +263,45 @@ class VanRossum:
             )
         return total
 
+    def grid_statistic(self) -> tuple[GridStatistic, tuple[int, ...]]:
+        """The raster columns of the target neurons (see :class:`Loss`)."""
+        return "raster", tuple(self.targets)
+
+    def grid_value(self, statistic: Any, dt: float) -> Any:
+        """The pair form with the grid raster ``r_n`` (columns in :attr:`targets` order) as spike
+        weights at the grid times ``t_n = n dt`` (targets ``s_j`` stay off the grid):
+
+            D^2 = 1/2 [sum_{m,n} r_m r_n K(t_m - t_n) + sum_{j,j'} K(s_j - s_j')
+                       - 2 sum_{n,j} r_n K(t_n - s_j)],        K(x) = exp(-|x| / tau),
+
+        the self term in ``O(T)`` through the exactly filtered raster
+        ``y_n = r_n + e^{-dt/tau} y_{n-1}``: ``sum_{m,n} r_m r_n K(t_m - t_n) = 2 sum_n r_n y_n -
+        sum_n r_n^2``. For a 0/1 raster this *is* the loss of the grid spike times: exact for
+        spikes on grid points, first order in ``dt`` otherwise.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        raster = statistic
+        times = dt * jnp.arange(raster.shape[0], dtype=raster.dtype)
+        decay = jnp.exp(-dt / self.tau)
+
+        def filter_step(y: Any, r_n: Any) -> tuple[Any, Any]:
+            y = decay * y + r_n
+            return y, y
+
+        _, filtered = jax.lax.scan(filter_step, jnp.zeros_like(raster[0]), raster)
+        self_pairs = 2.0 * jnp.sum(raster * filtered, axis=0) - jnp.sum(raster * raster, axis=0)
+        total = jnp.zeros((), raster.dtype)
+        for p, target in enumerate(self.targets.values()):
+            s = jnp.asarray(target, raster.dtype).reshape(-1)
+            kernel = jnp.exp(-jnp.abs(times[:, None] - s[None, :]) / self.tau)  # K(t_n - s_j)
+            cross = jnp.sum(raster[:, p] * jnp.sum(kernel, axis=1))
+            total = total + 0.5 * (
+                self_pairs[p] + _van_rossum_pairs(s, s, self.tau, jnp) - 2.0 * cross
+            )
+        return total
+
     def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
         nodes = tuple(self.targets)
         _check_neurons(result, nodes)
@@ -271,6 +350,16 @@ class SpikeCount:
     def formula(self, counts: Any, xp: Any = np) -> Any:
         """``L`` from the spike counts of ``neurons``."""
         return 0.5 * xp.sum((counts - xp.asarray(self.targets)) ** 2)
+
+    def grid_statistic(self) -> tuple[GridStatistic, tuple[int, ...]]:
+        """Spike counts of :attr:`neurons` (see :class:`Loss`)."""
+        return "count", self.neurons
+
+    def grid_value(self, statistic: Any, dt: float) -> Any:
+        """:meth:`formula` of the grid spike counts."""
+        import jax.numpy as jnp
+
+        return self.formula(statistic, xp=jnp)
 
     def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
         _check_neurons(result, self.neurons)

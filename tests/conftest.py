@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis profiles and JAX float64."""
+"""Shared test configuration: hypothesis profiles, JAX float64 and strict dtype promotion."""
 
 import os
 
@@ -16,9 +16,10 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-try:  # exactness comparisons with JAX need float64 everywhere
+try:  # exactness comparisons with JAX need float64 everywhere; no silent dtype promotion
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
 except ImportError:  # pragma: no cover - JAX is a dev dependency
     pass

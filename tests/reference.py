@@ -1,6 +1,6 @@
 """An independent high-precision reference simulator (mpmath, 50 digits by default).
 
-This module re-implements the model of DESIGN.md §1 from scratch, with no fpgrad internals: it
+This module re-implements the model of docs/model.md §1 from scratch, with no fpgrad internals: it
 only reads the public fields of a :class:`fpgrad.Problem` (``network.n_inputs``, ``n_neurons``,
 ``tau_syn``, ``tau_mem``, ``threshold``, ``t_ref``, ``pre``, ``post``, ``weight``, ``inputs``,
 ``t_max``). It is slow and simple on purpose; the Numba simulator and the gradient engines are

@@ -6,6 +6,7 @@ grid steps is marked slow.
 """
 
 import csv
+import inspect
 import itertools
 import json
 import math
@@ -17,9 +18,9 @@ import pytest
 from test_discrete import DTS, RECURRENT
 
 import fpgrad
-from fpgrad import discrete
+from fpgrad import _compare, discrete
+from fpgrad._compare import STATISTICS, Comparison, _statistics, compare, forward_convergence
 from fpgrad.cli import main
-from fpgrad.compare import STATISTICS, Comparison, _statistics, compare, forward_convergence
 
 # 3 inputs, 4 hidden and 2 output neurons: 9 spikes on [0, 25] ms (1-2 per neuron), margins
 # to a change of spike pattern 0.093 (peak) and 0.091 (slope).
@@ -263,10 +264,14 @@ def test_cli(small, tmp_path, capsys):
 
 
 def test_lazy_export_and_missing_jax():
-    """``import fpgrad`` does not import JAX; ``fpgrad.compare`` is the module, callable as the
-    function; without JAX the error says how to install it."""
-    assert callable(fpgrad.compare) and fpgrad.compare.compare is compare
-    assert fpgrad.Comparison is Comparison and fpgrad.compare.forward_convergence
+    """``import fpgrad`` does not import JAX; ``fpgrad.compare``, ``fpgrad.forward_convergence``
+    and the result classes are what the private ``fpgrad._compare`` defines (the functions
+    themselves, no module); without JAX the error says how to install it."""
+    assert fpgrad.compare is _compare.compare is compare
+    assert fpgrad.forward_convergence is _compare.forward_convergence is forward_convergence
+    assert fpgrad.Comparison is _compare.Comparison is Comparison
+    assert fpgrad.ForwardConvergence is _compare.ForwardConvergence
+    assert inspect.isfunction(fpgrad.compare) and not inspect.ismodule(fpgrad.compare)
     code = (
         "import sys\n"
         "import fpgrad\n"

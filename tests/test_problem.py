@@ -62,7 +62,7 @@ def awkward_problem() -> fpgrad.Problem:
 
 
 def test_example_from_design_loads():
-    """The example of DESIGN.md §3 is a valid problem, with its values in place."""
+    """The example of docs/model.md §3 is a valid problem, with its values in place."""
     prob = fpgrad.problem_from_dict(example())
     net = prob.network
     assert (net.n_inputs, net.n_neurons, net.n_synapses) == (2, 3, 4)
@@ -109,7 +109,7 @@ def test_scalars_written_compactly_and_t_ref_optional(tmp_path):
 
 
 def test_inputs_are_sorted_and_arrays_read_only():
-    """Input trains are stored sorted (the reader's job, DESIGN.md §3) and arrays are frozen."""
+    """Input trains are stored sorted (the reader's job, docs/model.md §3) and arrays are frozen."""
     data = example()
     data["inputs"] = [[4.5, 1.0, 3.0], []]
     prob = fpgrad.problem_from_dict(data)
@@ -289,7 +289,7 @@ def test_missing_file_is_an_os_error(tmp_path):
 def test_nan_literals_in_file_name_the_field(tmp_path, old, new, field):
     """Python's ``json`` accepts the non-standard literals ``NaN``/``Infinity``; a problem file
     containing one must still be rejected with a message naming the field, like any other
-    non-finite value (DESIGN.md §3: "a clear error naming the field")."""
+    non-finite value (docs/model.md §3: "a clear error naming the field")."""
     path = tmp_path / "nan.json"
     path.write_text(json.dumps(EXAMPLE).replace(old, new, 1))
     with pytest.raises(ProblemError) as err:

@@ -392,7 +392,7 @@ def test_peak_just_below_threshold_is_reported():
     res = fpgrad.simulate(prob)
     deg = res.degeneracy
     assert res.n_spikes == 0
-    assert deg.peak_gap_neuron == 0
+    assert deg.peak_gap_neuron == prob.network.n_inputs + 0  # global node id of neuron 0
     assert deg.min_peak_gap == pytest.approx(theta * 1e-9, rel=1e-6)
     assert abs(deg.peak_gap_time - (t0 + s_h)) < 1e-9
     assert np.isinf(deg.min_crossing_slope) and deg.crossing_slope_neuron == -1
@@ -412,7 +412,7 @@ def test_grazing_crossing_has_small_slope():
     deg = res.degeneracy
     want = float(ref.slopes[0])
     assert 1e-7 < want < 1e-4
-    assert deg.crossing_slope_neuron == 0
+    assert deg.crossing_slope_neuron == prob.network.n_inputs + 0
     assert deg.min_crossing_slope == pytest.approx(want, rel=1e-4)
     assert deg.crossing_slope_time == res.spike_time[0]
     assert deg.is_degenerate(eps_slope=1e-4) and not deg.is_degenerate(eps_slope=1e-8)
@@ -428,7 +428,7 @@ def test_crossing_slope_matches_reference_on_random_problems():
         q = int(np.argmin([float(s) for s in ref.slopes]))
         deg = res.degeneracy
         assert deg.min_crossing_slope == pytest.approx(float(ref.slopes[q]), rel=1e-9)
-        assert deg.crossing_slope_neuron == ref.spikes[q][0] - prob.network.n_inputs
+        assert deg.crossing_slope_neuron == ref.spikes[q][0]  # both global node ids
         assert abs(deg.crossing_slope_time - float(ref.spikes[q][1])) < TOL_REF
 
 
@@ -438,12 +438,12 @@ def test_peak_gap_kink_and_horizon():
     kink = one_neuron([(1.0, 0.3), (3.0, -1.0)], t_max=30.0)
     deg = fpgrad.simulate(kink).degeneracy
     ref = simulate_reference_run(kink)
-    assert (deg.peak_gap_neuron, deg.peak_gap_time) == (0, 3.0)
+    assert (deg.peak_gap_neuron, deg.peak_gap_time) == (kink.network.n_inputs + 0, 3.0)
     assert deg.min_peak_gap == pytest.approx(float(ref.min_peak_gap), rel=1e-12)
     rising = one_neuron([(1.0, 0.3)], t_max=4.0)
     deg = fpgrad.simulate(rising).degeneracy
     ref = simulate_reference_run(rising)
-    assert (deg.peak_gap_neuron, deg.peak_gap_time) == (0, 4.0)
+    assert (deg.peak_gap_neuron, deg.peak_gap_time) == (rising.network.n_inputs + 0, 4.0)
     assert deg.min_peak_gap == pytest.approx(float(ref.min_peak_gap), rel=1e-12)
 
 
@@ -474,5 +474,8 @@ def test_peak_gap_matches_reference_on_random_problems():
         deg = fpgrad.simulate(prob).degeneracy
         ref = simulate_reference_run(prob)
         assert deg.min_peak_gap == pytest.approx(float(ref.min_peak_gap), rel=1e-9), seed
-        assert deg.peak_gap_neuron == ref.peak_gap_neuron
+        # the reference numbers neurons 0..N-1, the simulator by global node id
+        neuron = ref.peak_gap_neuron
+        assert neuron >= 0, seed
+        assert deg.peak_gap_neuron == prob.network.n_inputs + neuron
         assert abs(deg.peak_gap_time - float(ref.peak_gap_time)) < 1e-8

@@ -1,4 +1,4 @@
-"""Training loop: exact fast path, a tiny run that learns, checkpoints, metrics and the CLI."""
+"""Training loop: a tiny run that learns (exact and surrogate), checkpoints, metrics, the CLI."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ import numpy as np
 import pytest
 
 import fpgrad
+from fpgrad.cli import train as train_command
 from fpgrad.data import load_yinyang
+from fpgrad.discrete import Surrogate
 from fpgrad.train import (
     Classifier,
-    ExactMethod,
-    GradientBatchMethod,
-    LossConfig,
-    SurrogateMethod,
     TrainConfig,
-    add_train_command,
     evaluate,
     init_params,
     load_checkpoint,
@@ -38,43 +35,52 @@ TINY = TrainConfig(hidden=(30,), epochs=3, batch_size=20, lr=5e-3, seed=3, t_ref
 
 
 @pytest.mark.parametrize("t_ref", [0.0, 1000.0])
-def test_fast_path_matches_gradient_batch(t_ref):
+def test_fused_batch_matches_per_sample_path(t_ref):
+    """The training step's batch (ExactReverse's fused cross-entropy loop over a prepared split's
+    subset) equals fpgrad.gradient per sample, averaged; with per-sample clipping too."""
     data = load_yinyang("train").subset(np.arange(24))
     model = Classifier(sizes=(5, 12, 3), t_ref=t_ref)
     params = init_params(model, np.random.default_rng(1))
     params = type(params)(params.weight, params.threshold * np.linspace(0.9, 1.1, 15))
-    loss = LossConfig(tau0=1.5, tau1=8.0, alpha=2e-2)
+    config = TrainConfig(tau0=1.5, tau1=8.0, alpha=2e-2)
     idx = np.arange(3, 24, 2)
-    fast, ref = ExactMethod(n_threads=2), GradientBatchMethod(fpgrad.ExactReverse(), n_threads=1)
-    args = (model, params)
-    a = fast.run(*args, fast.prepare(data.encode()), idx, data.y, loss, True)
-    b = ref.run(*args, ref.prepare(data.encode()), idx, data.y, loss, True)
-    np.testing.assert_allclose(a.loss, b.loss, rtol=1e-13, atol=1e-13)
-    np.testing.assert_array_equal(a.pred, b.pred)
-    np.testing.assert_array_equal(a.fired, b.fired)
-    assert np.abs(b.grad_weight).max() > 0
-    np.testing.assert_allclose(a.grad_weight, b.grad_weight, rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(a.grad_threshold, b.grad_threshold, rtol=1e-10, atol=1e-13)
-    # per-sample clipping: same on both paths, and it does bound the mean gradient
-    a = fast.run(*args, fast.prepare(data.encode()), idx, data.y, loss, True, 0.05)
-    b = ref.run(*args, ref.prepare(data.encode()), idx, data.y, loss, True, 0.05)
-    np.testing.assert_allclose(a.grad_weight, b.grad_weight, rtol=1e-10, atol=1e-13)
-    assert np.sqrt(np.sum(a.grad_weight**2) + np.sum(a.grad_threshold**2)) <= 0.05 + 1e-12
+    network = model.network(params)
+    losses = config.losses(model, data.y[idx])
+    method = fpgrad.ExactReverse()
+    prepared = method.prepare(data.encode()).subset(idx)
+    groups = ["weight", "threshold"]
+    refs = [
+        fpgrad.gradient(fpgrad.Problem(network, data.encode()[s], model.t_max), lo, params=groups)
+        for s, lo in zip(idx, losses, strict=True)
+    ]
+    for clip in (0.0, 0.05):
+        res = method.batch(network, prepared, model.t_max, losses, params=groups,
+                           sample_clip=clip, n_threads=2)  # fmt: skip
+        assert res.samples is None  # the fused path ran
+        np.testing.assert_allclose(res.losses, [r.loss for r in refs], rtol=1e-13, atol=1e-13)
+        norms = [np.linalg.norm(r.grad.flat()) for r in refs]
+        scale = [min(1.0, clip / n) if clip > 0 else 1.0 for n in norms]
+        for group in groups:
+            want = np.mean(
+                [s * getattr(r.grad, group) for s, r in zip(scale, refs, strict=True)], axis=0
+            )
+            assert np.abs(want).max() > 0
+            np.testing.assert_allclose(getattr(res.grad, group), want, rtol=1e-10, atol=1e-13)
+        if clip:
+            assert np.linalg.norm(res.grad.flat()) <= clip + 1e-12
+    first = [fpgrad._method.first_spike_matrix(r.result) for r in refs]
+    np.testing.assert_array_equal(res.first_spike_time, np.stack(first))
 
 
 def test_init_makes_neurons_fire():
     data = load_yinyang("validation").subset(np.arange(100))
     model = Classifier(sizes=(5, 120, 3), t_ref=1000.0)
-    method = ExactMethod()
-    res = method.run(
-        model,
-        init_params(model, np.random.default_rng(0)),
-        method.prepare(data.encode()),
-        np.arange(100),
-        data.y,
-        LossConfig(),
-        False,
-    )
+    params = init_params(model, np.random.default_rng(0))
+    res = fpgrad.ExactReverse().batch(
+        model.network(params), data.encode(), model.t_max,
+        TrainConfig().losses(model, data.y), params=[],
+    )  # fmt: skip
+    assert res.grad is None
     assert res.fired[:, :120].any(axis=0).mean() > 0.9  # hidden neurons fire on some sample
     assert res.fired[:, 120:].mean() > 0.9  # outputs fire on almost every sample
 
@@ -110,14 +116,9 @@ def test_test_split_is_evaluated_at_last_and_best_validation_epoch(tiny_yinyang,
     assert result.best_epoch == int(np.argmax(val)) + 1  # first epoch of the best accuracy
     best = load_checkpoint(tmp_path / "best.npz")
     assert best.epoch == result.best_epoch
-    method = ExactMethod()
+    method = fpgrad.ExactReverse()
     again = evaluate(
-        method,
-        result.model,
-        best.params,
-        method.prepare(test_set.encode()),
-        test_set.y,
-        TINY.loss,
+        method, result.model, best.params, method.prepare(test_set.encode()), test_set.y, TINY
     )
     assert result.test_best.accuracy == again.accuracy
     payload = json.loads((tmp_path / "metrics.json").read_text())
@@ -158,33 +159,31 @@ def test_parameter_average_is_evaluated(tiny_yinyang, tmp_path):
     config = TrainConfig(**{**TINY.to_dict(), "hidden": (16,), "ema": 0.9})
     iterates = []
 
-    class Recording(ExactMethod):
-        def run(self, model, params, data, index, labels, loss, with_grad, sample_clip=0.0):
-            if with_grad:
-                iterates.append(params)
-            return super().run(model, params, data, index, labels, loss, with_grad, sample_clip)
+    class Recording(fpgrad.ExactReverse):
+        """Records the weights of every training step's network (a user subclass of the
+        method contract: the loop calls only ``prepare`` and ``batch``)."""
+
+        def _batch(self, network, data, t_max, losses, params, *args):
+            if params:
+                iterates.append(network.weight.copy())
+            return super()._batch(network, data, t_max, losses, params, *args)
 
     straight = train(
         config, train_set, val_set, method=Recording(), out_dir=tmp_path / "a", progress=False
     )
     ckpt = load_checkpoint(tmp_path / "a" / "checkpoint.npz")
     # Each step's iterate is the parameters the next step ran on; the last one is saved.
-    steps = [*iterates[1:], ckpt.train_params]
-    expected = iterates[0].weight
-    for k, p in enumerate(steps):
+    steps = [*iterates[1:], ckpt.train_params.weight]
+    expected = iterates[0]
+    for k, w in enumerate(steps):
         decay = min(0.9, (1 + k) / (10 + k))  # the warm-up of the decay
-        expected = decay * expected + (1 - decay) * p.weight
+        expected = decay * expected + (1 - decay) * w
     np.testing.assert_allclose(straight.params.weight, expected, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(ckpt.params.weight, straight.params.weight)
     assert not np.allclose(ckpt.train_params.weight, ckpt.params.weight)
-    method = ExactMethod()
+    method = fpgrad.ExactReverse()
     val = evaluate(
-        method,
-        straight.model,
-        straight.params,
-        method.prepare(val_set.encode()),
-        val_set.y,
-        TINY.loss,
+        method, straight.model, straight.params, method.prepare(val_set.encode()), val_set.y, TINY
     )
     assert val.accuracy == straight.history[-1]["val_acc"]
     with pytest.raises(ValueError, match="ema"):
@@ -202,7 +201,7 @@ def test_threshold_training_keeps_thresholds_positive(tiny_yinyang):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fpgrad")
-    add_train_command(parser.add_subparsers(dest="command", required=True))
+    train_command.add_command(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
@@ -229,129 +228,9 @@ def test_cli_runs(tmp_path):
     assert bad.func(bad) == 2  # "ema: expected a decay in [0, 1)", no traceback
 
 
-# --- surrogate-gradient training (SurrogateMethod: batched JAX BPTT on the grid) ---
-
-SURROGATE_MODEL = Classifier(sizes=(5, 12, 3), t_ref=2.0, t_max=20.0)  # bursts: resets count
-SURROGATE_LOSS = LossConfig(tau0=1.5, tau1=8.0, alpha=2e-2)
-SURROGATE_OPTIONS = {"dt": 0.2, "surrogate": "gaussian", "width": 0.3, "dtype": "float64"}
-
-
-@pytest.fixture(scope="module")
-def surrogate_case():
-    """Three Yin-Yang samples, parameters with unequal thresholds, and each sample's surrogate
-    gradient from ``fpgrad.gradient(..., method=fpgrad.discrete.Surrogate(...))``."""
-    data = load_yinyang("train").subset(np.arange(12))
-    params = init_params(SURROGATE_MODEL, np.random.default_rng(1))
-    params = type(params)(params.weight, params.threshold * np.linspace(0.9, 1.1, 15))
-    index = np.array([2, 7, 11])
-    network = SURROGATE_MODEL.network(params)
-    per_sample = fpgrad.discrete.Surrogate(
-        **{k: v for k, v in SURROGATE_OPTIONS.items() if k != "dtype"}
-    )
-    outputs = [int(o) for o in SURROGATE_MODEL.outputs]
-    refs = [
-        fpgrad.gradient(
-            fpgrad.Problem(network, data.encode()[s], SURROGATE_MODEL.t_max),
-            fpgrad.FirstSpikeCrossEntropy(outputs, int(data.y[s]), tau0=1.5, tau1=8.0, alpha=2e-2),
-            per_sample,
-            params=["weight", "threshold"],
-        )
-        for s in index
-    ]
-    return data, params, index, refs
-
-
-def _surrogate_run(case, with_grad=True, sample_clip=0.0, **options):
-    data, params, index, _ = case
-    method = SurrogateMethod(**{**SURROGATE_OPTIONS, **options})
-    prepared = method.prepare(data.encode())
-    return method.run(
-        SURROGATE_MODEL, params, prepared, index, data.y, SURROGATE_LOSS, with_grad, sample_clip
-    )
-
-
-def test_surrogate_batch_equals_mean_of_per_sample_gradients(surrogate_case):
-    """The batched, padded step (chunks of 2: the second holds one masked sample) is the mean of
-    the per-sample ``fpgrad.gradient`` surrogate gradients: same float64 operations up to the
-    order of the sums, so 1e-10 relative; this pins the mapping to the ``Params`` layout."""
-    refs = surrogate_case[3]
-    res = _surrogate_run(surrogate_case, batch_pad=2)
-    np.testing.assert_allclose(res.loss, [r.loss for r in refs], rtol=1e-12)
-    mean_w = np.mean([r.grad.weight for r in refs], axis=0)
-    mean_th = np.mean([r.grad.threshold for r in refs], axis=0)
-    assert np.abs(mean_w).max() > 1e-3 and np.abs(mean_th).max() > 1e-3
-    np.testing.assert_allclose(
-        res.grad_weight, mean_w, rtol=1e-10, atol=1e-12 * np.abs(mean_w).max()
-    )
-    np.testing.assert_allclose(
-        res.grad_threshold, mean_th, rtol=1e-10, atol=1e-12 * np.abs(mean_th).max()
-    )
-
-
-def test_surrogate_padding_and_forward_pass(surrogate_case):
-    """Padding with masked samples changes nothing (the gradient test above runs padded chunks;
-    here the forward-only pass without padding gives the same losses); ``fired`` and ``pred`` are
-    those of the grid simulation of ``fpgrad.discrete``."""
-    data, params, index, _ = surrogate_case
-    padded = _surrogate_run(surrogate_case, batch_pad=2)
-    forward = _surrogate_run(surrogate_case, with_grad=False, batch_pad=3)
-    assert forward.grad_weight is None and forward.grad_threshold is None
-    np.testing.assert_allclose(forward.loss, padded.loss, rtol=1e-13)
-    np.testing.assert_array_equal(forward.pred, padded.pred)
-    np.testing.assert_array_equal(forward.fired, padded.fired)
-    dp = fpgrad.discrete.discretize(
-        SURROGATE_MODEL.network(params),
-        SURROGATE_OPTIONS["dt"],
-        batch=[data.encode()[s] for s in index],
-        t_max=SURROGATE_MODEL.t_max,
-    )
-    out = fpgrad.discrete.simulate_discrete(dp)
-    np.testing.assert_array_equal(padded.fired, np.asarray(out.raster).any(axis=1))
-    first = np.asarray(out.first_spike_times(t_silent=SURROGATE_MODEL.t_max))[:, 12:]
-    np.testing.assert_array_equal(padded.pred, np.argmin(first, axis=1))
-    assert padded.fired.any() and not padded.fired.all()
-
-
-def test_surrogate_sample_clip(surrogate_case):
-    """``sample_clip`` scales each sample's gradient to norm <= clip before the mean."""
-    refs = surrogate_case[3]
-    norms = [np.sqrt(np.sum(r.grad.weight**2) + np.sum(r.grad.threshold**2)) for r in refs]
-    clip = float(np.median(norms))  # clips one sample, leaves one, the median one at the edge
-    res = _surrogate_run(surrogate_case, sample_clip=clip, batch_pad=2)
-    scale = [min(1.0, clip / n) for n in norms]
-    want_w = np.mean([s * r.grad.weight for s, r in zip(scale, refs, strict=True)], axis=0)
-    want_th = np.mean([s * r.grad.threshold for s, r in zip(scale, refs, strict=True)], axis=0)
-    assert not np.allclose(want_w, np.mean([r.grad.weight for r in refs], axis=0))
-    np.testing.assert_allclose(res.grad_weight, want_w, rtol=1e-10, atol=1e-12 * clip)
-    np.testing.assert_allclose(res.grad_threshold, want_th, rtol=1e-10, atol=1e-12 * clip)
-
-
-def test_surrogate_options_are_checked(surrogate_case):
-    for bad, match in (
-        ({"surrogate": "nope"}, "unknown surrogate"),
-        ({"dt": 0.0}, "dt"),
-        ({"reset": "soft"}, "reset"),
-        ({"dtype": "float16"}, "dtype"),
-        ({"batch_pad": 0}, "batch_pad"),
-    ):
-        with pytest.raises(ValueError, match=match):
-            SurrogateMethod(**bad)
-    data, params, index, _ = surrogate_case
-    with pytest.raises(TypeError, match="prepare"):
-        SurrogateMethod().run(
-            SURROGATE_MODEL,
-            params,
-            ExactMethod().prepare(data.encode()),
-            index,
-            data.y,
-            SURROGATE_LOSS,
-            False,
-        )
-
-
 def test_surrogate_tiny_training_learns(tiny_yinyang):
     train_set, val_set = tiny_yinyang
-    method = SurrogateMethod(dt=0.25, batch_pad=TINY.batch_size)
+    method = Surrogate(dt=0.25, dtype="float32", batch_pad=TINY.batch_size)
     result = train(TINY, train_set, val_set, method=method, progress=False)
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < losses[0]
@@ -366,7 +245,7 @@ def test_cli_surrogate(tmp_path, capsys):
     # one epoch of the full training split on a 40-step grid: a few seconds
     assert args.func(args) == 0
     payload = json.loads((out / "metrics.json").read_text())
-    assert payload["config"]["method"] == "surrogate"
+    assert payload["config"]["method"] == "surrogate-sigmoid-dt0.5"
     assert payload["test"]["accuracy"] > 0
     capsys.readouterr()
     args = _parser().parse_args(["train", "yinyang", "--dt", "0.1", "--width", "0.2"])

@@ -1,6 +1,6 @@
-"""Discrete-time (grid) simulation in JAX and surrogate-gradient BPTT (DESIGN.md §4).
+"""Discrete-time (grid) simulation in JAX and surrogate-gradient BPTT (docs/model.md §4).
 
-The problem of DESIGN.md §1 on a time grid of step ``dt`` with exact exponential propagators
+The problem of docs/model.md §1 on a time grid of step ``dt`` with exact exponential propagators
 (the grid model samples the continuous solution between events), Heaviside spikes on the grid
 (``V >= theta`` fires), a zoo of normalised surrogate derivatives, and gradients of any JAX loss
 of the raster and voltages by backpropagation through ``lax.scan``.
@@ -15,7 +15,9 @@ from ._grid import bin_times as bin_times
 from ._grid import coarsen_raster as coarsen_raster
 from ._grid import n_grid_steps as n_grid_steps
 from ._grid import raster_hamming as raster_hamming
+from ._method import GridInputs as GridInputs
 from ._method import Surrogate as Surrogate
+from ._method import grid_loss as grid_loss
 from ._model import DiscreteOutput as DiscreteOutput
 from ._model import DiscreteParams as DiscreteParams
 from ._model import DiscreteProblem as DiscreteProblem

@@ -1,4 +1,4 @@
-"""The discrete-time model: the problem of DESIGN.md §1 on a time grid, in JAX (``lax.scan``).
+"""The discrete-time model: the problem of docs/model.md §1 on a time grid, in JAX (``lax.scan``).
 
 Grid and binning as in :mod:`fpgrad.discrete._grid` (``t_n = n dt``, an event at ``g`` lands at
 step ``ceil(g / dt)``). Per neuron ``i`` the state is ``(V_i, J_i)`` with

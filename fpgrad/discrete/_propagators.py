@@ -1,7 +1,7 @@
 """Exact one-step propagators of the current-based LIF neuron on a grid of step ``dt`` (ms).
 
 Between events the state ``(V, J)`` of a neuron (``J = sum_k w_k I_pre[k]``, its total input
-current) evolves linearly (DESIGN.md §1), so one step of length ``dt`` is exactly
+current) evolves linearly (docs/model.md §1), so one step of length ``dt`` is exactly
 
     J(t + dt) = alpha J(t),               alpha = e^{-a dt},  a = 1 / tau_syn
     V(t + dt) = beta V(t) + H J(t),       beta  = e^{-b dt},  b = 1 / tau_mem

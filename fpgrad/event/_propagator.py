@@ -1,7 +1,7 @@
 """Exact propagation of a neuron's state between events, and its parameter derivatives.
 
 With ``a = 1/tau_syn`` and ``b = 1/tau_mem``, a neuron's state between events is ``(V, J)``,
-``J = sum_k w_k I_pre(k)`` its total input current (DESIGN.md §1):
+``J = sum_k w_k I_pre(k)`` its total input current (docs/model.md §1):
 
     J(t0 + s) = J0 E_a(s),                  E_a(s) = e^{-a s}
     V(t0 + s) = V0 E_b(s) + J0 H(s),        E_b(s) = e^{-b s}

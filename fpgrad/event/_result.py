@@ -22,8 +22,8 @@ def _json_float(x: float) -> float | None:
 class Degeneracy:
     """How close a run is to changing its spike pattern.
 
-    Gradients are defined where the spike pattern is locally constant (DESIGN.md §2). Two margins
-    measure the distance to a change:
+    Gradients are defined where the spike pattern is locally constant (docs/model.md §2). Two
+    margins measure the distance to a change:
 
     * ``min_peak_gap``: the smallest ``theta_i - V_i`` over every sub-threshold local maximum of
       every membrane potential (a peak of the free trajectory, a kink where an input turned a
@@ -33,7 +33,8 @@ class Degeneracy:
       Small means a spike is about to *vanish* (a grazing crossing; ``df/dp ~ 1/slope`` blows up).
       ``inf`` without spikes.
 
-    ``*_neuron`` (neuron index ``0..N-1``, -1 if none) and ``*_time`` (ms) say where.
+    ``*_neuron`` (the neuron's global node id ``M..M+N-1``, as in ``spike_node`` and the losses;
+    -1 if none) and ``*_time`` (ms) say where.
     """
 
     min_peak_gap: float

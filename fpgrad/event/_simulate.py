@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import weakref
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._problem import Network, Problem, ProblemError
+from .._threads import map_threads
 from ._kernel import STATUS_BUDGET, simulate_kernel
 from ._result import Degeneracy, SimulationResult
 
@@ -29,9 +28,11 @@ class CompiledNetwork:
     """A network's arrays in the layout of the kernels: CSR outgoing synapses by source node.
 
     ``out_syn[k]`` is the file index of the ``k``-th synapse in CSR order (stable, so synapses of
-    one source keep their file order).
+    one source keep their file order). :attr:`simulation_args` and :attr:`gradient_args` are the
+    leading arguments of the simulation and gradient kernels, built here only.
     """
 
+    n_inputs: int
     a: float
     b: NDArray[np.float64]
     theta: NDArray[np.float64]
@@ -40,6 +41,19 @@ class CompiledNetwork:
     out_post: NDArray[np.int64]
     out_w: NDArray[np.float64]
     out_syn: NDArray[np.int64]
+
+    @property
+    def simulation_args(self) -> tuple:
+        """``(n_inputs, a, b, theta, t_ref, out_ptr, out_post, out_w)``: the network arguments of
+        :func:`~fpgrad.event._kernel.simulate_kernel`."""
+        return (self.n_inputs, self.a, self.b, self.theta, self.t_ref, self.out_ptr,
+                self.out_post, self.out_w)  # fmt: skip
+
+    @property
+    def gradient_args(self) -> tuple:
+        """:attr:`simulation_args` plus ``out_syn``: the network arguments of the forward and
+        reverse gradient kernels."""
+        return (*self.simulation_args, self.out_syn)
 
 
 # A Network is immutable (frozen, read-only arrays), so its kernel layout is computed once and
@@ -61,6 +75,7 @@ def _layout(network: Network) -> CompiledNetwork:
     out_ptr = np.zeros(network.n_nodes + 1, np.int64)
     np.cumsum(counts, out=out_ptr[1:])
     return CompiledNetwork(
+        n_inputs=network.n_inputs,
         a=1.0 / network.tau_syn,
         b=1.0 / network.tau_mem,
         theta=np.ascontiguousarray(network.threshold),
@@ -91,17 +106,15 @@ def _check_budget(max_spikes: int) -> int:
     return int(max_spikes)
 
 
+def _global_id(neuron: int, n_inputs: int) -> int:
+    """The global node id of kernel neuron index ``neuron`` (``-1``, none, stays ``-1``)."""
+    return neuron + n_inputs if neuron >= 0 else -1
+
+
 def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationResult:
     in_node, in_time, in_index = merge_inputs(problem.inputs)
     ev_node, ev_time, ev_input, status, n_syn, deg = simulate_kernel(
-        problem.network.n_inputs,
-        net.a,
-        net.b,
-        net.theta,
-        net.t_ref,
-        net.out_ptr,
-        net.out_post,
-        net.out_w,
+        *net.simulation_args,
         in_node,
         in_time,
         in_index,
@@ -118,6 +131,7 @@ def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationR
     node = ev_node[rows]
     time = ev_time[rows]
     order = np.lexsort((node, time))
+    n_inputs = problem.network.n_inputs
     return SimulationResult(
         problem=problem,
         spike_node=node[order],
@@ -129,10 +143,10 @@ def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationR
         n_synaptic_events=int(n_syn),
         degeneracy=Degeneracy(
             min_peak_gap=float(deg[0]),
-            peak_gap_neuron=int(deg[1]),
+            peak_gap_neuron=_global_id(int(deg[1]), n_inputs),
             peak_gap_time=float(deg[2]),
             min_crossing_slope=float(deg[3]),
-            crossing_slope_neuron=int(deg[4]),
+            crossing_slope_neuron=_global_id(int(deg[4]), n_inputs),
             crossing_slope_time=float(deg[5]),
         ),
     )
@@ -142,7 +156,7 @@ def simulate(problem: Problem, *, max_spikes: int = DEFAULT_MAX_SPIKES) -> Simul
     """Simulate ``problem`` exactly on ``[0, t_max]`` (event-driven, no time grid).
 
     Spike times are the roots of ``V_i(t) = theta_i`` refined to float64 precision; every
-    crossing is found (closed-form extremum test, DESIGN.md §1).
+    crossing is found (closed-form extremum test, docs/model.md §1).
 
     Raises:
         RunawayActivityError: more than ``max_spikes`` neuron spikes.
@@ -168,8 +182,4 @@ def simulate_batch(
     budget = _check_budget(max_spikes)
     problems = [Problem(network, tuple(sample), t_max) for sample in inputs]
     net = compile_network(network)
-    workers = n_threads or os.cpu_count() or 1
-    if workers == 1 or len(problems) <= 1:
-        return [_run(p, net, budget) for p in problems]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda p: _run(p, net, budget), problems))
+    return map_threads(lambda p: _run(p, net, budget), problems, n_threads)

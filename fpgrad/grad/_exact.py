@@ -55,20 +55,7 @@ class SpikeJacobian:
 
 
 def _kernel_args(net: CompiledNetwork, result: SimulationResult) -> tuple:
-    return (
-        result.problem.network.n_inputs,
-        net.a,
-        net.b,
-        net.theta,
-        net.t_ref,
-        net.out_ptr,
-        net.out_post,
-        net.out_w,
-        net.out_syn,
-        result.record_node,
-        result.record_time,
-        result.record_input,
-    )
+    return (*net.gradient_args, result.record_node, result.record_time, result.record_input)
 
 
 def spike_jacobian(

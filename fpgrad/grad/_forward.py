@@ -1,7 +1,7 @@
 """Forward propagation (FP): the exact Jacobian of spike times, in one pass over the record.
 
 Each neuron carries tangents ``(dV_i, dJ_i)`` over the selected parameters (one column each),
-propagated between events by the same linear propagator as the state (DESIGN.md §2) and updated
+propagated between events by the same linear propagator as the state (docs/model.md §2) and updated
 at events. With ``a = 1/tau_syn``, ``b = 1/tau_mem``:
 
 * free propagation over ``s``:  ``dJ <- E_a dJ``,  ``dV <- E_b dV + H dJ``, plus the propagator's

@@ -1,6 +1,6 @@
 """Parameter groups of a problem and the structures gradients are returned in.
 
-Every parameter of the model has a gradient (DESIGN.md §1):
+Every parameter of the model has a gradient (docs/model.md §1):
 
 ==============  ==================  =================================================
 group           shape               meaning
@@ -135,6 +135,10 @@ class Gradients:
 
     def __add__(self, other: Gradients) -> Gradients:
         return Gradients(**{n: a + getattr(other, n) for n, a in self.groups().items()})
+
+    def select(self, names: tuple[str, ...] | list[str]) -> Gradients:
+        """Only the groups ``names`` (the others become ``None``)."""
+        return Gradients(**{n: getattr(self, n) for n in names})
 
     def scale(self, factor: float) -> Gradients:
         """Every group multiplied by ``factor``."""

@@ -1,34 +1,48 @@
-"""Gradients computed elsewhere (another framework, a surrogate BPTT) against the exact one."""
+"""Gradients computed elsewhere (another framework, a hand-written adjoint) against the exact one.
+
+:func:`compare_external` scores such a gradient group by group against fpgrad's exact gradient
+and gives a verdict: a group passes when its Euclidean relative error
+``|g - e|_2 / |e|_2 <= rtol``, default :data:`DEFAULT_EXTERNAL_RTOL` (``1e-6``: an exact
+implementation in float64 agrees to ~1e-12, one in float32 to ~1e-5, so pass ``rtol=1e-4`` or
+so for float32 code; a wrong term is off by percents). :func:`assert_external_close` raises
+``AssertionError`` with the whole report table when it fails. A surrogate gradient is not
+expected to pass: read its cosine and sign agreement instead (or use :func:`fpgrad.compare`).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .._gradient import ExactReverse, Method, gradient
+from .. import metrics
+from .._gradient import check_method
+from .._method import GradientMethod
 from .._problem import Problem, ProblemError
+from .._table import format_number, format_table
 from ..event import Degeneracy
 from ..grad._params import Gradients
-from ..losses import Loss
-from ._gradcheck import (
-    DEFAULT_MARGIN,
-    GradientLike,
-    _cosine,
-    _fmt,
-    as_gradients,
-    describe_degeneracy,
-    format_table,
-)
+from ._gradcheck import DEFAULT_MARGIN, GradientLike, as_gradients, describe_degeneracy
 
-__all__ = ["ExternalComparison", "ExternalGroup", "compare_external"]
+__all__ = [
+    "DEFAULT_EXTERNAL_RTOL",
+    "ExternalComparison",
+    "ExternalGroup",
+    "assert_external_close",
+    "compare_external",
+]
+
+#: Default bound on each group's Euclidean relative error (module docstring).
+DEFAULT_EXTERNAL_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
 class ExternalGroup:
-    """An external gradient ``g`` against the exact one ``e`` on one parameter group.
+    """An external gradient ``g`` against the exact one ``e`` on one parameter group
+    (the statistics of :mod:`fpgrad.metrics`).
 
     Attributes:
         group: the parameter group.
@@ -39,6 +53,7 @@ class ExternalGroup:
         sign_agreement: fraction of the entries with ``|e_q| > 1e-12 max|e|`` where
             ``sign(g_q) == sign(e_q)`` (``nan`` if there are none).
         norm_ratio: ``|g|_2 / |e|_2`` (a scale mismatch shows here, not in the cosine).
+        passed: ``rel_error <= rtol``.
     """
 
     group: str
@@ -48,14 +63,15 @@ class ExternalGroup:
     max_abs_error: float
     sign_agreement: float
     norm_ratio: float
+    passed: bool
 
 
 @dataclass(frozen=True, eq=False)
 class ExternalComparison:
     """The outcome of :func:`compare_external`; ``repr`` is a readable table.
 
-    ``passed`` is ``None`` without ``rtol``, else whether every group's ``rel_error <= rtol``.
-    ``overall`` compares all groups concatenated.
+    ``passed``: every group's ``rel_error <= rtol``. ``overall`` compares all groups
+    concatenated (reported, not part of the verdict).
     """
 
     loss: float
@@ -65,23 +81,27 @@ class ExternalComparison:
     external: Gradients
     reference: str
     degeneracy: Degeneracy | None
-    rtol: float | None
-    passed: bool | None
+    rtol: float
+    passed: bool
 
     def __repr__(self) -> str:
-        head = f"external gradient vs {self.reference} (loss = {self.loss:.10g})"
-        if self.rtol is not None:
-            head += f": {'PASSED' if self.passed else 'FAILED'} (rel err <= {self.rtol:g})"
-        headers = ["group", "n", "cosine", "rel err (L2)", "max abs err", "sign agree", "|g|/|e|"]
+        verdict = "PASSED" if self.passed else "FAILED"
+        head = (
+            f"external gradient vs {self.reference} (loss = {self.loss:.10g}): {verdict} "
+            f"(pass if |g - e|_2 / |e|_2 <= rtol = {self.rtol:g} in every group)"
+        )
+        headers = ["group", "n", "cosine", "rel err (L2)", "max abs err", "sign agree",
+                   "|g|/|e|", "status"]  # fmt: skip
         rows = [
             [
                 g.group,
                 str(g.size),
                 f"{g.cosine:.6f}",
-                _fmt(g.rel_error),
-                _fmt(g.max_abs_error),
+                format_number(g.rel_error),
+                format_number(g.max_abs_error),
                 "nan" if math.isnan(g.sign_agreement) else f"{g.sign_agreement:.3f}",
-                _fmt(g.norm_ratio),
+                format_number(g.norm_ratio),
+                ("ok" if g.passed else "FAIL") if g is not self.overall else "(info)",
             ]
             for g in (*self.groups, self.overall)
         ]
@@ -93,37 +113,19 @@ class ExternalComparison:
     __str__ = __repr__
 
 
-def _group_stats(name: str, g: np.ndarray, e: np.ndarray) -> ExternalGroup:
-    ne = float(np.linalg.norm(e))
-    nd = float(np.linalg.norm(g - e))
-    if ne > 0:
-        rel = nd / ne
-    else:
-        rel = 0.0 if nd == 0 else math.inf
-    scale = float(np.max(np.abs(e))) if e.size else 0.0
-    mask = np.abs(e) > 1e-12 * scale if scale > 0 else np.zeros(e.shape, bool)
-    signs = float(np.mean(np.sign(g[mask]) == np.sign(e[mask]))) if mask.any() else math.nan
-    ng = float(np.linalg.norm(g))
-    ratio = ng / ne if ne > 0 else (1.0 if ng == 0 else math.inf)
-    return ExternalGroup(
-        group=name,
-        size=int(e.size),
-        cosine=_cosine(g, e),
-        rel_error=rel,
-        max_abs_error=float(np.max(np.abs(g - e))) if e.size else 0.0,
-        sign_agreement=signs,
-        norm_ratio=ratio,
-    )
+def _group(name: str, g: np.ndarray, e: np.ndarray, rtol: float) -> ExternalGroup:
+    stats = metrics.agreement(g, e)
+    return ExternalGroup(group=name, size=int(e.size), passed=stats["rel_error"] <= rtol, **stats)
 
 
 def compare_external(
     problem: Problem,
-    loss: Loss,
+    loss: Any,
     external: GradientLike,
     *,
     params: Iterable[str] | None = None,
-    reference: Method | None = None,
-    rtol: float | None = None,
+    reference: GradientMethod | None = None,
+    rtol: float = DEFAULT_EXTERNAL_RTOL,
 ) -> ExternalComparison:
     """Compare a gradient computed elsewhere with fpgrad's exact gradient, per parameter group.
 
@@ -135,31 +137,41 @@ def compare_external(
             Only the groups it holds (and ``params`` allows) are compared.
         params: restrict to these groups.
         reference: the exact method (default :class:`~fpgrad.ExactReverse`).
-        rtol: if given, ``passed`` says whether every group's L2 relative error is within it;
-            a surrogate gradient is not expected to pass any small ``rtol``.
+        rtol: bound on each group's Euclidean relative error (default
+            :data:`DEFAULT_EXTERNAL_RTOL` = 1e-6; module docstring).
 
     Returns:
         An :class:`ExternalComparison`: cosine similarity, relative error, sign agreement and
-        norm ratio per group and overall.
+        norm ratio per group and overall, and the verdict ``passed``.
     """
+    rtol = float(rtol)
+    if not (math.isfinite(rtol) and rtol >= 0):
+        raise ProblemError(f"rtol = {rtol!r} must be finite and >= 0")
     ext = as_gradients(problem, external, params=params)
     names = tuple(ext.groups())
-    res = gradient(problem, loss, reference or ExactReverse(), params=names)
-    groups = tuple(
-        _group_stats(name, ext.groups()[name], res.grad.groups()[name]) for name in names
-    )
-    overall = _group_stats("all", ext.flat(), res.grad.flat())
-    if rtol is not None and not (math.isfinite(rtol) and rtol >= 0):
-        raise ProblemError(f"rtol = {rtol!r} must be finite and >= 0")
-    passed = None if rtol is None else all(g.rel_error <= rtol for g in groups)
+    res = check_method(reference).gradient(problem, loss, params=names)
+    exact = res.grad.groups()
+    groups = tuple(_group(name, ext.groups()[name], exact[name], rtol) for name in names)
     return ExternalComparison(
         loss=res.loss,
         groups=groups,
-        overall=overall,
+        overall=_group("all", ext.flat(), res.grad.flat(), rtol),
         exact=res.grad,
         external=ext,
         reference=res.method,
         degeneracy=res.degeneracy,
         rtol=rtol,
-        passed=passed,
+        passed=all(g.passed for g in groups),
     )
+
+
+def assert_external_close(
+    problem: Problem, loss: Any, external: GradientLike, **options: Any
+) -> ExternalComparison:
+    """:func:`compare_external` (``options``: ``params``, ``reference``, ``rtol``), raising
+    ``AssertionError`` with the whole report table when a group fails (a raised error, so pytest
+    shows the message in full). Returns the comparison when it passes."""
+    comparison = compare_external(problem, loss, external, **options)
+    if not comparison.passed:
+        raise AssertionError("external gradient does not match the exact one\n" + repr(comparison))
+    return comparison

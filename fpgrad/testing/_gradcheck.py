@@ -6,49 +6,40 @@ elsewhere), compares each with a finite-difference reference per parameter group
 :class:`GradcheckReport` whose ``repr`` is a readable table. :func:`assert_gradients_close`
 raises ``AssertionError`` with that table.
 
-The reference, :func:`finite_difference`: central differences with Richardson extrapolation,
-``R(h) = (4 D(h/2) - D(h)) / 3`` with ``D(h) = (L(p + h) - L(p - h)) / 2h``, tried at several
-relative steps ``h = s max(1, |p|)``; for each parameter the two successive steps whose estimates
-agree best are kept, their mean is the reference and their difference its uncertainty. A step
-that changes the spike pattern (the number of spikes of any neuron) is discarded: there the loss
-jumps and the quotient is meaningless.
+The reference is fpgrad's one finite-difference core, :func:`fpgrad.testing.finite_difference`
+(also behind :class:`fpgrad.FiniteDifference`): central differences with Richardson
+extrapolation at several relative steps, per parameter the two successive steps that agree best,
+and any step that changes the causal spike sequence discarded.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._gradient import (
-    DEFAULT_DEGENERACY_TOL,
-    ExactForward,
-    ExactReverse,
-    GradientResult,
-    _check_params,
-    _finish,
-    gradient,
-)
+from .. import metrics
+from .._finite_difference import DEFAULT_FD_STEPS, FDEstimate, finite_difference
+from .._method import GradientMethod, check_params
 from .._problem import Problem, ProblemError
-from ..event import Degeneracy, RunawayActivityError, SimulationResult, simulate
-from ..grad._params import GROUPS, Gradients, group_sizes, parameter_values, with_parameter
+from .._table import format_number, format_table
+from ..event import Degeneracy
+from ..grad._methods import ExactForward, ExactReverse
+from ..grad._params import GROUPS, Gradients, group_sizes
 from ..losses import Loss
 
 __all__ = [
     "DEFAULT_ATOL",
-    "DEFAULT_FD_STEPS",
     "DEFAULT_MARGIN",
     "DEFAULT_RTOL",
-    "FDEstimate",
     "GradcheckReport",
     "GroupComparison",
-    "SelectedStepFiniteDifference",
     "as_gradients",
     "assert_gradients_close",
-    "finite_difference",
+    "describe_degeneracy",
     "gradcheck",
 ]
 
@@ -61,14 +52,13 @@ DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-8
 #: Tolerance of exact forward against exact reverse (same sums in another order), group-scaled.
 DEFAULT_EXACT_RTOL = 1e-9
-#: Relative finite-difference steps tried, ``h = s * max(1, |p|)``.
-DEFAULT_FD_STEPS = (1e-3, 1e-4, 1e-5, 1e-6)
 #: Degeneracy margin below which a report is flagged near-degenerate: a sub-threshold peak
 #: within ``margin`` (threshold units) of threshold, or a crossing slope below ``margin`` (per ms).
 DEFAULT_MARGIN = 1e-4
 
-Method = Callable[[Problem, Loss, tuple[str, ...], float], GradientResult]
 GradientLike = Gradients | Mapping[str, ArrayLike]
+#: What ``gradcheck`` checks: method objects and gradients, optionally named by a mapping.
+Checked = Sequence[GradientMethod | GradientLike] | Mapping[str, GradientMethod | GradientLike]
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,8 +77,14 @@ def as_gradients(
     ``(1,)``). Groups not in ``params`` (default: all) are dropped; unknown names, wrong sizes
     and non-finite values raise :class:`~fpgrad.ProblemError` naming the group.
     """
+    if not isinstance(grad, Gradients | Mapping):
+        shape = f" of shape {np.shape(grad)}" if hasattr(grad, "shape") else ""
+        raise ProblemError(
+            "gradient: expected a fpgrad.Gradients or a mapping {group: array} such as "
+            f"{{'weight': g}} (groups: {', '.join(GROUPS)}), got {type(grad).__name__}{shape}"
+        )
     items = grad.groups() if isinstance(grad, Gradients) else dict(grad)
-    wanted = set(_check_params(params))
+    wanted = set(check_params(params))
     sizes = group_sizes(problem)
     out: dict[str, NDArray[np.float64]] = {}
     for name, value in items.items():
@@ -114,143 +110,6 @@ def as_gradients(
             f"got {', '.join(items) or 'nothing'}"
         )
     return Gradients(**out)
-
-
-# --------------------------------------------------------------------------------------------
-# Step-selected finite differences
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class FDEstimate:
-    """A step-selected finite-difference gradient.
-
-    Attributes:
-        loss: the loss at the unperturbed parameters.
-        grad: the estimate (``NaN`` where no step kept the spike pattern).
-        uncertainty: per parameter, ``|R(s_k) - R(s_{k+1})|`` of the best-agreeing pair of
-            successive steps (``inf`` where fewer than two successive steps were usable).
-        step: per parameter, the relative step ``s_k`` of that pair (``NaN`` if none).
-        n_pattern_changes: number of (parameter, step) trials discarded because the step
-            changed the spike pattern.
-        result: the simulation at the unperturbed parameters.
-    """
-
-    loss: float
-    grad: Gradients
-    uncertainty: Gradients
-    step: Gradients
-    n_pattern_changes: int
-    result: SimulationResult
-
-
-def _pattern(result: SimulationResult) -> NDArray[np.int64]:
-    return np.bincount(result.spike_node, minlength=result.problem.network.n_nodes)
-
-
-def _loss_at(problem: Problem, loss: Loss, pattern: NDArray[np.int64]) -> tuple[float, bool]:
-    """Loss of ``problem`` and whether its spike pattern (spikes per neuron) equals ``pattern``."""
-    try:
-        run = simulate(problem)
-    except RunawayActivityError:
-        return math.nan, False
-    same = bool(np.array_equal(_pattern(run), pattern))
-    return float(loss.value_and_spike_grad(run)[0]), same
-
-
-def finite_difference(
-    problem: Problem,
-    loss: Loss,
-    *,
-    params: Iterable[str] | None = None,
-    steps: Sequence[float] = DEFAULT_FD_STEPS,
-) -> FDEstimate:
-    """Central differences with Richardson extrapolation and per-parameter step selection.
-
-    For each relative step ``s`` of ``steps`` (in decreasing order) and each parameter ``p``,
-    ``h = s max(1, |p|)`` and ``R(s) = (4 D(h/2) - D(h)) / 3`` with
-    ``D(h) = (L(p + h) - L(p - h)) / 2h`` (error ``O(h^4)`` plus rounding ``~ eps |L| / h``).
-    Steps whose four evaluations do not all keep the number of spikes of every neuron are
-    discarded. Of the remaining successive pairs ``(s_k, s_{k+1})`` the one with the smallest
-    ``|R(s_k) - R(s_{k+1})|`` gives the estimate (their mean) and its uncertainty (that
-    difference). Costs ``4 len(steps)`` simulations per parameter: a reference for small
-    problems.
-    """
-    names = _check_params(params)
-    steps = tuple(sorted((float(s) for s in steps), reverse=True))
-    if len(steps) < 2 or not all(0 < s < 1 for s in steps):
-        raise ProblemError(f"steps: need at least two relative steps in (0, 1), got {steps}")
-    result = simulate(problem)
-    value = float(loss.value_and_spike_grad(result)[0])
-    pattern = _pattern(result)
-    values = parameter_values(problem)
-    est, unc, chosen, changes = {}, {}, {}, 0
-    for name in names:
-        base = getattr(values, name)
-        est[name] = np.full(base.size, np.nan)
-        unc[name] = np.full(base.size, np.inf)
-        chosen[name] = np.full(base.size, np.nan)
-        for q in range(base.size):
-            rich = np.full(len(steps), np.nan)
-            for k, s in enumerate(steps):
-                h = s * max(1.0, abs(float(base[q])))
-                quotients, ok = [], True
-                for hh in (h, h / 2):
-                    evals = []
-                    for sign in (1.0, -1.0):
-                        moved = base.copy()
-                        moved[q] += sign * hh
-                        lv, same = _loss_at(with_parameter(problem, name, moved), loss, pattern)
-                        evals.append(lv)
-                        ok &= same
-                    quotients.append((evals[0] - evals[1]) / (2.0 * hh))
-                if ok:
-                    rich[k] = (4.0 * quotients[1] - quotients[0]) / 3.0
-                else:
-                    changes += 1
-            diffs = np.abs(np.diff(rich))
-            if np.any(np.isfinite(diffs)):
-                k = int(np.nanargmin(diffs))
-                est[name][q] = 0.5 * (rich[k] + rich[k + 1])
-                unc[name][q] = diffs[k]
-                chosen[name][q] = steps[k]
-            elif np.any(np.isfinite(rich)):
-                k = int(np.flatnonzero(np.isfinite(rich))[-1])
-                est[name][q] = rich[k]
-                chosen[name][q] = steps[k]
-    return FDEstimate(
-        loss=value,
-        grad=Gradients(**est),
-        uncertainty=Gradients(**unc),
-        step=Gradients(**chosen),
-        n_pattern_changes=changes,
-        result=result,
-    )
-
-
-@dataclass(frozen=True)
-class SelectedStepFiniteDifference:
-    """:func:`finite_difference` as a method object for :func:`fpgrad.gradient`.
-
-    The result is flagged ``degenerate`` when a step changed the spike pattern or some parameter
-    had no usable step (its gradient is then ``NaN``).
-    """
-
-    steps: tuple[float, ...] = DEFAULT_FD_STEPS
-
-    def __call__(
-        self, problem: Problem, loss: Loss, params: tuple[str, ...], tol: float
-    ) -> GradientResult:
-        fd = finite_difference(problem, loss, params=params, steps=self.steps)
-        unusable = bool(np.any(np.isnan(fd.grad.flat())))
-        return _finish(
-            fd.grad,
-            fd.result,
-            fd.loss,
-            tol,
-            "finite-difference",
-            pattern_changed=fd.n_pattern_changes > 0 or unusable,
-        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,15 +155,6 @@ class GroupComparison:
     passed: bool
 
 
-def _cosine(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 and nb == 0.0:
-        return 1.0
-    if na == 0.0 or nb == 0.0 or not (math.isfinite(na) and math.isfinite(nb)):
-        return 0.0
-    return float(np.dot(a, b) / (na * nb))
-
-
 def _compare(
     method: str,
     reference: str,
@@ -320,14 +170,9 @@ def _compare(
     g, r = values[usable], ref[usable]
     diff = np.abs(g - r)
     finite = bool(np.all(np.isfinite(g)))
-    abs_err = float(np.max(diff)) if diff.size else 0.0
-    if not finite:
-        abs_err = math.inf
-    scale = float(np.max(np.abs(r))) if r.size else 0.0
-    if scale > 0:
-        rel = abs_err / scale
-    else:
-        rel = 0.0 if abs_err == 0 else math.inf
+    abs_err = metrics.max_abs_error(g, r)
+    scale = float(np.max(np.abs(r), initial=0.0))
+    rel = metrics.relative_error(g, r, norm=np.inf)
     worst = int(np.flatnonzero(usable)[int(np.nanargmax(diff))]) if diff.size and finite else -1
     unc = math.nan if uncertainty is None else 0.0
     if uncertainty is not None and diff.size:
@@ -343,29 +188,12 @@ def _compare(
         rel_error=rel,
         worst_index=worst,
         scale=scale,
-        cosine=_cosine(g, r) if finite else 0.0,
+        cosine=metrics.cosine(g, r),
         tolerance=tol,
         reference_uncertainty=unc,
         required=required,
         passed=finite and abs_err <= tol,
     )
-
-
-def _fmt(x: float) -> str:
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf"
-    return f"{x:.2e}"
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain-text table: left-aligned columns separated by two spaces."""
-    widths = [max(len(h), *(len(r[c]) for r in rows)) for c, h in enumerate(headers)]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
-    out = [line(headers), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
-    return "\n".join(s.rstrip() for s in out)
 
 
 def describe_degeneracy(deg: Degeneracy, margin: float) -> str:
@@ -376,9 +204,10 @@ def describe_degeneracy(deg: Degeneracy, margin: float) -> str:
 
     near = deg.is_degenerate(margin, margin)
     return (
-        f"degeneracy margins: min peak gap {_fmt(deg.min_peak_gap)}"
+        f"degeneracy margins: min peak gap {format_number(deg.min_peak_gap)}"
         f"{where(deg.peak_gap_neuron, deg.peak_gap_time)}, min crossing slope "
-        f"{_fmt(deg.min_crossing_slope)}{where(deg.crossing_slope_neuron, deg.crossing_slope_time)}"
+        f"{format_number(deg.min_crossing_slope)}"
+        f"{where(deg.crossing_slope_neuron, deg.crossing_slope_time)}"
         + (
             f": NEAR-DEGENERATE (below {margin:g}); a spike is about to appear or vanish, "
             "finite differences may be meaningless"
@@ -455,11 +284,13 @@ class GradcheckReport:
                     r.reference,
                     r.group,
                     str(r.size),
-                    _fmt(r.abs_error),
-                    _fmt(r.rel_error),
+                    format_number(r.abs_error),
+                    format_number(r.rel_error),
                     f"{r.cosine:.6f}",
-                    _fmt(r.tolerance),
-                    "-" if math.isnan(r.reference_uncertainty) else _fmt(r.reference_uncertainty),
+                    format_number(r.tolerance),
+                    "-"
+                    if math.isnan(r.reference_uncertainty)
+                    else format_number(r.reference_uncertainty),
                     status,
                 ]
             )
@@ -474,18 +305,14 @@ class GradcheckReport:
     __str__ = __repr__
 
 
-def _is_surrogate(method: object, name: str) -> bool:
-    return "surrogate" in name.lower() or "surrogate" in type(method).__name__.lower()
-
-
 def _normalise_methods(
-    methods: Sequence[Method | GradientLike] | Mapping[str, Method | GradientLike] | None,
-) -> list[tuple[str | None, Method | GradientLike]]:
+    methods: Checked | None,
+) -> list[tuple[str | None, GradientMethod | GradientLike]]:
     if methods is None:
         return [(None, ExactReverse()), (None, ExactForward())]
     if isinstance(methods, Mapping):
         return [(str(k), v) for k, v in methods.items()]
-    if isinstance(methods, Gradients) or callable(methods):
+    if isinstance(methods, Gradients | GradientMethod):
         return [(None, methods)]  # type: ignore[list-item]
     return [(None, m) for m in methods]
 
@@ -495,8 +322,8 @@ def gradcheck(
     loss: Loss,
     *,
     params: Iterable[str] | None = None,
-    methods: Sequence[Method | Gradients] | Mapping[str, Method | GradientLike] | None = None,
-    compare_only: Sequence[Method | Gradients] | Mapping[str, Method | GradientLike] = (),
+    methods: Checked | None = None,
+    compare_only: Checked = (),
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     exact_rtol: float = DEFAULT_EXACT_RTOL,
@@ -516,12 +343,12 @@ def gradcheck(
             per parameter).
         loss: a loss of spike times (:mod:`fpgrad.losses`).
         params: parameter groups to check (default all of :data:`fpgrad.grad.GROUPS`).
-        methods: what to check: method objects (anything :func:`fpgrad.gradient` accepts, e.g.
+        methods: what to check: method objects (:class:`fpgrad.GradientMethod` instances, e.g.
             ``ExactReverse()``, ``ExactForward()``, a surrogate) or gradients computed elsewhere
             (:class:`~fpgrad.Gradients`); as a mapping ``{name: method or gradient}`` to name the
             rows, gradients then also as ``{group: array}`` mappings. Default: exact reverse and
-            exact forward. A method whose name or class mentions "surrogate" is compared and
-            reported but never required to pass.
+            exact forward. A method of ``kind == "surrogate"`` is compared and reported but
+            never required to pass.
         compare_only: like ``methods``, compared and reported but never required to pass.
         rtol, atol: tolerances against the finite-difference reference (defaults
             :data:`DEFAULT_RTOL` = 1e-5, :data:`DEFAULT_ATOL` = 1e-8).
@@ -536,7 +363,7 @@ def gradcheck(
     """
     if not isinstance(problem, Problem):
         raise ProblemError(f"expected a Problem, got {type(problem).__name__}")
-    names = _check_params(params)
+    names = check_params(params)
     for label, value in (("rtol", rtol), ("atol", atol), ("exact_rtol", exact_rtol)):
         if not (math.isfinite(value) and value >= 0):
             raise ProblemError(f"{label} = {value!r} must be finite and >= 0")
@@ -548,16 +375,15 @@ def gradcheck(
         if isinstance(entry, Gradients | Mapping):
             grad = as_gradients(problem, entry, params=names)
             name = given_name or "given"
-        elif callable(entry):
-            res = gradient(
-                problem, loss, entry, params=names, degeneracy_tol=DEFAULT_DEGENERACY_TOL
-            )
+        elif isinstance(entry, GradientMethod):
+            res = entry.gradient(problem, loss, params=names)
             grad, name = res.grad, given_name or res.method
-            required = required and not _is_surrogate(entry, name)
+            required = required and entry.kind != "surrogate"
         else:
             raise ProblemError(
-                f"methods: expected method objects (e.g. ExactReverse()) or gradients, "
-                f"got {entry!r}"
+                "methods: expected gradient method objects (fpgrad.ExactReverse(), ...; "
+                "subclasses of fpgrad.GradientMethod) or gradients ({group: array}), got "
+                f"{getattr(entry, '__name__', None) or type(entry).__name__}"
             )
         base, k = name, 2
         while name in gradients or name == "finite-difference":
@@ -608,10 +434,10 @@ def gradcheck(
     deg = fd.result.degeneracy
     notes = []
     n_skipped = int(np.sum(np.isnan(fd.grad.flat())))
-    if fd.n_pattern_changes:
+    if fd.n_discarded:
         notes.append(
-            f"finite differences: {fd.n_pattern_changes} (parameter, step) trials changed the "
-            f"spike pattern and were discarded"
+            f"finite differences: {fd.n_discarded} (parameter, step) trials changed the causal "
+            "spike sequence and were discarded"
             + (f"; {n_skipped} parameters had no usable step (skipped)" if n_skipped else "")
         )
     passed = all(r.passed for r in rows if r.required)
@@ -636,7 +462,7 @@ def assert_gradients_close(
     loss: Loss,
     *,
     params: Iterable[str] | None = None,
-    methods: Sequence[Method | Gradients] | Mapping[str, Method | GradientLike] | None = None,
+    methods: Checked | None = None,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
     **kwargs: object,

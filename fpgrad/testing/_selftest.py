@@ -50,7 +50,8 @@ def _tiny_problem() -> tuple[Any, Any]:
 
 
 def _forward_vs_reverse() -> float:
-    from .._gradient import ExactForward, ExactReverse, gradient
+    from .._gradient import gradient
+    from ..grad._methods import ExactForward, ExactReverse
 
     problem, loss = _tiny_problem()
     rev = gradient(problem, loss, ExactReverse()).grad.flat()
@@ -71,7 +72,7 @@ def _exact_vs_fd() -> float:
 def run_selftest(verbose: bool = True) -> tuple[bool, list[tuple[str, float, float, bool, float]]]:
     """Run the checks; returns ``(all passed, rows)`` with rows ``(check, error, tolerance,
     passed, seconds)``; prints a table when ``verbose``."""
-    from ._gradcheck import format_table
+    from .._table import format_table
 
     checks: list[tuple[str, Callable[[], float], float]] = [
         ("simulator vs closed-form spike time", lambda: _closed_form()[0], 1e-12),

@@ -1,13 +1,13 @@
 """Training spiking classifiers with exact or surrogate gradients (minibatch optax, metrics,
 checkpoints).
 
-* :func:`train` with a :class:`TrainConfig` and a gradient method object (:class:`ExactMethod`
-  by default; :class:`SurrogateMethod` for surrogate-gradient BPTT on the time grid; anything
-  following :class:`TrainMethod`, e.g. :class:`GradientBatchMethod` around a per-sample method of
-  :func:`fpgrad.gradient`);
+* :func:`train` with a :class:`TrainConfig` and a gradient method object, any
+  :class:`fpgrad.GradientMethod` (:class:`fpgrad.ExactReverse` by default, whose batch entry is a
+  fused Numba loop; ``fpgrad.discrete.Surrogate(dt, dtype="float32", batch_pad=batch_size)`` for
+  surrogate-gradient BPTT on the time grid);
 * :class:`Classifier`, :class:`Params`, :func:`init_params`: the layered LIF model;
 * :func:`save_checkpoint`, :func:`load_checkpoint`: NPZ checkpoints; :func:`load_task`: the
-  built-in tasks; :func:`add_train_command`: the ``fpgrad train`` CLI.
+  built-in tasks (the ``fpgrad train`` command is :mod:`fpgrad.cli.train`).
 
 Training notes (see ``tests/test_train.py`` for the small checks). The package defaults
 (:class:`TrainConfig`, used by the digits task) are a time-to-first-spike network:
@@ -27,25 +27,15 @@ for both methods: README, "Training".
 from ._checkpoint import Checkpoint as Checkpoint
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
-from ._cli import add_train_command as add_train_command
-from ._fast import EncodedInputs as EncodedInputs
-from ._fast import encode_inputs as encode_inputs
-from ._fast import fast_batch as fast_batch
 from ._loop import EvalResult as EvalResult
 from ._loop import TrainConfig as TrainConfig
 from ._loop import TrainResult as TrainResult
 from ._loop import evaluate as evaluate
 from ._loop import make_optimizer as make_optimizer
 from ._loop import train as train
-from ._methods import ExactMethod as ExactMethod
-from ._methods import GradientBatchMethod as GradientBatchMethod
-from ._methods import LossConfig as LossConfig
-from ._methods import StepResult as StepResult
-from ._methods import TrainMethod as TrainMethod
 from ._model import Classifier as Classifier
 from ._model import Params as Params
 from ._model import init_params as init_params
-from ._surrogate import SurrogateMethod as SurrogateMethod
 from ._tasks import TASKS as TASKS
 from ._tasks import Task as Task
 from ._tasks import load_task as load_task

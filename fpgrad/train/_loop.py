@@ -1,7 +1,10 @@
 """The training loop: minibatches, an optax optimizer, per-epoch metrics, checkpoints, resume.
 
 One step: shuffle (per epoch, from the run's own ``numpy`` generator), evaluate the minibatch's
-first-spike cross-entropy and its mean gradient with the method object, apply the optax update
+first-spike cross-entropy and its mean gradient with the method object (any
+:class:`fpgrad.GradientMethod`, through its batch entry :meth:`~fpgrad.GradientMethod.batch`:
+:class:`fpgrad.ExactReverse` runs a fused Numba loop, ``fpgrad.discrete.Surrogate`` one compiled
+``vmap``), apply the optax update
 (parameters are kept in float64; the optimizer state lives in JAX's default dtype), clip
 thresholds to stay positive, then revive silent neurons (below). After every epoch the
 validation split is evaluated, metrics are appended to ``metrics.csv`` / ``metrics.json`` and a
@@ -44,9 +47,11 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from .._gradient import check_method
+from .._method import GradientMethod
 from ..data import Dataset
+from ..losses import FirstSpikeCrossEntropy
 from ._checkpoint import load_checkpoint, restore_opt_state, save_checkpoint
-from ._methods import ExactMethod, LossConfig, TrainMethod
 from ._metrics import MetricsLog
 from ._model import Classifier, Params, init_params
 
@@ -110,9 +115,10 @@ class TrainConfig:
     clip: float = 0.0
     sample_clip: float = 0.0
     ema: float = 0.0
-    tau0: float = 2.0
-    tau1: float = 10.0
-    alpha: float = 1e-2
+    # the loss constants default to FirstSpikeCrossEntropy's own (defined there only)
+    tau0: float = FirstSpikeCrossEntropy.tau0
+    tau1: float = FirstSpikeCrossEntropy.tau1
+    alpha: float = FirstSpikeCrossEntropy.alpha
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema < 1.0:
@@ -134,10 +140,13 @@ class TrainConfig:
                 kwargs[key] = tuple(kwargs[key])
         return cls(**kwargs)
 
-    @property
-    def loss(self) -> LossConfig:
-        """The loss constants."""
-        return LossConfig(self.tau0, self.tau1, self.alpha)
+    def losses(self, model: Classifier, labels: NDArray[np.int64]) -> list[FirstSpikeCrossEntropy]:
+        """The loss of each sample: first-spike cross-entropy over ``model``'s outputs."""
+        outputs = tuple(int(o) for o in model.outputs)
+        return [
+            FirstSpikeCrossEntropy(outputs, int(y), self.tau0, self.tau1, self.alpha)
+            for y in labels
+        ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,33 +208,45 @@ def _model_for(config: TrainConfig, n_inputs: int, n_classes: int) -> Classifier
     )
 
 
+def _predict(model: Classifier, first_spike_time: NDArray[np.float64]) -> NDArray[np.int64]:
+    """The class whose output fires first (ties and all silent: the lowest class)."""
+    return np.argmin(first_spike_time[:, model.outputs - model.n_inputs], axis=1).astype(np.int64)
+
+
 def evaluate(
-    method: TrainMethod,
+    method: GradientMethod,
     model: Classifier,
     params: Params,
     data: Any,
     labels: NDArray[np.int64],
-    loss: LossConfig,
+    config: TrainConfig,
+    *,
     batch_size: int = 500,
+    n_threads: int | None = 2,
 ) -> EvalResult:
-    """Loss and accuracy of ``params`` on a prepared split (``method.prepare`` output)."""
+    """Loss and accuracy of ``params`` on a prepared split (``method.prepare`` output), the loss
+    constants taken from ``config``."""
     n = labels.shape[0]
+    network = model.network(params)
     losses, preds, silent_label, fired_any = [], [], [], np.zeros(model.n_neurons, bool)
     out_index = model.outputs - model.n_inputs
     for start in range(0, n, batch_size):
         idx = np.arange(start, min(n, start + batch_size))
-        res = method.run(model, params, data, idx, labels, loss, with_grad=False)
-        losses.append(res.loss)
-        preds.append(res.pred)
-        if res.fired is not None:
-            fired_any |= res.fired.any(axis=0)
-            silent_label.append(~res.fired[np.arange(idx.size), out_index[labels[idx]]])
+        res = method.batch(
+            network, data.subset(idx), model.t_max, config.losses(model, labels[idx]),
+            params=(), n_threads=n_threads,
+        )  # fmt: skip
+        losses.append(res.losses)
+        preds.append(_predict(model, res.first_spike_time))
+        fired = res.fired
+        fired_any |= fired.any(axis=0)
+        silent_label.append(~fired[np.arange(idx.size), out_index[labels[idx]]])
     pred = np.concatenate(preds)
     n_hidden = model.n_neurons - model.sizes[-1]
     return EvalResult(
         loss=float(np.mean(np.concatenate(losses))),
         accuracy=float(np.mean(pred == labels)),
-        silent_label_fraction=float(np.mean(np.concatenate(silent_label))) if silent_label else 0,
+        silent_label_fraction=float(np.mean(np.concatenate(silent_label))),
         silent_hidden_fraction=float(np.mean(~fired_any[:n_hidden])) if n_hidden else 0.0,
         pred=pred,
     )
@@ -277,7 +298,8 @@ def train(
     val_set: Dataset | None = None,
     test_set: Dataset | None = None,
     *,
-    method: TrainMethod | None = None,
+    method: GradientMethod | None = None,
+    n_threads: int | None = 2,
     out_dir: str | Path | None = None,
     resume: str | Path | None = None,
     encode: Callable[[Dataset], list] | None = None,
@@ -290,7 +312,9 @@ def train(
         config: hyperparameters (with ``resume``, the checkpoint's config is used instead, except
             for ``epochs``).
         train_set, val_set, test_set: the splits (``test_set`` is evaluated once at the end).
-        method: a :class:`~fpgrad.train.TrainMethod`; default :class:`ExactMethod` (2 threads).
+        method: a :class:`fpgrad.GradientMethod`; default :class:`fpgrad.ExactReverse`
+            (``fpgrad.discrete.Surrogate`` for surrogate-gradient BPTT on the time grid).
+        n_threads: threads of the exact kernels (default 2).
         out_dir: folder for ``metrics.csv``, ``metrics.json``, ``checkpoint.npz``, ``best.npz``
             (nothing is written when ``None``).
         resume: a checkpoint to continue from (its epoch, parameters, optimizer and RNG state).
@@ -301,7 +325,7 @@ def train(
     import jax
     import jax.numpy as jnp
 
-    method = ExactMethod() if method is None else method
+    method = check_method(method)
     encode = (lambda ds: ds.encode()) if encode is None else encode
     ckpt = load_checkpoint(resume) if resume is not None else None
     if ckpt is not None:
@@ -358,19 +382,24 @@ def train(
         )
         for step in bar:
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            res = method.run(
-                model, params, train_data, idx, train_set.y, config.loss, True, config.sample_clip
-            )
-            grads = {"weight": res.grad_weight, "threshold": res.grad_threshold}
-            updates, opt_state = update(
-                {k: jnp.asarray(grads[k]) for k in trained}, opt_state, tree(params)
-            )
+            res = method.batch(
+                model.network(params), train_data.subset(idx), model.t_max,
+                config.losses(model, train_set.y[idx]), params=("weight", "threshold"),
+                sample_clip=config.sample_clip, n_threads=n_threads,
+            )  # fmt: skip
+            grads = {"weight": res.grad.weight, "threshold": res.grad.threshold}
+            # optax mixes int32 step counts with floats: standard promotion whatever the caller's
+            # jax_numpy_dtype_promotion (fpgrad's own JAX code passes the strict mode's tests)
+            with jax.numpy_dtype_promotion("standard"):
+                updates, opt_state = update(
+                    {k: jnp.asarray(grads[k]) for k in trained}, opt_state, tree(params)
+                )
             new = {k: getattr(params, k) + np.asarray(updates[k], np.float64) for k in trained}
             params = Params(
                 weight=new["weight"],
                 threshold=np.maximum(new.get("threshold", params.threshold), MIN_THRESHOLD),
             )
-            if (config.bump > 0 or config.bump_hidden > 0) and res.fired is not None:
+            if config.bump > 0 or config.bump_hidden > 0:
                 params, n_b = _bump_silent(
                     model,
                     params,
@@ -382,8 +411,8 @@ def train(
                 )
                 bumped += n_b
             averaged = _average(averaged, params, config.ema, epoch * steps_per_epoch + step)
-            loss_sum += float(res.loss.sum())
-            correct += int(np.sum(res.pred == train_set.y[idx]))
+            loss_sum += float(res.losses.sum())
+            correct += int(np.sum(_predict(model, res.first_spike_time) == train_set.y[idx]))
             seen += idx.size
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
         bar.close()
@@ -397,7 +426,7 @@ def train(
         }
         if val_data is not None and val_set is not None:
             t1 = time.perf_counter()
-            ev = evaluate(method, model, averaged, val_data, val_set.y, config.loss)
+            ev = evaluate(method, model, averaged, val_data, val_set.y, config, n_threads=n_threads)
             row.update(
                 val_loss=ev.loss,
                 val_acc=ev.accuracy,
@@ -428,9 +457,11 @@ def train(
     test = test_best = None
     if test_set is not None:
         test_data = method.prepare(encode(test_set))
-        test = evaluate(method, model, averaged, test_data, test_set.y, config.loss)
+        test = evaluate(method, model, averaged, test_data, test_set.y, config, n_threads=n_threads)
         if best_params is not None:
-            test_best = evaluate(method, model, best_params, test_data, test_set.y, config.loss)
+            test_best = evaluate(
+                method, model, best_params, test_data, test_set.y, config, n_threads=n_threads
+            )
         if metrics is not None:
             import json
 

@@ -16,7 +16,7 @@ __all__ = ["Classifier", "Params", "init_params"]
 
 @dataclass(frozen=True)
 class Classifier:
-    """Shape and fixed constants of a feedforward LIF classifier (DESIGN.md §1).
+    """Shape and fixed constants of a feedforward LIF classifier (docs/model.md §1).
 
     ``sizes = [n_inputs, n_hidden..., n_classes]``. The output neurons are the last
     ``n_classes`` node ids; class ``c`` is predicted when output ``c`` fires first.

@@ -3,8 +3,7 @@
 
 Prints the table and writes ``DIR/compare.csv``, ``DIR/compare.json`` and ``DIR/compare.png``.
 Exit codes as in the rest of the CLI: 0 success, 2 bad input (a bad option names itself), 1 when
-the ``jax`` extra is missing. JAX is imported only when the command runs, and the imports from
-:mod:`fpgrad.cli` (which registers this command) are deferred to call time.
+the ``jax`` extra is missing. JAX (:mod:`fpgrad.compare`) is imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -14,19 +13,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._gradient import NETWORK_GROUPS
-from ._io import load_problem
+from .._io import load_problem
+from .._method import NETWORK_GROUPS
+from ._common import add_problem_loss_arguments, build_loss
 
-__all__ = ["add_compare_command"]
+__all__ = ["add_command", "run"]
 
 
-def _run(args: argparse.Namespace) -> int:
-    from .cli import _build_loss
-
+def run(args: argparse.Namespace) -> int:
+    """The ``compare`` command on parsed arguments; returns the exit code."""
     problem = load_problem(args.problem)
-    loss = _build_loss(args.loss, args.target, problem)
+    loss = build_loss(args.loss, args.target, problem)
     try:
-        from .compare import compare
+        from .._compare import compare
     except ImportError as err:
         print(f"fpgrad: error: {err}", file=sys.stderr)
         return 1
@@ -57,11 +56,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_compare_command(sub: argparse._SubParsersAction) -> None:
-    """Register ``fpgrad compare`` on the CLI's subparsers."""
-    from .cli import add_problem_loss_arguments
-
-    cmd = sub.add_parser(
+def add_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``compare`` on the ``add_subparsers()`` object of the ``fpgrad`` parser."""
+    cmd = subparsers.add_parser(
         "compare",
         help="exact vs surrogate gradients: table, CSV, JSON and plot (needs fpgrad[jax])",
         description="Compare the exact gradient of a loss on PROBLEM with surrogate-gradient "
@@ -122,4 +119,5 @@ def add_compare_command(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="folder for compare.csv, compare.json and compare.png (default compare-output)",
     )
-    cmd.set_defaults(func=_run)
+    cmd.set_defaults(func=run)
+    return cmd

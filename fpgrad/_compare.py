@@ -15,7 +15,8 @@ surrogate gradient) and with ``g`` the surrogate and ``e`` the exact gradient of
   parameters the loss does not depend on at all are left out;
 * ``norm_ratio_q = |g|_2 / |e|_2`` (a scale mismatch, invisible in the cosine);
 
-(the statistics of :func:`fpgrad.testing.compare_external`; a surrogate gradient that overflowed,
+(the functions of :mod:`fpgrad.metrics`, as in :func:`fpgrad.testing.compare_external`; a
+surrogate gradient that overflowed,
 as straight-through BPTT can on recurrent networks at small ``dt``, gets ``nan`` cosine and sign
 agreement and ``inf`` errors), plus the forward agreement of the
 grid run with the exact simulation, which does not depend on the surrogate (the forward pass is
@@ -32,21 +33,23 @@ jitted BPTT gradient, compilation excluded, results fetched to the host) and ``e
 (the same for simulation plus exact reverse mode).
 
 A batch (a list of problems sharing one network and ``t_max``, one loss per problem or one loss
-for all) compares mean gradients, ``(1/B) sum_b dL_b/dp``, as :func:`fpgrad.gradient_batch`
-averages: the exact side runs on all cores, the grid side as one ``vmap``-ed scan.
+for all) compares mean gradients, ``(1/B) sum_b dL_b/dp``: both sides are the batch entries of
+their method objects (:meth:`fpgrad.GradientMethod.batch` of :class:`fpgrad.ExactReverse` on all
+cores and of :class:`fpgrad.discrete.Surrogate`, one ``vmap``-ed scan), so the comparison is
+exactly what :func:`fpgrad.gradient_batch` and training compute.
 
 Compilation: the grid loss is cached per ``(losses, network size, t_max)``
-(:func:`fpgrad.discrete._method.grid_loss`), so the jitted BPTT is compiled once per
+(:func:`fpgrad.discrete.grid_loss`), so the jitted BPTT is compiled once per
 ``(dt, surrogate, width)`` and reused by later calls on problems of the same shapes (JAX keeps
 the compiled code, tens of MB per configuration for a 5-120-3 network at batch 8;
-``jax.clear_caches()`` frees it). The forward statistics and the grid loss value come from the
-first surrogate's run at each ``dt``.
+``jax.clear_caches()`` frees it). The forward statistics come from one grid run per ``dt`` (the
+forward pass does not depend on the surrogate), the grid loss from the first surrogate's run.
 
 :func:`forward_convergence` shows the forward pass alone converging to the exact simulation:
 spike-time errors (first order in ``dt``) and raster Hamming distances on a fixed coarse bin.
 
-This module needs the ``jax`` extra (``pip install 'fpgrad[jax]'``); ``fpgrad.compare`` is the
-module and, called, the function :func:`compare`.
+This module needs the ``jax`` extra (``pip install 'fpgrad[jax]'``); ``import fpgrad`` does not
+import it: :func:`fpgrad.compare` and :func:`fpgrad.forward_convergence` load it when first used.
 """
 
 from __future__ import annotations
@@ -55,12 +58,9 @@ import csv
 import json
 import math
 import statistics
-import sys
 import time
-import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +72,10 @@ try:
 except ImportError as err:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(f"fpgrad.compare needs JAX ({err}): pip install 'fpgrad[jax]'") from err
 
-from ._gradient import NETWORK_GROUPS, ExactReverse, gradient_batch
+from . import metrics
+from ._method import NETWORK_GROUPS, InputBatch, check_params
 from ._problem import Network, Problem, ProblemError
+from ._table import format_table
 from .discrete import (
     SURROGATES,
     SurrogateSpike,
@@ -82,15 +84,12 @@ from .discrete import (
     get_surrogate,
     raster_hamming,
     simulate_discrete,
-    surrogate_gradient,
 )
 from .discrete._grid import _check_dt
-from .discrete._method import float64, grid_loss
+from .discrete._method import Surrogate, float64, grid_loss
 from .event import SimulationResult, simulate
-from .grad._params import check_groups
+from .grad._methods import ExactReverse
 from .losses import Loss
-from .testing._external import _group_stats
-from .testing._gradcheck import format_table
 
 __all__ = ["Comparison", "ForwardConvergence", "compare", "forward_convergence"]
 
@@ -227,9 +226,7 @@ def _batch(
 
 
 def _groups(params: Iterable[str] | None) -> tuple[str, ...]:
-    if params is None:
-        return NETWORK_GROUPS
-    names = tuple(check_groups(params))
+    names = check_params(params, NETWORK_GROUPS)
     if "input_time" in names:
         raise ProblemError(
             "params: input_time has no surrogate gradient (input spikes are binned to the grid, "
@@ -269,13 +266,8 @@ def _statistics(g: NDArray[np.float64], e: NDArray[np.float64]) -> dict[str, flo
     mean of their largest magnitudes first: a huge but finite ``g`` (exploding BPTT) neither
     overflows ``|g|^2`` nor underflows ``|e|^2``. A ``g`` that overflowed (non-finite entries)
     gets ``nan`` cosine and sign agreement and ``inf`` relative error and norm ratio."""
-    if not np.all(np.isfinite(g)):
-        return {"cosine": math.nan, "rel_error": math.inf, "sign_agreement": math.nan,
-                "norm_ratio": math.inf}  # fmt: skip
-    peaks = [float(np.max(np.abs(x), initial=0.0)) for x in (g, e)]
-    scale = math.sqrt(peaks[0]) * math.sqrt(peaks[1]) if min(peaks) > 0 else max(*peaks, 1.0)
-    stats = _group_stats("", g / scale, e / scale)
-    return {name: getattr(stats, name) for name in STATISTICS}
+    stats = metrics.agreement(g, e)
+    return {name: stats[name] for name in STATISTICS}
 
 
 def _median_time(fn: Any, repeats: int) -> float:
@@ -297,30 +289,33 @@ def _compare_rows(
     detach_reset: bool,
     repeats: int,
 ) -> list[dict[str, Any]]:
-    loss_fn = grid_loss(losses, problems[0])
     network, t_max = problems[0].network, problems[0].t_max
-    inputs = [p.inputs for p in problems]
+    inputs = InputBatch([p.inputs for p in problems])
+    exact_method = ExactReverse()
 
     def exact_gradient():
-        return gradient_batch(network, inputs, t_max, losses, ExactReverse(), params=groups)
+        return exact_method.batch(network, inputs, t_max, losses, params=groups)
 
     exact = exact_gradient()
     exact_time = _median_time(exact_gradient, repeats)
-    results = [s.result for s in exact.samples]
+    results = [simulate(p) for p in problems]
 
     rows = []
     for dt in dts:
-        dp = discretize(network, dt, batch=inputs, t_max=t_max, dtype=jnp.float64)
-        forward: dict[str, Any] | None = None
-        for sur in specs:
-            bptt = partial(
-                surrogate_gradient, dp, loss_fn, surrogate=sur, reset=reset,
-                detach_reset=detach_reset, record_voltage=False,
-            )  # fmt: skip
+        dp = discretize(network, dt, batch=[p.inputs for p in problems], t_max=t_max,
+                        dtype=jnp.float64)  # fmt: skip
+        raster = np.asarray(simulate_discrete(dp, reset=reset).raster)
+        forward: dict[str, Any] = _forward_agreement(results, raster, dt)
+        for k, sur in enumerate(specs):
+            method = Surrogate(dt=dt, surrogate=sur, reset=reset, detach_reset=detach_reset)
+            grid = method.prepare(inputs)
+
+            def bptt(method=method, grid=grid):
+                return method.batch(network, grid, t_max, losses, params=groups)
+
             sg = bptt()
-            if forward is None:
-                raster = np.asarray(sg.output.raster)
-                forward = {"loss_grid": sg.loss, **_forward_agreement(results, raster, dt)}
+            if k == 0:
+                forward = {"loss_grid": sg.loss, **forward}
             row: dict[str, Any] = {
                 "dt": dt,
                 "surrogate": sur.label or sur.name,
@@ -330,7 +325,7 @@ def _compare_rows(
                 **forward,
             }
             for group in groups:
-                stats = _statistics(getattr(sg.gradients, group), getattr(exact.grad, group))
+                stats = _statistics(getattr(sg.grad, group), getattr(exact.grad, group))
                 row.update({f"{name}_{group}": value for name, value in stats.items()})
             row["bptt_time_s"] = _median_time(bptt, repeats)
             row["exact_time_s"] = exact_time
@@ -416,8 +411,11 @@ class Comparison(_SavedRows):
         )
 
     def plot(self, path: str | Path) -> Path:
-        """Cosine similarity against ``dt`` (log scale), one line per (surrogate, width), one
-        panel per parameter group; saved to ``path`` (PNG, PDF, SVG by extension)."""
+        """Cosine similarity against ``dt`` (log scale, ticks at the grid steps used), one line
+        per (surrogate, width), one panel per parameter group, titled with the loss(es) and the
+        network's size; saved to ``path`` (PNG, PDF, SVG by extension)."""
+        from matplotlib.ticker import NullLocator
+
         n = len(self.groups)
         fig = _figure(figsize=(3.6 * n + 1.8, 3.6))
         axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
@@ -427,6 +425,7 @@ class Comparison(_SavedRows):
         names = list(dict.fromkeys(name for name, _ in series))
         widths = list(dict.fromkeys(w for _, w in series))
         styles = ("-", "--", ":", "-.")
+        dts = sorted({r["dt"] for r in self.rows})
         for ax, group in zip(axes, self.groups, strict=True):
             for (name, width), rows in series.items():
                 rows = sorted(rows, key=lambda r: r["dt"])
@@ -440,13 +439,25 @@ class Comparison(_SavedRows):
                     label=name if len(widths) == 1 else f"{name}, width {width:g}",
                 )
             ax.set_xscale("log")
-            ax.set_xlabel("dt (ms)")
+            ax.set_xticks(dts, labels=[f"{dt:g}" for dt in dts])
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlabel("grid step dt (ms)")
             ax.set_title(group)
             ax.axhline(1.0, color="0.6", linewidth=0.8)
             ax.grid(True, alpha=0.3)
         axes[0].set_ylabel("cosine(surrogate, exact)")
         handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right center", fontsize="small")
+        fig.legend(handles, labels, loc="outside right center", fontsize="small", title="surrogate")
+        s = self.settings
+        title = f"exact vs surrogate gradients of {'/'.join(sorted(set(s.get('losses', []))))}"
+        size = ", ".join(
+            f"{s[k]} {k[2:]}" for k in ("n_inputs", "n_neurons", "n_synapses") if k in s
+        )
+        if size:
+            title += f"\nnetwork of {size}"
+        if "n_samples" in s:
+            title += f"; {s['n_samples']} sample{'s' * (s['n_samples'] != 1)}"
+        fig.suptitle(title, fontsize="medium")
         fig.savefig(path, dpi=120)
         return Path(path)
 
@@ -503,6 +514,9 @@ def compare(
         rows = _compare_rows(problems, losses, groups, dts, specs, reset, detach_reset, repeats)
     settings = {
         "n_samples": len(problems),
+        "n_inputs": int(problems[0].network.n_inputs),
+        "n_neurons": int(problems[0].network.n_neurons),
+        "n_synapses": int(problems[0].network.n_synapses),
         "losses": [type(loss).__name__ for loss in losses],
         "t_max": problems[0].t_max,
         "reset": reset,
@@ -636,12 +650,3 @@ def forward_convergence(
             }
         )
     return ForwardConvergence(rows=rows, bin_ms=bin_ms)
-
-
-class _CompareModule(types.ModuleType):
-    """``fpgrad.compare`` is this module and, called, the function :func:`compare`."""
-
-    __call__ = staticmethod(compare)
-
-
-sys.modules[__name__].__class__ = _CompareModule

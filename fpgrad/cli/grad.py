@@ -1,0 +1,59 @@
+"""``fpgrad grad PROBLEM.json --loss NAME [--target FILE] [--method M] [--out FILE]``: the exact
+gradient of a spike-time loss as JSON."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import ExactForward, ExactReverse, FiniteDifference, gradient
+from .._io import load_problem
+from ._common import add_problem_loss_arguments, build_loss, emit
+
+__all__ = ["METHODS", "add_command", "run"]
+
+METHODS = {"reverse": ExactReverse, "forward": ExactForward, "fd": FiniteDifference}
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``grad`` command on parsed arguments; returns the exit code."""
+    problem = load_problem(args.problem)
+    loss = build_loss(args.loss, args.target, problem)
+    res = gradient(problem, loss, METHODS[args.method]())
+    emit(
+        {
+            "loss": res.loss,
+            "method": res.method,
+            "gradient": res.grad.to_dict(),
+            "degenerate": res.degenerate,
+            "degeneracy": res.degeneracy.to_dict() if res.degeneracy else None,
+        },
+        args.out,
+    )
+    return 0
+
+
+def add_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``grad`` on the ``add_subparsers()`` object of the ``fpgrad`` parser."""
+    grad = subparsers.add_parser(
+        "grad",
+        help="exact gradient of a spike-time loss, as JSON",
+        description='Print {"loss", "method", "gradient": {group: [...]}, '
+        '"degenerate", "degeneracy"} for PROBLEM. Groups: weight (file order), input_time '
+        "(inputs flattened, each sorted), threshold, tau_mem, tau_syn. --target FILE is a JSON "
+        'object of the loss\'s arguments: first-spike-mse {"targets": [ms...], "neurons": '
+        '[ids]}, first-spike-ce {"label": k, "neurons": [ids], "tau0", "tau1", '
+        '"alpha"}, van-rossum {"targets": {"node": [ms...]}, "tau"}, spike-count '
+        '{"targets": [counts], "neurons": [ids]}; neurons default to the output neurons '
+        "(those without outgoing synapses).",
+    )
+    add_problem_loss_arguments(grad)
+    grad.add_argument(
+        "--method",
+        default="reverse",
+        choices=sorted(METHODS),
+        help="exact reverse mode (default), exact forward (FP Jacobian), or finite differences",
+    )
+    grad.add_argument("--out", metavar="FILE", help="write the JSON to FILE instead of stdout")
+    grad.set_defaults(func=run)
+    return grad

@@ -1,0 +1,133 @@
+"""The exact engines as gradient methods: :class:`ExactReverse` and :class:`ExactForward`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._method import (
+    BatchGradient,
+    GradientMethod,
+    GradientResult,
+    InputBatch,
+    is_classification_batch,
+)
+from .._problem import Network, Problem, ProblemError
+from ..event import DEFAULT_MAX_SPIKES, SimulationResult, simulate
+from ..event._simulate import compile_network
+from ._batch import cross_entropy_batch
+from ._exact import spike_jacobian, spike_vjp
+from ._params import Gradients
+
+__all__ = ["ExactForward", "ExactReverse"]
+
+
+def _finish(
+    method: str, grad: Gradients, result: SimulationResult, value: float, tol: float
+) -> GradientResult:
+    return GradientResult(
+        loss=value,
+        grad=grad,
+        result=result,
+        degeneracy=result.degeneracy,
+        degenerate=result.degeneracy.is_degenerate(tol, tol),
+        method=method,
+    )
+
+
+@dataclass(frozen=True)
+class ExactReverse(GradientMethod):
+    """Exact gradient by reverse mode: adjoints over the causality record (EventProp's
+    discrete-event form), cost linear in the number of synaptic events whatever the number of
+    parameters. The default method.
+
+    Batch entry: a batch of :class:`~fpgrad.FirstSpikeCrossEntropy` losses sharing their output
+    neurons and constants (a classification minibatch), asking for ``weight`` and/or
+    ``threshold``, runs through one fused Numba loop per thread (:mod:`fpgrad.grad._batch`);
+    any other batch runs sample by sample.
+    """
+
+    kind: ClassVar[str] = "exact"
+
+    @property
+    def name(self) -> str:
+        """``"exact-reverse"``."""
+        return "exact-reverse"
+
+    def _gradient(
+        self, problem: Problem, loss: Any, params: tuple[str, ...], tol: float
+    ) -> GradientResult:
+        result = simulate(problem)
+        value, cot = loss.value_and_spike_grad(result)
+        return _finish(self.name, spike_vjp(result, cot, params), result, value, tol)
+
+    def _batch(
+        self,
+        network: Network,
+        data: Any,
+        t_max: float,
+        losses: list[Any],
+        params: tuple[str, ...],
+        tol: float,
+        sample_clip: float,
+        n_threads: int | None,
+    ) -> BatchGradient:
+        if not (
+            isinstance(data, InputBatch) and is_classification_batch(losses, params, sample_clip)
+        ):
+            return super()._batch(network, data, t_max, losses, params, tol, sample_clip, n_threads)
+        head = losses[0]
+        outside = [n for n in head.neurons if not network.n_inputs <= n < network.n_nodes]
+        if outside:
+            raise ProblemError(
+                f"loss neurons: node {outside[0]} is not a neuron "
+                f"(ids {network.n_inputs}..{network.n_nodes - 1})"
+            )
+        values, first, margins, g_w, g_theta = cross_entropy_batch(
+            compile_network(network),
+            data.merged(),
+            data.index,
+            np.array([loss.label for loss in losses], dtype=np.int64),
+            np.asarray(head.neurons, dtype=np.int64),
+            t_max,
+            (head.tau0, head.tau1, head.alpha),
+            with_grad=bool(params),
+            sample_clip=sample_clip,
+            max_spikes=DEFAULT_MAX_SPIKES,
+            n_threads=n_threads,
+        )
+        grad = None
+        if params:
+            grad = Gradients(**{"weight": g_w, "threshold": g_theta}).select(params)
+        return BatchGradient(
+            loss=float(np.mean(values)),
+            grad=grad,
+            losses=values,
+            first_spike_time=first,
+            degenerate=(margins[:, 0] < tol) | (margins[:, 1] < tol),
+            method=self.name,
+        )
+
+
+@dataclass(frozen=True)
+class ExactForward(GradientMethod):
+    """Exact gradient through the forward-propagation (FP) Jacobian of all spike times, then
+    ``dL/dp = dL/dt . dt/dp``: time and memory grow with the number of parameters."""
+
+    kind: ClassVar[str] = "exact"
+
+    @property
+    def name(self) -> str:
+        """``"exact-forward"``."""
+        return "exact-forward"
+
+    def _gradient(
+        self, problem: Problem, loss: Any, params: tuple[str, ...], tol: float
+    ) -> GradientResult:
+        result = simulate(problem)
+        value, cot = loss.value_and_spike_grad(result)
+        jac = spike_jacobian(result, params)
+        grad = Gradients(**{name: cot @ jac[name] for name in params})
+        return _finish(self.name, grad, result, value, tol)
