@@ -84,7 +84,7 @@ def test_simulate_prints_json(problem_file, capsys):
 
 
 def test_simulate_design_example(tmp_path, capsys):
-    """The README example format (examples/problem.json) works from a hand-written file; node ids are global."""
+    """The README example (examples/problem.json) works from a hand-written file; global ids."""
     path = tmp_path / "example.json"
     path.write_text(json.dumps(EXAMPLE))
     assert main(["simulate", str(path)]) == 0

@@ -146,6 +146,7 @@ def test_statistics_sanity():
     assert math.isnan(zero["sign_agreement"])
 
 
+@pytest.mark.slow
 def test_batch_compares_mean_gradients(small):
     """A batch compares (1/B) sum_b of each side: the row's statistics are those of the mean
     Surrogate-method gradient against the mean exact gradient (gradient_batch)."""

@@ -513,6 +513,7 @@ def test_van_rossum_grid_is_the_pair_form():
     assert float(got) == pytest.approx(loss.formula(trains), rel=1e-14)
 
 
+@pytest.mark.slow
 def test_van_rossum_grid_converges_to_exact(recurrent, recurrent_runs):
     """On the simulated rasters the grid value is VanRossum of the grid spike times, so it
     differs from the exact value by at most the Lipschitz bound (1/tau) max|t_grid - t|

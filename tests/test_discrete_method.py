@@ -63,6 +63,7 @@ def test_batch_equals_mean_of_per_sample_gradients(case):
         )
 
 
+@pytest.mark.slow
 def test_general_batch_equals_mean_of_per_sample_gradients(case):
     """A batch of other losses (first-spike MSE) takes the general path: same result."""
     data, network, index, _, _ = case

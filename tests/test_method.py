@@ -14,7 +14,6 @@ import pytest
 
 import fpgrad
 from fpgrad import discrete
-from fpgrad.discrete._method import float64
 
 WEIGHT_THRESHOLD = ("weight", "threshold")
 T_MAX = 20.0
@@ -401,47 +400,3 @@ def test_input_batch_merges_once_for_all_subsets():
 def test_input_batch_rejects_bad_trains(inputs, message):
     with pytest.raises(fpgrad.ProblemError, match=message):
         fpgrad.InputBatch(inputs)
-
-
-# --- (g) the surrogate's batch ------------------------------------------------------------------
-
-
-SURROGATE = discrete.Surrogate(dt=0.25)
-
-
-def grid_first_spikes(b: int) -> np.ndarray:
-    with float64():
-        out = discrete.simulate_discrete(discrete.discretize(problem(b), 0.25, dtype="float64"))
-        return np.asarray(out.spike_times(1)[:, 0], dtype=np.float64)
-
-
-@pytest.mark.parametrize(
-    ("losses", "params"),
-    [
-        (CE, WEIGHT_THRESHOLD),  # the traced-label classification path
-        (CE[:4], ("weight",)),
-        (MSE[:4], ("weight", "threshold", "tau_mem", "tau_syn")),  # the general path
-    ],
-    ids=["cross-entropy", "cross-entropy-weight", "mse-general"],
-)
-def test_surrogate_batch_equals_mean_of_per_sample_gradients(losses, params):
-    batch = SURROGATE.batch(NET, INPUTS[: len(losses)], T_MAX, losses, params=params)
-    ones = singles(losses, SURROGATE, params=params)
-    assert batch.samples is None and batch.method == "surrogate-fast_sigmoid-dt0.25"
-    np.testing.assert_allclose(batch.losses, [s.loss for s in ones], rtol=1e-10)
-    assert batch.loss == pytest.approx(np.mean([s.loss for s in ones]), rel=1e-10)
-    for group in params:
-        mean = np.mean([getattr(s.grad, group) for s in ones], axis=0)
-        assert np.any(mean != 0), group
-        assert_close(getattr(batch.grad, group), mean, 1e-10)
-    assert batch.grad.input_time is None
-    first = np.stack([grid_first_spikes(b) for b in range(len(losses))])
-    np.testing.assert_array_equal(np.isinf(batch.first_spike_time), np.isinf(first))
-    np.testing.assert_allclose(batch.first_spike_time, first, rtol=1e-14, atol=0)
-    assert not batch.degenerate.any()
-    # the same through a prepared (binned once) subset
-    prepared = SURROGATE.prepare(INPUTS)
-    assert isinstance(prepared, discrete.GridInputs) and len(prepared) == N_SAMPLES
-    sub = SURROGATE.batch(NET, prepared.subset(range(len(losses))), T_MAX, losses, params=params)
-    np.testing.assert_array_equal(sub.losses, batch.losses)
-    assert_close(sub.grad.flat(), batch.grad.flat(), 1e-14)

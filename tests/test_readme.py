@@ -81,7 +81,13 @@ BLOCKS = readme_blocks()
 
 
 def blocks_of(lang: str) -> list:
-    return [pytest.param(b, id=b.id) for b in BLOCKS if b.lang == lang]
+    """The blocks of one language as parameters; the exact-vs-surrogate comparison (it compiles
+    BPTT for several grid steps, about 20 s) is marked slow (left out of ``make test-quick``)."""
+    return [
+        pytest.param(b, id=b.id, marks=[pytest.mark.slow] if "fpgrad.compare(" in b.text else [])
+        for b in BLOCKS
+        if b.lang == lang
+    ]
 
 
 def test_every_block_has_a_checked_language():

@@ -228,6 +228,7 @@ def test_cli_runs(tmp_path):
     assert bad.func(bad) == 2  # "ema: expected a decay in [0, 1)", no traceback
 
 
+@pytest.mark.slow
 def test_surrogate_tiny_training_learns(tiny_yinyang):
     train_set, val_set = tiny_yinyang
     method = Surrogate(dt=0.25, dtype="float32", batch_pad=TINY.batch_size)
@@ -237,6 +238,7 @@ def test_surrogate_tiny_training_learns(tiny_yinyang):
     assert result.history[-1]["val_acc"] >= 0.55  # chance is 1/3
 
 
+@pytest.mark.slow
 def test_cli_surrogate(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "yinyang", "--method", "surrogate", "--epochs", "1", "--hidden", "4"]
