@@ -7,17 +7,47 @@ step ``s`` of ``steps`` (in decreasing order) and each parameter ``p``, ``h = s 
     D(h) = (L(p + h) - L(p - h)) / 2h,        R(s) = (4 D(h/2) - D(h)) / 3
 
 (Richardson's extrapolation cancels the ``h^2`` term: error ``O(h^4)`` plus rounding
-``~ eps |L| / h``; without ``richardson`` ``R(s) = D(h)``). A step is discarded when any of its
-simulations changes the *causal order* of the spikes (:func:`causal_signature`): a node's number
-of spikes, or the interleaving of the spikes of the two ends of any synapse (an input or neuron
-spike reaching a neuron just before instead of just after one of its crossings). With a spike
-gained or lost the loss jumps, and with two causally linked events swapped the spike times have a
-kink in between; either way the quotient is meaningless. Events that are not linked by a synapse
-may swap freely (nothing depends on their order). Of the remaining successive pairs
-``(s_k, s_{k+1})`` the one with the smallest ``|R(s_k) - R(s_{k+1})|`` gives the estimate (their
-mean) and its uncertainty (that difference); with one usable step, that step's value and an
-infinite uncertainty. Costs ``4 len(steps)`` simulations per parameter (``2 len(steps)`` without
-Richardson): a reference for small problems.
+``~ eps |L| / h``; without ``richardson`` ``R(s) = D(h)``).
+
+Domain boundaries. Input spike times must stay ``>= 0``; ``tau_mem``, ``tau_syn`` and
+``threshold`` must stay ``> 0``; weights are unbounded, and no group has an upper bound. Where
+the central stencil's lowest point ``p - h`` would leave the domain, the step stays inside it,
+in one of two ways chosen by what the boundary is:
+
+* An input spike time within ``h`` of ``t = 0`` (the bias spike of the latency encoding sits at
+  exactly 0) takes that step with the forward one-sided stencil ``p, p + h/4, p + h/2, p + h``:
+
+      D+(h) = (4 L(p + h/2) - L(p + h) - 3 L(p)) / h,      R(s) = (4 D+(h/2) - D+(h)) / 3
+
+  ``D+`` is the second-order one-sided difference (error ``O(h^2)`` like ``D``, but with odd
+  powers too), so Richardson's step leaves ``O(h^3)`` instead of ``O(h^4)``, and its rounding
+  error is about ten times the central one's; without ``richardson`` ``R(s) = D+(h)``. The
+  boundary is a legal value (nothing can be shrunk to fit at ``p = 0``) and the spike times are
+  smooth from the right, so this gives the right derivative, which is what the exact engines
+  compute there. The stencil spans ``[p, p + h]`` and reuses ``L(p)``: 3 simulations per step
+  (2 without Richardson). The choice is made per step: the small steps of a spike at ``0 < p <
+  h`` are still central.
+* A ``tau_mem``, ``tau_syn`` or ``threshold`` with ``p - s_1 max(1, |p|) <= 0`` for the largest
+  step ``s_1`` (a value of at most ``s_1``, 1e-3 by default) is stepped relative to its value,
+  ``h = s |p|``, at every step: all central stencils then fit (``s < 1``). These are scale
+  parameters with the singular point 0 at distance ``p``: the loss varies on the scale of ``p``
+  itself, so any stencil with ``h`` near ``p`` (one-sided ones included) is off by ``O(1)``, and
+  the absolute steps ``h = s`` would leave at most the smallest ones usable.
+
+:attr:`FDEstimate.one_sided` and :attr:`FDEstimate.shrunk` record, per parameter, which
+estimates were made so; every other parameter's result is unchanged.
+
+A step is discarded when any of its simulations changes the *causal order* of the spikes
+(:func:`causal_signature`): a node's number of spikes, or the interleaving of the spikes of the
+two ends of any synapse (an input or neuron spike reaching a neuron just before instead of just
+after one of its crossings). With a spike gained or lost the loss jumps, and with two causally
+linked events swapped the spike times have a kink in between; either way the quotient is
+meaningless. Events that are not linked by a synapse may swap freely (nothing depends on their
+order). Of the remaining successive pairs ``(s_k, s_{k+1})`` the one with the smallest
+``|R(s_k) - R(s_{k+1})|`` gives the estimate (their mean) and its uncertainty (that difference);
+with one usable step, that step's value and an infinite uncertainty (one-sided and central steps
+alike). Costs ``4 len(steps)`` simulations per parameter (``2 len(steps)`` without Richardson),
+3 instead of 4 per one-sided step with Richardson: a reference for small problems.
 """
 
 from __future__ import annotations
@@ -30,7 +60,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ._method import GradientMethod, GradientResult, check_params
+from ._method import GradientMethod, GradientResult, check_loss, check_params
 from ._problem import Problem, ProblemError
 from .event import RunawayActivityError, SimulationResult, simulate
 from .event._simulate import compile_network
@@ -44,7 +74,8 @@ __all__ = [
     "finite_difference",
 ]
 
-#: Relative finite-difference steps tried, ``h = s * max(1, |p|)``.
+#: Relative finite-difference steps tried, ``h = s * max(1, |p|)`` (``s |p|`` for a tiny
+#: positive parameter, module docstring).
 DEFAULT_FD_STEPS = (1e-3, 1e-4, 1e-5, 1e-6)
 
 
@@ -58,6 +89,14 @@ class FDEstimate:
         uncertainty: per parameter, ``|R(s_k) - R(s_{k+1})|`` of the best-agreeing pair of
             successive steps (``inf`` where fewer than two successive steps were usable).
         step: per parameter, the relative step ``s_k`` used (``NaN`` if none).
+        one_sided: per parameter (booleans), whether the estimate used the forward one-sided
+            stencil at one of its steps because the central one would have moved an input
+            spike before ``t = 0`` (module docstring). Such an estimate is less accurate
+            (``O(h^3)`` instead of ``O(h^4)``, more rounding). ``False`` where :attr:`grad` is
+            ``NaN``.
+        shrunk: per parameter (booleans), whether the steps were taken relative to the value,
+            ``h = s |p|``, because ``p - s_1 max(1, |p|)`` is not positive for the largest
+            step ``s_1`` (a ``tau_mem``, ``tau_syn`` or ``threshold`` of at most ``s_1``).
         n_discarded: number of (parameter, step) trials discarded because the step changed the
             causal order of the spikes.
         result: the simulation at the unperturbed parameters.
@@ -67,6 +106,8 @@ class FDEstimate:
     grad: Gradients
     uncertainty: Gradients
     step: Gradients
+    one_sided: Gradients
+    shrunk: Gradients
     n_discarded: int
     result: SimulationResult
 
@@ -80,6 +121,30 @@ class FDEstimate:
         """Number of parameters whose estimate no second successive step confirms (infinite
         :attr:`uncertainty`: at most one usable step, or no two of them successive)."""
         return int(np.sum(np.isinf(self.uncertainty.flat())))
+
+    @property
+    def n_one_sided(self) -> int:
+        """Number of parameters estimated with a one-sided stencil (:attr:`one_sided`)."""
+        return int(np.sum(self.one_sided.flat()))
+
+    @property
+    def n_shrunk(self) -> int:
+        """Number of parameters whose steps were taken relative to the value (:attr:`shrunk`)."""
+        return int(np.sum(self.shrunk.flat()))
+
+
+#: The groups that must stay > 0 (Network): scale parameters, stepped relative to the value
+#: when the largest central stencil would reach 0. Input spike times must stay >= 0; weights
+#: are unbounded, and no group has an upper bound.
+_POSITIVE = ("threshold", "tau_mem", "tau_syn")
+
+
+def _central_fits(name: str, p: float, h: float) -> bool:
+    """Whether ``p - h`` (the central stencil's lowest point) lies in the domain of ``name``."""
+    low = p + -h  # the very value the central stencil's simulation receives
+    if name == "input_time":
+        return low >= 0.0
+    return low > 0.0 if name in _POSITIVE else True
 
 
 def _check_steps(steps: Sequence[float]) -> tuple[float, ...]:
@@ -138,9 +203,14 @@ def finite_difference(
     richardson: bool = True,
 ) -> FDEstimate:
     """Central differences with Richardson extrapolation and per-parameter step selection
-    (module docstring) of ``loss`` on ``problem`` w.r.t. the groups ``params`` (default all)."""
+    (module docstring) of ``loss`` on ``problem`` w.r.t. the groups ``params`` (default all).
+
+    Steps never leave the parameter domain: an input spike near ``t = 0`` gets one-sided
+    differences, a tiny ``tau_mem``, ``tau_syn`` or ``threshold`` steps relative to its value
+    (:attr:`FDEstimate.one_sided`, :attr:`FDEstimate.shrunk`)."""
     if not isinstance(problem, Problem):
         raise ProblemError(f"problem: expected a fpgrad.Problem, got {type(problem).__name__}")
+    check_loss(loss)
     names = check_params(params)
     steps = _check_steps(steps)
     result = simulate(problem)
@@ -148,27 +218,46 @@ def finite_difference(
     signature = causal_signature(result)
     values = parameter_values(problem)
     halves = (1.0, 0.5) if richardson else (1.0,)
-    est, unc, chosen, discarded = {}, {}, {}, 0
+    est, unc, chosen, onesided, shrunk, discarded = {}, {}, {}, {}, {}, 0
     for name in names:
         base = getattr(values, name)
         est[name] = np.full(base.size, np.nan)
         unc[name] = np.full(base.size, np.inf)
         chosen[name] = np.full(base.size, np.nan)
+        onesided[name] = np.zeros(base.size, dtype=bool)
+        shrunk[name] = np.zeros(base.size, dtype=bool)
         for q in range(base.size):
+
+            def loss_at(offset: float, name: str = name, q: int = q) -> tuple[float, bool]:
+                moved = getattr(values, name).copy()
+                moved[q] += offset
+                return _loss_if_same(with_parameter(problem, name, moved), loss, signature)
+
+            p = float(base[q])
+            scale = max(1.0, abs(p))
+            if name in _POSITIVE and not _central_fits(name, p, steps[0] * scale):
+                scale, shrunk[name][q] = abs(p), True  # s < 1: every central stencil fits
             rich = np.full(len(steps), np.nan)
+            forward = np.zeros(len(steps), dtype=bool)
             for k, s in enumerate(steps):
-                h = s * max(1.0, abs(float(base[q])))
+                h = s * scale
                 quotients, same = [], True
-                for hh in (h * f for f in halves):
-                    evals = []
-                    for sign in (1.0, -1.0):
-                        moved = base.copy()
-                        moved[q] += sign * hh
-                        moved_problem = with_parameter(problem, name, moved)
-                        lv, kept = _loss_if_same(moved_problem, loss, signature)
-                        evals.append(lv)
+                if _central_fits(name, p, h):
+                    for hh in (h * f for f in halves):
+                        evals = []
+                        for sign in (1.0, -1.0):
+                            lv, kept = loss_at(sign * hh)
+                            evals.append(lv)
+                            same &= kept
+                        quotients.append((evals[0] - evals[1]) / (2.0 * hh))
+                else:
+                    forward[k] = True
+                    at = {0.0: value}
+                    for f in (1.0, 0.5, 0.25)[: len(halves) + 1]:
+                        at[f], kept = loss_at(h * f)
                         same &= kept
-                    quotients.append((evals[0] - evals[1]) / (2.0 * hh))
+                    for f in halves:
+                        quotients.append((4.0 * at[0.5 * f] - at[f] - 3.0 * at[0.0]) / (f * h))
                 if not same:
                     discarded += 1
                 elif richardson:
@@ -181,15 +270,19 @@ def finite_difference(
                 est[name][q] = 0.5 * (rich[k] + rich[k + 1])
                 unc[name][q] = diffs[k]
                 chosen[name][q] = steps[k]
+                onesided[name][q] = forward[k] or forward[k + 1]
             elif np.any(np.isfinite(rich)):
                 k = int(np.flatnonzero(np.isfinite(rich))[-1])
                 est[name][q] = rich[k]
                 chosen[name][q] = steps[k]
+                onesided[name][q] = forward[k]
     return FDEstimate(
         loss=value,
         grad=Gradients(**est),
         uncertainty=Gradients(**unc),
         step=Gradients(**chosen),
+        one_sided=Gradients(**onesided),
+        shrunk=Gradients(**shrunk),
         n_discarded=discarded,
         result=result,
     )
@@ -205,7 +298,9 @@ class FiniteDifference(GradientMethod):
     ``degenerate`` when a margin is below the tolerance or when some parameter's estimate lacks
     its usual support: with several steps, no two successive usable steps confirm it (a step
     that changes the causal order is discarded; the large steps often are, harmlessly); with one
-    step, that step was discarded. A parameter without any usable step gets ``NaN``.
+    step, that step was discarded. A parameter without any usable step gets ``NaN``. Input
+    spikes at ``t = 0`` and tiny time constants or thresholds are handled inside the domain
+    (one-sided differences, value-relative steps; see :func:`finite_difference`).
     """
 
     steps: tuple[float, ...] = DEFAULT_FD_STEPS

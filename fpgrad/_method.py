@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -218,6 +218,11 @@ def check_params(
         return default
     if isinstance(params, str):
         raise ProblemError(f"params: expected a list of group names, got the string {params!r}")
+    if isinstance(params, Mapping):
+        raise ProblemError(
+            "params: expected a list of group names such as ['weight']; parameter subsets "
+            "({group: indices}) are for fpgrad.spike_jacobian"
+        )
     return tuple(check_groups(params))
 
 
@@ -262,7 +267,7 @@ class GradientMethod(ABC):
         (default all of :data:`fpgrad.grad.GROUPS`)."""
         if not isinstance(problem, Problem):
             raise ProblemError(f"problem: expected a fpgrad.Problem, got {type(problem).__name__}")
-        _check_loss(loss)
+        check_loss(loss)
         return self._gradient(problem, loss, check_params(params), _check_tol(degeneracy_tol))
 
     @abstractmethod
@@ -321,7 +326,7 @@ class GradientMethod(ABC):
                 f"need one loss per sample: got {len(data)} samples and {len(losses)} losses"
             )
         for loss in losses:
-            _check_loss(loss)
+            check_loss(loss)
         names = check_params(params, NETWORK_GROUPS)
         clip = float(sample_clip)
         if not (math.isfinite(clip) and clip >= 0):
@@ -409,7 +414,7 @@ def _is_prepared(inputs: Any) -> bool:
     return hasattr(inputs, "subset") and hasattr(inputs, "__len__")
 
 
-def _check_loss(loss: Any) -> None:
+def check_loss(loss: Any) -> None:
     if not callable(getattr(loss, "value_and_spike_grad", None)):
         raise ProblemError(
             "loss: expected a loss object such as fpgrad.FirstSpikeMSE(neurons, targets) "

@@ -45,8 +45,8 @@ def _check_finite(name: str, arr: NDArray[np.float64]) -> None:
         raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} is not finite")
 
 
-def _check_positive(name: str, arr: NDArray[np.float64]) -> None:
-    _check_finite(name, arr)
+def _check_positive(name: str, arr: NDArray[np.float64], *, allow_inf: bool = False) -> None:
+    _check_finite(name, np.where(np.isposinf(arr), 1.0, arr) if allow_inf else arr)
     bad = np.flatnonzero(arr <= 0)
     if bad.size:
         raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} must be > 0")
@@ -60,7 +60,8 @@ class Network:
         n_inputs: number of input nodes ``M`` (global ids ``0..M-1``).
         n_neurons: number of LIF neurons ``N`` (global ids ``M..M+N-1``).
         tau_syn: synaptic time constant in ms, shared by every source node.
-        tau_mem: membrane time constants in ms, shape ``(N,)``.
+        tau_mem: membrane time constants in ms, shape ``(N,)``; ``inf`` is a perfect
+            integrator (no leak: NIR's ``IF``), simulated and differentiated exactly.
         threshold: firing thresholds ``theta_i > 0``, shape ``(N,)``.
         t_ref: absolute refractory periods in ms (``>= 0``), shape ``(N,)``.
         pre, post: global node ids of each synapse's source (any node) and target (a neuron),
@@ -93,7 +94,7 @@ class Network:
             raise ProblemError(f"tau_syn = {self.tau_syn!r} must be finite and > 0")
         set_(self, "tau_syn", tau_syn)
         set_(self, "tau_mem", _per_neuron("neurons.tau_mem", self.tau_mem, n))
-        _check_positive("neurons.tau_mem", self.tau_mem)
+        _check_positive("neurons.tau_mem", self.tau_mem, allow_inf=True)
         set_(self, "threshold", _per_neuron("neurons.threshold", self.threshold, n))
         _check_positive("neurons.threshold", self.threshold)
         set_(self, "t_ref", _per_neuron("neurons.t_ref", self.t_ref, n))

@@ -65,11 +65,59 @@ class Loss(Protocol):
         ...
 
 
+def _integer(name: str, value: Any) -> int:
+    """``value`` as an int if it is an integer (``3`` or ``3.0``, not ``3.7``, ``True`` or
+    ``"3"``); else a :class:`ProblemError` naming ``name`` and the value."""
+    if type(value) is int:
+        return value
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        raise ProblemError(f"{name} = {value!r}: expected an integer")
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if not (math.isfinite(value) and float(value).is_integer()):
+        raise ProblemError(f"{name} = {value!r}: expected an integer")
+    return int(value)
+
+
 def _node_ids(neurons: Sequence[int] | ArrayLike) -> tuple[int, ...]:
-    ids = tuple(int(x) for x in np.asarray(neurons, dtype=np.int64).ravel())
+    if isinstance(neurons, tuple) and all(type(x) is int for x in neurons):
+        ids = neurons  # the common case (a training loop builds many losses): nothing to convert
+    elif isinstance(neurons, str):
+        raise ProblemError(f"neurons = {neurons!r}: expected a list of global node ids")
+    else:
+        items = np.asarray(neurons, dtype=object).ravel()
+        ids = tuple(_integer(f"neurons[{k}]", x) for k, x in enumerate(items))
     if not ids:
         raise ProblemError("neurons: need at least one neuron (global node id)")
     return ids
+
+
+def _finite_values(name: str, values: Any, count: int | None = None) -> tuple[float, ...]:
+    """A flat tuple of finite floats (``count`` of them if given), else a clear error."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ProblemError(f"{name} = {values!r}: expected numbers") from None
+    if count is not None and arr.size != count:
+        raise ProblemError(f"{name}: expected {count} values (one per neuron), got {arr.size}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ProblemError(f"{name}[{bad[0]}] = {float(arr[bad[0]])!r} is not finite")
+    return tuple(float(x) for x in arr)
+
+
+def _positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if type(value) is float and math.isfinite(value) and value > 0:
+        return value  # the common case, without a conversion
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ProblemError(f"{name} = {value!r}: expected a number") from None
+    if not math.isfinite(x):
+        raise ProblemError(f"{name} = {x!r} is not finite")
+    if x < 0 or (x == 0 and not allow_zero):
+        raise ProblemError(f"{name} = {x!r} must be {'>= 0' if allow_zero else '> 0'}")
+    return x
 
 
 def _check_neurons(result: SimulationResult, neurons: tuple[int, ...]) -> None:
@@ -114,9 +162,7 @@ class FirstSpikeMSE:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "neurons", _node_ids(self.neurons))
-        targets = tuple(float(x) for x in np.asarray(self.targets, dtype=np.float64).ravel())
-        if len(targets) != len(self.neurons) or not np.all(np.isfinite(targets)):
-            raise ProblemError("targets: need one finite target time per neuron")
+        targets = _finite_values("targets", self.targets, len(self.neurons))
         object.__setattr__(self, "targets", targets)
 
     def formula(self, times: Any, xp: Any = np) -> Any:
@@ -158,11 +204,13 @@ class FirstSpikeCrossEntropy:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "neurons", _node_ids(self.neurons))
-        if not 0 <= int(self.label) < len(self.neurons):
-            raise ProblemError(f"label = {self.label} must lie in [0, {len(self.neurons)})")
-        object.__setattr__(self, "label", int(self.label))
-        if not (self.tau0 > 0 and self.tau1 > 0 and self.alpha >= 0):
-            raise ProblemError("need tau0 > 0, tau1 > 0 and alpha >= 0")
+        label = _integer("label", self.label)
+        if not 0 <= label < len(self.neurons):
+            raise ProblemError(f"label = {label} must lie in [0, {len(self.neurons)})")
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "tau0", _positive("tau0", self.tau0))
+        object.__setattr__(self, "tau1", _positive("tau1", self.tau1))
+        object.__setattr__(self, "alpha", _positive("alpha", self.alpha, allow_zero=True))
 
     def formula(self, times: Any, xp: Any = np) -> Any:
         """``L`` from the first spike times (array of shape ``(n_classes,)``)."""
@@ -239,16 +287,17 @@ class VanRossum:
     tau: float = 10.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.targets, Mapping):
+            raise ProblemError(
+                f"targets = {self.targets!r}: expected a mapping {{neuron id: [spike times]}}"
+            )
         clean = {}
         for node, train in dict(self.targets).items():
-            arr = np.sort(np.asarray(train, dtype=np.float64).ravel())
-            if not np.all(np.isfinite(arr)):
-                raise ProblemError(f"targets[{node}]: spike times must be finite")
-            clean[int(node)] = tuple(float(x) for x in arr)
+            times = _finite_values(f"targets[{node!r}]", train)
+            clean[_integer("targets: neuron id", node)] = tuple(sorted(times))
         if not clean:
             raise ProblemError("targets: need at least one neuron")
-        if not self.tau > 0:
-            raise ProblemError(f"tau = {self.tau} must be > 0")
+        object.__setattr__(self, "tau", _positive("tau", self.tau))
         object.__setattr__(self, "targets", clean)
 
     def formula(self, trains: Sequence[Any], xp: Any = np) -> Any:
@@ -342,10 +391,9 @@ class SpikeCount:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "neurons", _node_ids(self.neurons))
-        targets = tuple(float(x) for x in np.asarray(self.targets, dtype=np.float64).ravel())
-        if len(targets) != len(self.neurons):
-            raise ProblemError("targets: need one target count per neuron")
-        object.__setattr__(self, "targets", targets)
+        object.__setattr__(
+            self, "targets", _finite_values("targets", self.targets, len(self.neurons))
+        )
 
     def formula(self, counts: Any, xp: Any = np) -> Any:
         """``L`` from the spike counts of ``neurons``."""

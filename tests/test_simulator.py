@@ -479,3 +479,116 @@ def test_peak_gap_matches_reference_on_random_problems():
         assert neuron >= 0, seed
         assert deg.peak_gap_neuron == prob.network.n_inputs + neuron
         assert abs(deg.peak_gap_time - float(ref.peak_gap_time)) < 1e-8
+
+
+def test_exact_grazing_touch_is_reported_degenerate():
+    """A membrane maximum exactly at threshold (tau_syn 5, tau_mem 10: one input of weight 0.5
+    peaks at 0.5 x 2.5 = 1.25) is no spike, and its gap 0 flags the run: before, the report said
+    min_peak_gap = inf and a zero gradient passed as valid, while thresholds one ulp either side
+    were flagged."""
+    # the decision at the touch itself is the root finder's (spike iff the computed maximum
+    # exceeds theta); whichever way rounding decides, the run is flagged
+    for threshold, spikes in ((1.25, 0), (np.nextafter(1.25, 2.0), 0), (np.nextafter(1.25, 0), 1)):
+        problem = fpgrad.problem_from_dict(
+            {
+                "format": "fpgrad-problem/1",
+                "t_max": 40.0,
+                "tau_syn": 5.0,
+                "neurons": {"count": 1, "tau_mem": 10.0, "threshold": float(threshold)},
+                "inputs": [[1.0]],
+                "synapses": {"pre": [0], "post": [1], "weight": [0.5]},
+            }
+        )
+        result = fpgrad.simulate(problem)
+        assert result.n_spikes == spikes
+        deg = result.degeneracy
+        assert deg.is_degenerate(1e-6, 1e-6), threshold
+        if threshold == 1.25:
+            assert deg.min_peak_gap == 0.0 and deg.peak_gap_neuron == 1
+            assert deg.peak_gap_time == pytest.approx(1.0 + 10.0 * np.log(2.0), rel=1e-12)
+        assert fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([1], [5.0])).degenerate
+
+
+@pytest.mark.parametrize("tau_mem", [1e17, 1e100, 1e300])
+def test_near_perfect_integrators_keep_their_crossings(tau_mem):
+    """tau_mem / tau_syn beyond 2e16 lost every crossing (log1p((b - a) / a) = log1p(-1) = -inf
+    made the kernel's peak 0): one input of 0.4 gave no spike instead of the perfect
+    integrator's 1 + 5 ln 2, two inputs 1 spike instead of 3, and the README problem a spike at
+    the next input (4.5) instead of 3.2567. Now the spikes are those of tau_mem = 1e13 (where
+    the ratio was still fine) to rounding, and the first the closed form's."""
+
+    def spikes(tau: float, inputs: list, weights: list) -> np.ndarray:
+        problem = fpgrad.problem_from_dict(
+            {
+                "format": "fpgrad-problem/1",
+                "t_max": 40.0,
+                "tau_syn": 5.0,
+                "neurons": {"count": 1, "tau_mem": tau, "threshold": 1.0},
+                "inputs": inputs,
+                "synapses": {"pre": list(range(len(inputs))), "post": [len(inputs)] * len(inputs),
+                             "weight": weights},
+            }
+        )  # fmt: skip
+        return fpgrad.simulate(problem).spike_time
+
+    one = spikes(tau_mem, [[1.0]], [0.4])
+    np.testing.assert_allclose(one, [1.0 + 5.0 * math.log(2.0)], rtol=1e-15)
+    two = spikes(tau_mem, [[1.0], [8.0]], [0.4, 0.3])
+    assert two.size == 3
+    np.testing.assert_allclose(two, spikes(1e13, [[1.0], [8.0]], [0.4, 0.3]), rtol=1e-12)
+    readme = fpgrad.problem_to_dict(fpgrad.load_problem("examples/problem.json"))
+    readme["neurons"]["tau_mem"] = tau_mem
+    first = fpgrad.simulate(fpgrad.problem_from_dict(readme)).spike_time[0]
+    readme["neurons"]["tau_mem"] = 1e13
+    assert first == pytest.approx(fpgrad.simulate(fpgrad.problem_from_dict(readme)).spike_time[0])
+    assert first == pytest.approx(3.2567, abs=1e-4)
+
+
+@pytest.mark.parametrize("tau_syn", [1e10, 1e17, 1e300])
+def test_slow_synapses_fast_membranes(tau_syn):
+    """The other direction, tau_syn >> tau_mem (a step current): V = J tau_mem (1 - e^{-t/tau_mem})
+    crosses theta = 1 with J = 2, tau_mem = 10 at t - 1 = 10 ln 2, then every 10 ln 2 again."""
+    problem = fpgrad.problem_from_dict(
+        {
+            "format": "fpgrad-problem/1",
+            "t_max": 40.0,
+            "tau_syn": tau_syn,
+            "neurons": {"count": 1, "tau_mem": 10.0, "threshold": 1.0},
+            "inputs": [[1.0]],
+            "synapses": {"pre": [0], "post": [1], "weight": [0.2]},
+        }
+    )
+    times = fpgrad.simulate(problem).spike_time
+    period = 10.0 * math.log(2.0)
+    # J decays by e^{-40 / tau_syn} over the run: a relative deviation of about 40 / tau_syn
+    rtol = max(1e-13, 100.0 / tau_syn)
+    np.testing.assert_allclose(times, 1.0 + period * np.arange(1, times.size + 1), rtol=rtol)
+    assert times.size == int(39.0 / period)
+
+
+def test_perfect_integrator_is_exact():
+    """tau_mem = inf (no leak, NIR's IF neuron): V rises towards V0 + J0 tau_syn with no
+    maximum, the crossing is in closed form; spikes equal those of tau_mem = 1e13 to rounding,
+    the first one 1 + 5 ln 2, and the three engines agree (d/dtau_mem is 0 at infinity)."""
+    net = fpgrad.Network(
+        n_inputs=2, n_neurons=1, tau_syn=5.0, tau_mem=math.inf, threshold=1.0,
+        pre=[0, 1], post=[2, 2], weight=[0.4, 0.3],
+    )  # fmt: skip
+    problem = fpgrad.Problem(net, ([1.0], [8.0]), 40.0)
+    times = fpgrad.simulate(problem).spike_time
+    leaky = fpgrad.Problem(net.replace(tau_mem=np.array([1e13])), problem.inputs, 40.0)
+    np.testing.assert_allclose(times, fpgrad.simulate(leaky).spike_time, rtol=1e-12)
+    assert times.size == 3 and times[0] == pytest.approx(1.0 + 5.0 * math.log(2.0), rel=1e-15)
+    loss = fpgrad.FirstSpikeMSE([2], [3.0])
+    rev = fpgrad.gradient(problem, loss)
+    fwd = fpgrad.gradient(problem, loss, fpgrad.ExactForward())
+    groups = ["weight", "input_time", "threshold", "tau_syn"]
+    fd = fpgrad.gradient(problem, loss, fpgrad.FiniteDifference(), params=groups)
+    assert not rev.degenerate and rev.grad.tau_mem[0] == 0.0
+    np.testing.assert_allclose(fwd.grad.flat(), rev.grad.flat(), rtol=1e-12)
+    for group in groups:
+        np.testing.assert_allclose(getattr(fd.grad, group), getattr(rev.grad, group), rtol=1e-7)
+    # below threshold for ever: no spike, the gap to the limit is reported at t_max
+    quiet = fpgrad.Problem(net.replace(weight=np.array([0.1, 0.05])), problem.inputs, 40.0)
+    deg = fpgrad.simulate(quiet).degeneracy
+    assert fpgrad.simulate(quiet).n_spikes == 0 and deg.peak_gap_time == 40.0

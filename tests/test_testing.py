@@ -174,7 +174,7 @@ def test_near_degenerate_problem_is_flagged():
     assert "NEAR-DEGENERATE" in text and f"1.00e-07 (neuron {net.n_inputs + 0}," in text
     # steps of 1e-3 and 1e-4 make the neuron fire: discarded, the smaller ones kept
     assert report.fd.n_discarded >= 2
-    assert "changed the causal spike sequence" in text
+    assert "changed the causal order of the spikes" in text
 
 
 def test_finite_difference_selects_agreeing_steps(problem):
@@ -290,7 +290,7 @@ def test_gradcheck_discards_steps_that_swap_causal_events():
     (weight_row,) = [r for r in report.rows if r.method == "exact-reverse" and r.group == "weight"]
     assert (weight_row.size, weight_row.n_skipped) == (net.n_synapses - 1, 1)
     text = repr(report)
-    assert "changed the causal spike sequence and were discarded" in text
+    assert "changed the causal order of the spikes and were discarded" in text
     assert f"{report.fd.n_unusable} parameters had no usable step (skipped)" in text
     assert "1 skipped" in text
     # steps well below the swap's distance: no step is discarded, weight 2 is checked as well

@@ -51,6 +51,7 @@ from jax import Array
 from jax.typing import ArrayLike
 from numpy.typing import DTypeLike, NDArray
 
+from .._memory import check_allocation
 from .._problem import Network, Problem, ProblemError, as_inputs
 from ._grid import _check_dt, bin_inputs, n_grid_steps
 from ._propagators import step_factors
@@ -63,6 +64,11 @@ __all__ = [
     "discretize",
     "simulate_discrete",
 ]
+
+#: Memory estimate of a grid run with its BPTT: this many arrays of ``(steps + 1) x nodes``
+#: floats per sample (the input raster, the raster and voltages, and the residuals the scan
+#: keeps per step for the backward pass: state, current, pre-reset potential, surrogate terms).
+GRID_ARRAYS_PER_NEURON = 10
 
 Reset = Literal["subtract", "zero"]
 
@@ -180,6 +186,17 @@ def discretize(
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype = {dtype} must be a float dtype")
+    n_samples = 1 if samples is None else len(samples)
+    check_allocation(
+        GRID_ARRAYS_PER_NEURON
+        * dtype.itemsize
+        * n_samples
+        * (n_steps + 1.0)
+        * (network.n_inputs + network.n_neurons),
+        f"the grid model with dt = {dt:g} ms ({n_steps + 1} steps x {n_samples} sample(s) x "
+        f"{network.n_inputs + network.n_neurons} nodes, with its BPTT)",
+        "use a larger dt, fewer samples per batch, or the exact event-driven methods (no grid)",
+    )
     if samples is None:
         raster = bin_inputs(single, dt, n_steps)
     else:

@@ -9,7 +9,9 @@ and its maximum, at the closed-form time
 
 exceeds ``theta``. The first crossing then lies on the monotone bracket ``[0, s*]`` and is refined
 by safeguarded Newton to float64 precision. No grid is involved: a crossing is never missed.
-A maximum exactly equal to ``theta`` (a grazing touch) is not a spike.
+A maximum exactly equal to ``theta`` (a grazing touch) is not a spike. A perfect integrator
+(``tau_mem = inf``, ``b = 0``) has no maximum: ``V`` rises towards ``V0 + J0 / a``, and the
+crossing, if any, is in closed form (:func:`_integrator_bracket`).
 
 Most calls (one per synaptic event in the simulator) end early, cheapest test first: no rise; an
 upper bound of the peak (no transcendental function) clearly below threshold; otherwise the
@@ -108,14 +110,34 @@ def peak_time(v0, j0, a, b, log_ba):
 
 
 @jit
+def _integrator_bracket(v0, j0, a, theta):
+    """:func:`crossing_bracket` of a perfect integrator (``tau_mem = inf``, ``b = 0``) with
+    ``J0 > 0``: ``V(s) = V0 + J0 (1 - e^{-a s}) / a`` rises for ever towards ``V0 + J0 / a``
+    (no maximum), so it crosses iff that limit exceeds ``theta``, at
+    ``s_c = -log1p(-a (theta - V0) / J0) / a``; the bracket ends at ``2 s_c`` (doubled until
+    ``V`` is above threshold there, which rounding could deny only for a limit within ulps)."""
+    limit = v0 + j0 / a
+    if limit <= theta:
+        return math.inf, NO_PEAK, limit
+    s_pk = -2.0 * math.log1p(-a * (theta - v0) / j0) / a
+    for _ in range(60):
+        v_pk = peak_value(v0, j0, a, 0.0, s_pk)
+        if v_pk > theta:
+            return (theta - max(v0, 0.0)) / j0 * _LOW_SLACK, s_pk, v_pk
+        s_pk *= 2.0
+    return math.inf, NO_PEAK, v_pk
+
+
+@jit
 def crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba):
     """Whether ``V`` reaches ``theta`` ahead, without locating the crossing: ``(s_low, s_pk,
     v_pk)``.
 
     Args:
         v0, j0: state at the start.
-        a, b: ``1/tau_syn``, ``1/tau_mem``; ``log_ba = log1p((b - a) / a)`` (any value when
-            ``a = b``), a neuron constant precomputed by the caller.
+        a, b: ``1/tau_syn``, ``1/tau_mem``; ``log_ba = ln(b / a)``
+            (:func:`~fpgrad.event._propagator.log_rate_ratio`; any value when ``a = b``), a
+            neuron constant precomputed by the caller.
         theta: threshold.
         h_peak: ``max_s H(s)`` (:func:`kernel_peak`); gives the cheap bound
             ``V(s) <= max(V0, 0) + J0 h_peak`` that skips most sub-threshold neurons (with
@@ -139,6 +161,8 @@ def crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba):
         return 0.0, 0.0, v0
     if j0 <= 0.0 or j0 - b * v0 <= 0.0:
         return math.inf, NO_PEAK, -math.inf
+    if b == 0.0:
+        return _integrator_bracket(v0, j0, a, theta)
     if v0 > 0.0:
         # Two bounds of the peak V*: V(s) <= V0 + J0 h_peak; and, since V rises from V0 > 0 to
         # V* with dV/ds <= J on the way and J(s*) = b V* at the peak, V* <= V0 + (J0 - b V*)/a.

@@ -25,7 +25,7 @@ import numpy as np
 from .._numba import jit
 from ._crossing import crossing_bracket, peak_time, peak_value, refine_crossing
 from ._heap import heap_remove, heap_set
-from ._propagator import advance, kernel_peak
+from ._propagator import advance, kernel_peak, log_rate_ratio
 
 __all__ = ["STATUS_BUDGET", "STATUS_OK", "simulate_kernel"]
 
@@ -84,7 +84,7 @@ def simulate_kernel(
     for i in range(n):
         h_peak[i] = kernel_peak(a, b[i])
         if b[i] != a:
-            log_ba[i] = math.log1p((b[i] - a) / a)
+            log_ba[i] = log_rate_ratio(a, b[i])
     cap = max(n, 1)
     ht = np.empty(cap)
     hn = np.empty(cap, np.int64)
@@ -153,7 +153,7 @@ def simulate_kernel(
             if pk_kind[i] != _TRACK or t_max <= release[i]:
                 continue
             top, when = _free_maximum(v[i], j[i], t_upd[i], t_max, release[i], a, b[i], log_ba[i])
-            if 0.0 < top < theta[i] and theta[i] - top < min_gap:
+            if 0.0 < top <= theta[i] and theta[i] - top < min_gap:
                 min_gap = theta[i] - top
                 gap_neuron = i
                 gap_time = when
@@ -316,7 +316,7 @@ def _event_loop(
                     kink_t[i] = t
                 else:  # the free peak was reached before this input
                     top, when = _free_maximum(v[i], j[i], tu, t, rel, a, b[i], log_ba[i])
-                    if 0.0 < top < theta[i] and theta[i] - top < min_gap:
+                    if 0.0 < top <= theta[i] and theta[i] - top < min_gap:
                         min_gap = theta[i] - top
                         gap_neuron = i
                         gap_time = when
@@ -350,9 +350,10 @@ def _event_loop(
 @jit
 def _kink_gap(v, j, b, theta):
     """``theta - V`` for a kink candidate at ``V`` (state just after the inputs that arrived while
-    ``V`` was rising), if they turned it down (``dV/dt = J - b V <= 0``) and ``0 < V < theta``;
+    ``V`` was rising), if they turned it down (``dV/dt = J - b V <= 0``) and ``0 < V <= theta``
+    (a maximum exactly at threshold is no spike, and its gap 0 flags the run degenerate);
     ``inf`` otherwise."""
-    if j - b * v <= 0.0 and 0.0 < v < theta:
+    if j - b * v <= 0.0 and 0.0 < v <= theta:
         return theta - v
     return math.inf
 

@@ -18,10 +18,13 @@ import math
 
 from .._numba import jit
 
-__all__ = ["advance", "kernel_peak", "propagate", "propagate_rate_derivatives"]
+__all__ = ["advance", "kernel_peak", "log_rate_ratio", "propagate", "propagate_rate_derivatives"]
 
 # Below this |(b - a) s| the difference formulas lose digits; series / expm1 forms are used.
 _SMALL = 0.5
+# Rate ratios b / a outside this range take ln b - ln a instead of log1p((b - a) / a).
+_RATIO_LOW = 2.0**-30
+_RATIO_HIGH = 2.0**30
 
 
 @jit
@@ -82,13 +85,31 @@ def propagate_rate_derivatives(
 
 
 @jit
+def log_rate_ratio(a: float, b: float) -> float:
+    """``ln(b / a)`` to full precision for every pair of positive rates a float64 can hold:
+    ``log1p((b - a) / a)`` for ratios in ``(2^-30, 2^30)`` (no cancellation near 1), ``ln b -
+    ln a`` beyond (where ``(b - a) / a`` rounds to ``-1`` once ``b / a < 2^-53``, or overflows:
+    a near-perfect integrator, ``tau_mem / tau_syn ~ 1e17``, lost its crossings to
+    ``log1p(-1) = -inf``; ``ln(b/a)`` is far from 0 there, so the difference is exact to
+    rounding)."""
+    if _RATIO_LOW < b / a < _RATIO_HIGH:
+        return math.log1p((b - a) / a)
+    if b == 0.0:
+        return -math.inf  # a perfect integrator: its kernel has no maximum
+    return math.log(b) - math.log(a)
+
+
+@jit
 def kernel_peak(a: float, b: float) -> float:
     """max_s H(s): the largest voltage one unit of input current can produce.
 
-    The peak is at ``s_h = ln(b / a) / (b - a)`` (``1/a`` when ``a = b``).
+    The peak is at ``s_h = ln(b / a) / (b - a)`` (``1/a`` when ``a = b``; it tends to ``1/a``
+    for ``b << a`` and to ``1/b`` for ``b >> a``).
     """
+    if b == 0.0:  # a perfect integrator: H(s) = (1 - e^{-a s}) / a rises to 1 / a
+        return 1.0 / a
     r = b - a
-    s_h = 1.0 / a if r == 0.0 else math.log1p(r / a) / r
+    s_h = 1.0 / a if r == 0.0 else log_rate_ratio(a, b) / r
     return propagate(s_h, a, b)[2]
 
 

@@ -17,6 +17,8 @@ from ._result import Degeneracy, SimulationResult
 __all__ = ["DEFAULT_MAX_SPIKES", "RunawayActivityError", "simulate", "simulate_batch"]
 
 DEFAULT_MAX_SPIKES = 1_000_000
+#: The largest spike budget (a record of that many spikes would not fit in any memory anyway).
+MAX_SPIKES_LIMIT = 2**62
 
 
 class RunawayActivityError(RuntimeError):
@@ -100,9 +102,11 @@ def _check_budget(max_spikes: int) -> int:
     if (
         isinstance(max_spikes, bool)
         or not isinstance(max_spikes, int | np.integer)
-        or max_spikes < 0
+        or not 0 <= max_spikes <= MAX_SPIKES_LIMIT
     ):
-        raise ProblemError(f"max_spikes: expected a non-negative integer, got {max_spikes!r}")
+        raise ProblemError(
+            f"max_spikes: expected an integer in [0, {MAX_SPIKES_LIMIT}], got {max_spikes!r}"
+        )
     return int(max_spikes)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._memory import check_allocation
 from .._problem import Problem, ProblemError
 from ..event import SimulationResult, simulate
 from ..event._simulate import CompiledNetwork, compile_network
@@ -75,6 +76,14 @@ def spike_jacobian(
     cols = select_columns(problem, params)
     net = compile_network(problem.network)
     taus = cols.column["tau_syn"]
+    n_events = result.record_node.shape[0]
+    check_allocation(
+        8.0 * cols.n_columns * (n_events + 2 * problem.network.n_neurons),
+        f"the forward-mode Jacobian of {n_events} spikes x {cols.n_columns} parameters",
+        "use reverse mode for the gradient of a loss (fpgrad.ExactReverse(), "
+        "fpgrad.spike_vjp: memory per synaptic event, not per parameter), or a parameter "
+        "subset (params={group: indices})",
+    )
     df = forward_kernel(
         *_kernel_args(net, result),
         cols.column["weight"],

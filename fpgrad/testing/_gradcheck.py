@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import metrics
 from .._finite_difference import DEFAULT_FD_STEPS, FDEstimate, finite_difference
-from .._method import GradientMethod, check_params
+from .._method import GradientMethod, check_loss, check_params
 from .._problem import Problem, ProblemError
 from .._table import format_number, format_table
 from ..event import Degeneracy
@@ -363,6 +363,7 @@ def gradcheck(
     """
     if not isinstance(problem, Problem):
         raise ProblemError(f"expected a Problem, got {type(problem).__name__}")
+    check_loss(loss)
     names = check_params(params)
     for label, value in (("rtol", rtol), ("atol", atol), ("exact_rtol", exact_rtol)):
         if not (math.isfinite(value) and value >= 0):
@@ -437,8 +438,18 @@ def gradcheck(
     if fd.n_discarded:
         notes.append(
             f"finite differences: {fd.n_discarded} (parameter, step) trials changed the causal "
-            "spike sequence and were discarded"
+            "order of the spikes and were discarded"
             + (f"; {n_skipped} parameters had no usable step (skipped)" if n_skipped else "")
+        )
+    if fd.n_one_sided:
+        notes.append(
+            f"finite differences: {fd.n_one_sided} parameters at the edge of their domain (an "
+            "input spike near t = 0) used one-sided stencils (fd.one_sided)"
+        )
+    if fd.n_shrunk:
+        notes.append(
+            f"finite differences: {fd.n_shrunk} parameters smaller than the largest step used "
+            "steps relative to their value (fd.shrunk)"
         )
     passed = all(r.passed for r in rows if r.required)
     return GradcheckReport(

@@ -327,10 +327,14 @@ def train(
 
     method = check_method(method)
     encode = (lambda ds: ds.encode()) if encode is None else encode
-    ckpt = load_checkpoint(resume) if resume is not None else None
+    n_inputs = len(encode(train_set.subset([0]))[0])
+    ckpt = (
+        load_checkpoint(resume, n_inputs=n_inputs, n_classes=train_set.n_classes)
+        if resume is not None
+        else None
+    )
     if ckpt is not None:
         config = dataclasses.replace(TrainConfig.from_dict(ckpt.config), epochs=config.epochs)
-    n_inputs = len(encode(train_set.subset([0]))[0])
     model = _model_for(config, n_inputs, train_set.n_classes)
     n_train = len(train_set)
     steps_per_epoch = -(-n_train // config.batch_size)
@@ -368,7 +372,9 @@ def train(
     best = max((r.get("val_acc", -1.0) for r in history), default=-1.0)
     best_params, best_epoch = None, None
     if ckpt is not None and out_dir is not None and (Path(out_dir) / "best.npz").exists():
-        best_ckpt = load_checkpoint(Path(out_dir) / "best.npz")
+        best_ckpt = load_checkpoint(
+            Path(out_dir) / "best.npz", n_inputs=n_inputs, n_classes=train_set.n_classes
+        )
         best_params, best_epoch = best_ckpt.params, best_ckpt.epoch
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()

@@ -1,0 +1,351 @@
+"""The finite-difference core at the edges of the parameter domain.
+
+An input spike at ``t = 0`` (the latency encoding's bias spike) and a tiny ``tau_mem``,
+``tau_syn`` or ``threshold`` are valid input, where a central stencil ``p - h`` would leave the
+domain. Input times then get forward one-sided differences, the positive scale parameters steps
+relative to their value (``fpgrad/_finite_difference.py``). Every other parameter keeps the
+central differences of before, bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import fpgrad
+from fpgrad._finite_difference import _loss_if_same, causal_signature
+from fpgrad.cli import main
+from fpgrad.grad import parameter_values, with_parameter
+from fpgrad.testing import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    finite_difference,
+    gradcheck,
+)
+
+
+def assert_close_to_exact(fd_grad: fpgrad.Gradients, exact: fpgrad.Gradients) -> None:
+    """gradcheck's criterion, group by group: ``max|g - fd| <= atol + rtol max|fd|``."""
+    for group, ref in fd_grad.groups().items():
+        got = getattr(exact, group)
+        assert np.all(np.isfinite(ref)), group
+        bound = DEFAULT_ATOL + DEFAULT_RTOL * np.max(np.abs(ref))
+        assert np.max(np.abs(got - ref)) <= bound, (group, got, ref)
+
+
+def flags(fd, field: str) -> dict[str, list[bool]]:
+    return {g: a.tolist() for g, a in getattr(fd, field).groups().items()}
+
+
+# --------------------------------------------------------------------------------------------
+# An input spike at t = 0: one-sided differences
+# --------------------------------------------------------------------------------------------
+
+LATENCY_LOSS = fpgrad.FirstSpikeMSE([7, 8], [6.0, 9.0])
+
+
+def latency_problem(bias_time: float = 0.0) -> fpgrad.Problem:
+    """3-4-2 feedforward on latency-coded inputs; input 0 is the bias (value 1: a spike at 0,
+    moved to ``bias_time``). Every neuron fires (1 to 5 spikes); no finite-difference step
+    changes the causal order."""
+    rng = np.random.default_rng(3)
+    net = fpgrad.random_feedforward_network([3, 4, 2], rng, weight_mean=0.25, weight_std=0.1)
+    inputs = fpgrad.latency_inputs([1.0, 0.7, 0.4])
+    inputs[0] = inputs[0] + bias_time
+    return fpgrad.Problem(net, tuple(inputs), 30.0)
+
+
+def test_input_spike_at_zero():
+    """FiniteDifference and gradcheck run on a bias spike at 0 (they raised ProblemError,
+    ``inputs[0][0] = -6e-06 is negative``), match the exact gradient and report that one
+    parameter, and only it, one-sided."""
+    problem = latency_problem()
+    assert problem.inputs[0][0] == 0.0
+    run = fpgrad.simulate(problem)
+    assert np.all(np.bincount(run.record_node, minlength=9)[3:] >= 1)  # every neuron fires
+    exact = fpgrad.gradient(problem, LATENCY_LOSS, fpgrad.ExactReverse())
+    assert not exact.degenerate and abs(exact.grad.input_time[0]) > 1e-3
+
+    fd = finite_difference(problem, LATENCY_LOSS)
+    assert fd.n_unusable == 0 and fd.n_unconfirmed == 0 and fd.n_discarded == 0
+    assert_close_to_exact(fd.grad, exact.grad)
+    assert fd.one_sided.input_time.tolist() == [True, False, False]
+    assert fd.n_one_sided == 1 and fd.n_shrunk == 0
+    # entry-wise too, the one-sided estimate is good to a few 1e-9 (the simulator's round-off)
+    got, want = fd.grad.input_time[0], exact.grad.input_time[0]
+    assert abs(got - want) <= 1e-7 * abs(want)
+
+    method = fpgrad.gradient(problem, LATENCY_LOSS, fpgrad.FiniteDifference())
+    assert not method.degenerate
+    np.testing.assert_array_equal(method.grad.flat(), fd.grad.flat())
+
+    report = gradcheck(problem, LATENCY_LOSS)
+    assert report.passed, report
+    assert report.fd.n_one_sided == 1 and report.fd.one_sided.input_time[0]
+
+
+def test_exact_gradient_at_zero_is_the_right_derivative():
+    """The exact gradient of a spike at 0 is the limit of the gradient of a spike at 0+: the
+    derivative of the later spike times is well defined from the right (and continuous)."""
+    at_zero = fpgrad.gradient(latency_problem(), LATENCY_LOSS, fpgrad.ExactReverse()).grad
+    for eps in (1e-12, 1e-9):
+        near = fpgrad.gradient(latency_problem(eps), LATENCY_LOSS, fpgrad.ExactReverse()).grad
+        np.testing.assert_allclose(near.flat(), at_zero.flat(), rtol=1e3 * eps, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("steps", "one_sided"), [((1e-3,), True), ((1e-4,), False), ((1e-3, 1e-4), True)]
+)
+def test_one_sided_only_for_steps_that_do_not_fit(steps, one_sided):
+    """A spike at 3e-4: the step 1e-3 would move it to -7e-4 and is one-sided, the step 1e-4
+    stays central. Either way the estimate matches the exact gradient."""
+    problem = latency_problem(3e-4)
+    exact = fpgrad.gradient(problem, LATENCY_LOSS, fpgrad.ExactReverse(), params=["input_time"])
+    fd = finite_difference(problem, LATENCY_LOSS, params=["input_time"], steps=steps)
+    assert fd.one_sided.input_time.tolist() == [one_sided, False, False]
+    assert_close_to_exact(fd.grad, exact.grad)
+
+
+@pytest.mark.parametrize(("richardson", "rtol"), [(True, 1e-8), (False, 1e-6)])
+def test_one_sided_orders(richardson, rtol):
+    """One step of 1e-3 at a spike at 0: with Richardson (error O(h^3), a few 1e-10 here) and
+    without (the second-order one-sided difference, O(h^2), 1.5e-7 here)."""
+    problem = latency_problem()
+    want = fpgrad.gradient(problem, LATENCY_LOSS, fpgrad.ExactReverse()).grad.input_time[0]
+    fd = finite_difference(
+        problem, LATENCY_LOSS, params=["input_time"], steps=[1e-3], richardson=richardson
+    )
+    assert fd.one_sided.input_time[0]
+    assert abs(fd.grad.input_time[0] - want) <= rtol * abs(want)
+
+
+# --------------------------------------------------------------------------------------------
+# Tiny time constants and thresholds: steps relative to the value
+# --------------------------------------------------------------------------------------------
+
+
+def one_neuron(weight: float, **neuron: float) -> fpgrad.Problem:
+    """One input spike at 1 ms driving one neuron (node 1) over 10 ms."""
+    params = {"tau_syn": 5.0, "tau_mem": 10.0, "threshold": 1.0} | neuron
+    net = fpgrad.Network(
+        n_inputs=1,
+        n_neurons=1,
+        pre=np.array([0]),
+        post=np.array([1]),
+        weight=np.array([weight]),
+        **params,
+    )
+    return fpgrad.Problem(net, ([1.0],), 10.0)
+
+
+TINY = {
+    # tau_mem = 1e-4 ms: V follows w tau_mem I(t) within microseconds; it crosses 0.18 us after
+    # the input, and the refractory period (2 ms) outlasts the ~0.9 ms V could cross again
+    "tau_mem": (one_neuron(1.2e4, tau_mem=1e-4, t_ref=2.0), 1.0001792, ["tau_mem"]),
+    # threshold = 1e-4 with tau_syn = 1e-4 ms (the input current is a 0.1 us pulse, so O(1)
+    # weights reach the tiny threshold): one spike 0.11 us after the input, then V decays
+    "threshold": (
+        one_neuron(1.5, tau_syn=1e-4, threshold=1e-4),
+        1.0001099,
+        ["threshold", "tau_syn"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TINY))
+def test_tiny_positive_parameters(case):
+    """A valid problem whose tau_mem (tau_syn, threshold) is 1e-4, below the largest step: the
+    central step p - 1e-3 < 0 raised ProblemError. Now the steps are relative to the value,
+    reported in ``shrunk``, and the estimates match the exact gradient."""
+    problem, first_spike, tiny = TINY[case]
+    run = fpgrad.simulate(problem)
+    assert run.spike_time.size == 1  # sane: one spike, right after the input
+    assert run.spike_time[0] == pytest.approx(first_spike, abs=1e-7)
+    loss = fpgrad.FirstSpikeMSE([1], [1.5])
+    exact = fpgrad.gradient(problem, loss, fpgrad.ExactReverse())
+    assert not exact.degenerate
+
+    fd = finite_difference(problem, loss)
+    assert fd.n_unusable == 0 and fd.n_discarded == 0 and fd.n_one_sided == 0
+    assert_close_to_exact(fd.grad, exact.grad)
+    assert {g for g, a in flags(fd, "shrunk").items() if any(a)} == set(tiny)
+    for group in tiny:
+        # entry-wise too: a step relative to the value is as accurate as usual (~1e-9)
+        got, want = getattr(fd.grad, group)[0], getattr(exact.grad, group)[0]
+        assert abs(got - want) <= 1e-7 * abs(want), group
+
+    method = fpgrad.gradient(problem, loss, fpgrad.FiniteDifference())
+    np.testing.assert_array_equal(method.grad.flat(), fd.grad.flat())
+    report = gradcheck(problem, loss)
+    assert report.passed, report
+    assert report.fd.n_shrunk == len(tiny)
+
+
+def test_small_positive_parameter_in_the_interior_keeps_its_steps():
+    """A threshold of 0.01 (above the largest step) is central with the usual absolute steps
+    ``h = s``: not shrunk, not one-sided."""
+    problem = one_neuron(0.015, threshold=0.01)
+    fd = finite_difference(problem, fpgrad.FirstSpikeMSE([1], [3.0]), params=["threshold"])
+    assert not fd.shrunk.threshold[0] and not fd.one_sided.threshold[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Interior parameters: the central differences of before, bit for bit
+# --------------------------------------------------------------------------------------------
+
+
+def standard_problem() -> fpgrad.Problem:
+    """tests/test_testing.py's tiny_problem(0): 3-3-2 feedforward, Poisson inputs (first at
+    0.71 ms), thresholds 1, tau_mem 10, tau_syn 5."""
+    rng = np.random.default_rng(0)
+    net = fpgrad.random_feedforward_network([3, 3, 2], rng, weight_mean=0.12, weight_std=0.05)
+    return fpgrad.Problem(net, fpgrad.poisson_inputs(3, 100.0, 25.0, rng), 25.0)
+
+
+def central_only(problem, loss, steps, richardson):
+    """The implementation before the boundary handling (git a572817), verbatim but for the
+    names: central differences at ``h = s max(1, |p|)`` for every parameter."""
+    result = fpgrad.simulate(problem)
+    signature = causal_signature(result)
+    values = parameter_values(problem)
+    halves = (1.0, 0.5) if richardson else (1.0,)
+    est, unc, chosen, discarded = {}, {}, {}, 0
+    for name in fpgrad.grad.GROUPS:
+        base = getattr(values, name)
+        est[name] = np.full(base.size, np.nan)
+        unc[name] = np.full(base.size, np.inf)
+        chosen[name] = np.full(base.size, np.nan)
+        for q in range(base.size):
+            rich = np.full(len(steps), np.nan)
+            for k, s in enumerate(steps):
+                h = s * max(1.0, abs(float(base[q])))
+                quotients, same = [], True
+                for hh in (h * f for f in halves):
+                    evals = []
+                    for sign in (1.0, -1.0):
+                        moved = base.copy()
+                        moved[q] += sign * hh
+                        moved_problem = with_parameter(problem, name, moved)
+                        lv, kept = _loss_if_same(moved_problem, loss, signature)
+                        evals.append(lv)
+                        same &= kept
+                    quotients.append((evals[0] - evals[1]) / (2.0 * hh))
+                if not same:
+                    discarded += 1
+                elif richardson:
+                    rich[k] = (4.0 * quotients[1] - quotients[0]) / 3.0
+                else:
+                    rich[k] = quotients[0]
+            diffs = np.abs(np.diff(rich))
+            if np.any(np.isfinite(diffs)):
+                k = int(np.nanargmin(diffs))
+                est[name][q] = 0.5 * (rich[k] + rich[k + 1])
+                unc[name][q] = diffs[k]
+                chosen[name][q] = steps[k]
+            elif np.any(np.isfinite(rich)):
+                k = int(np.flatnonzero(np.isfinite(rich))[-1])
+                est[name][q] = rich[k]
+                chosen[name][q] = steps[k]
+    return est, unc, chosen, discarded
+
+
+# The estimates of the standard problem by that implementation at a572817, as an anchor: the
+# simulator's round-off may change (and has, by ~1e-11 of each group's scale), the estimates
+# may not beyond it. Bit-for-bit equality is checked against ``central_only``, on the current
+# simulator.
+# fmt: off
+PINNED_GRAD = {
+    "weight": [
+        "-0x1.5fa10c07558c0p+7", "-0x1.afe0a29d59bb0p+6", "-0x1.16cee937989f6p+7",
+        "-0x1.20a4c5e0a6406p+7", "-0x1.1592113c746a1p+6", "-0x1.71d29facf07c2p+6",
+        "-0x1.19b1cedb2c16ap+7", "-0x1.0061a66bb216bp+6", "-0x1.11e7cde2f2bd4p+6",
+        "-0x1.062052cb1ed0cp+7", "-0x1.6df841e6eca2dp+8", "-0x1.abc1f3887f7c0p+6",
+        "-0x1.2eb7fd07c862cp+8", "-0x1.0845cc62e653cp+7", "-0x1.400548b7428f3p+8",
+    ],
+    "input_time": [
+        "-0x1.a5bb84145df56p-1", "-0x1.71b36d2a12788p-4", "0x1.d053334147943p+1",
+        "0x1.d18955e8e9a76p-7", "0x1.354f641a26543p+1", "0x1.ef4ddd808a578p+0", "0x0.0p+0",
+        "0x0.0p+0", "0x0.0p+0", "0x1.787085169e9bfp+1", "0x1.bdb4ef7ce7160p+1",
+        "0x1.82192be91b8b0p+0", "0x1.466582bcd03eep+0",
+    ],
+    "threshold": [
+        "0x1.09743be6674fep+6", "0x1.d7035c19c3ec8p+4", "0x1.3e2173aa130f0p+5",
+        "0x1.17326730e380ep+5", "0x1.a0e6e204d1ca8p+5",
+    ],
+    "tau_mem": [
+        "-0x1.2f641e7802c16p+0", "-0x1.57b4b5152c880p-1", "-0x1.a5c96dddcf52bp-1",
+        "-0x1.6af84f3584100p-1", "-0x1.99802e6a6d8abp+0",
+    ],
+    "tau_syn": ["-0x1.6b60038fcdaa0p+4"],
+}
+# fmt: on
+
+STANDARD_LOSS = fpgrad.FirstSpikeMSE([6, 7], [5.0, 8.0])
+
+
+@pytest.mark.parametrize(
+    ("steps", "richardson"), [(fpgrad.testing.DEFAULT_FD_STEPS, True), ((1e-3, 1e-5), False)]
+)
+def test_interior_parameters_unchanged_bit_for_bit(steps, richardson):
+    """Every parameter of a standard problem is in the interior: central differences, the same
+    estimates, uncertainties, steps and discards to the bit as the implementation before this
+    change."""
+    problem = standard_problem()
+    fd = finite_difference(problem, STANDARD_LOSS, steps=steps, richardson=richardson)
+    assert fd.n_one_sided == 0 and fd.n_shrunk == 0
+    est, unc, chosen, discarded = central_only(problem, STANDARD_LOSS, steps, richardson)
+    assert fd.n_discarded == discarded
+    for field, want in (("grad", est), ("uncertainty", unc), ("step", chosen)):
+        for group, values in want.items():
+            got = getattr(getattr(fd, field), group)
+            np.testing.assert_array_equal(got, values, err_msg=f"{field}.{group}")
+    if richardson:
+        for group, hexes in PINNED_GRAD.items():
+            pinned = np.array([float.fromhex(x) for x in hexes])
+            scale = np.max(np.abs(pinned))  # group-scaled, like gradcheck
+            np.testing.assert_allclose(getattr(fd.grad, group), pinned, rtol=0, atol=1e-9 * scale)
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def latency_files(tmp_path):
+    path, target = tmp_path / "latency.json", tmp_path / "target.json"
+    fpgrad.save_problem(latency_problem(), path)
+    target.write_text(json.dumps({"targets": [6.0, 9.0]}))
+    return str(path), str(target)
+
+
+def test_cli_grad_fd_with_an_input_at_zero(latency_files, capsys):
+    path, target = latency_files
+    args = ["grad", path, "--loss", "first-spike-mse", "--target", target]
+    assert main([*args, "--method", "fd"]) == 0
+    fd = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    exact = json.loads(capsys.readouterr().out)
+    assert not fd["degenerate"] and fd["method"] == "finite-difference"
+    got, want = fd["gradient"]["input_time"][0], exact["gradient"]["input_time"][0]
+    assert got == pytest.approx(want, rel=1e-8)
+
+
+def test_cli_check_with_an_input_at_zero(latency_files, capsys):
+    path, target = latency_files
+    assert main(["check", path, "--loss", "first-spike-mse", "--target", target]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("verdict: PASS")
+
+
+def test_gradcheck_report_names_one_sided_parameters():
+    """The gradcheck report says when the reference used one-sided stencils (an input at 0)."""
+    net = fpgrad.Network(
+        n_inputs=1, n_neurons=1, tau_syn=5.0, tau_mem=10.0, threshold=1.0,
+        pre=[0], post=[1], weight=[0.6],
+    )  # fmt: skip
+    problem = fpgrad.Problem(net, ([0.0],), 30.0)
+    report = fpgrad.testing.gradcheck(problem, fpgrad.FirstSpikeMSE([1], [5.0]))
+    assert report.passed and report.fd.n_one_sided == 1
+    assert "1 parameters at the edge of their domain" in repr(report)
