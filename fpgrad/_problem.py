@@ -113,15 +113,23 @@ class Network:
             raise ProblemError(
                 f"synapses: pre, post and weight must have equal lengths, got {lengths}"
             )
+        n_nodes = self.n_inputs + n
         for name in ("pre", "post"):
             raw = arrays[name]
             if raw.size and (raw.dtype.kind not in "iuf" or np.any(raw != np.round(raw))):
                 raise ProblemError(f"synapses.{name}: node ids must be integers")
+            # range first (a huge id, 1e30 or 2^63, must neither wrap nor warn in the cast)
+            outside = np.flatnonzero((raw < 0) | (raw >= n_nodes)) if raw.size else []
+            if len(outside) and (name == "pre" or raw[outside[0]] >= n_nodes):
+                k = int(outside[0])
+                raise ProblemError(
+                    f"synapses.{name}[{k}] = {raw[k].item()!r} is out of range: node ids are "
+                    f"0..{n_nodes - 1}"
+                )
             set_(self, name, raw.astype(np.int64))
         weight = arrays["weight"].astype(np.float64)
         _check_finite("synapses.weight", weight)
         set_(self, "weight", weight)
-        n_nodes = self.n_inputs + n
         bad = np.flatnonzero((self.pre < 0) | (self.pre >= n_nodes))
         if bad.size:
             k = int(bad[0])

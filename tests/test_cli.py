@@ -219,3 +219,251 @@ def test_subprocess_help(args):
     done = run_cli(*args, command=console_script())
     assert done.returncode == 0, done.stderr
     assert "usage" in done.stdout.lower() and "simulate" in done.stdout
+
+
+# --- hostile input: one line, exit code 2 ----------------------------------------------------
+
+
+def one_error_line(code: int, err: str) -> str:
+    """The promise for bad input: exit code 2 and exactly one line ``fpgrad: error: ...``;
+    returns the message after the prefix."""
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("fpgrad: error: "), err
+    return err[len("fpgrad: error: ") : -1]
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _file(tmp_path: Path, name: str, content: bytes | str | dict) -> str:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_text(json.dumps(content))
+    return str(path)
+
+
+def _example_with(**changes) -> dict:
+    data = json.loads(json.dumps(EXAMPLE))
+    for path, value in changes.items():
+        *keys, last = path.split("__")
+        target = data
+        for key in keys:
+            target = target[key]
+        target[last] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"format": "\xff"}',
+         "{path}: not UTF-8 text (byte 0xff at offset 12); JSON files must be UTF-8"),
+        ("[" * 100_000, "{path}: not valid for fpgrad: JSON nested more than 32 levels deep"),
+        (json.dumps(EXAMPLE).replace("40.0", "1" + "0" * 400),
+         "t_max = 100000000000...000 (401 digits) is too large: numbers must fit in a float64 "
+         "(|x| < 1.8e308)"),
+        (_example_with(neurons__count=10**12),
+         "neurons.count = 1000000000000 is too large: at most 100000000 neurons (their parameter "
+         "arrays alone would take 21.8 TiB)"),
+        (_example_with(synapses__pre=[9223372036854775808, 1, 2, 3]),
+         "synapses.pre[0] = 9223372036854775808 is out of range: node ids are 0..4"),
+        (_example_with(synapses__pre=[1e30, 1, 2, 3]),
+         "synapses.pre[0] = 1e+30 is out of range: node ids are 0..4"),
+        (_example_with(neurons__tau_mem=1e-310),
+         "neurons.tau_mem = 1e-310 is too small: time constants must be >= "
+         "2.2250738585072014e-308 ms (the smallest normal float64; 1/tau overflows below)"),
+    ],
+    ids=["utf8", "deep", "huge-int", "count", "id-int64", "id-1e30", "subnormal"],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["simulate", "grad", "check"])
+def test_hostile_problem_file_is_one_line(tmp_path, capsys, content, message, command):
+    """Each of these used to end in a traceback (UnicodeDecodeError, RecursionError,
+    OverflowError, MemoryError) or print a numpy RuntimeWarning and a wrong node id."""
+    path = _file(tmp_path, "p.json", content)
+    argv = [command, path] + ([] if command == "simulate" else ["--loss", "first-spike-ce"])
+    code, out, err = run_main(argv, capsys)
+    assert one_error_line(code, err) == message.format(path=path)
+    assert out == ""
+
+
+def test_overflowing_loss_is_an_error_not_a_crash(tmp_path, capsys):
+    """A loss that overflows (``t_max`` 1e300, or ``tau1`` 1 µs) used to crash in
+    ``json.dumps(allow_nan=False)``; now one line naming the value and the likely cause."""
+    path = _file(tmp_path, "p.json", _example_with(t_max=1e300))
+    code, out, err = run_main(["grad", path, "--loss", "first-spike-ce"], capsys)
+    assert one_error_line(code, err) == (
+        "loss = inf is not finite: the loss overflowed float64: its term alpha * "
+        "exp(t_label / tau1) overflows once t_label / tau1 > 709 (tau1 = 10 ms, and a silent "
+        "label neuron counts as t_max: t_max = 1e+300 ms); use a larger tau1 or a smaller t_max"
+    )
+    assert out == ""
+    target = _file(tmp_path, "t.json", {"tau1": 0.001})
+    for command in ("grad", "check", "compare"):
+        code, out, err = run_main(
+            [command, "examples/problem.json", "--loss", "first-spike-ce", "--target", target],
+            capsys,
+        )
+        msg = one_error_line(code, err)
+        assert msg.startswith("loss = inf is not finite") and "tau1 = 0.001 ms" in msg
+        assert out == ""
+
+
+def test_overflow_inside_numpy_is_an_error_not_a_warning(tmp_path, capsys):
+    """An overflow in numpy used to print ``RuntimeWarning: overflow encountered in ...`` (here
+    the squared first-spike error of a spike near 1e308) before crashing on the output."""
+    data = _example_with(t_max=1.7e308, inputs=[[1e-300], [1.0]])
+    path = _file(tmp_path, "p.json", data)
+    target = "examples/target_mse.json"
+    code, out, err = run_main(
+        ["grad", path, "--loss", "first-spike-mse", "--target", target], capsys
+    )
+    msg = one_error_line(code, err)
+    assert "overflow" in msg or "not finite" in msg, msg
+    assert out == ""
+
+
+def test_fd_gradient_without_a_usable_step_is_null(monkeypatch, capsys):
+    """The one documented non-finite value: ``--method fd`` writes ``null`` where no step kept
+    the spike sequence (``NaN`` in :class:`~fpgrad.FiniteDifference`'s result)."""
+    import dataclasses
+
+    import fpgrad.cli.grad as grad_cli
+
+    real = grad_cli.gradient
+
+    def with_a_nan(problem, loss, method):
+        res = real(problem, loss, method)
+        weight = res.grad.weight.copy()
+        weight[1] = np.nan
+        return dataclasses.replace(res, grad=dataclasses.replace(res.grad, weight=weight))
+
+    monkeypatch.setattr(grad_cli, "gradient", with_a_nan)
+    argv = ["grad", "examples/problem.json", "--loss", "first-spike-mse"]
+    argv += ["--target", "examples/target_mse.json"]
+    code, out, err = run_main([*argv, "--method", "fd"], capsys)
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert data["gradient"]["weight"][1] is None and data["gradient"]["weight"][0] is not None
+    assert data["degenerate"] is True
+    code, out, err = run_main(argv, capsys)  # an exact method: NaN is an error
+    assert one_error_line(code, err).startswith("gradient.weight[1] = nan is not finite")
+
+
+def test_emit_refuses_non_finite_values(capsys):
+    from fpgrad.cli._common import emit
+
+    with pytest.raises(fpgrad.ProblemError, match=r"^a\.b\[1\] = inf is not finite"):
+        emit({"a": {"b": [1.0, float("inf")]}}, None)
+    assert capsys.readouterr().out == ""
+
+
+MSE, CE, VR = "first-spike-mse", "first-spike-ce", "van-rossum"
+BAD_TARGETS = [
+    (MSE, '{"targets": ', "{path}: not valid JSON (Expecting value: line 1 column 13 (char 12))"),
+    (MSE, b'{"targets": [1\xff]}',
+     "{path}: not UTF-8 text (byte 0xff at offset 14); JSON files must be UTF-8"),
+    (MSE, '{"targets": ' + "[" * 100_000,
+     "{path}: not valid for fpgrad: JSON nested more than 32 levels deep"),
+    (MSE, {"targets": ["a"]}, "{path}: targets[0] = 'a': expected a number"),
+    (MSE, {"targets": [float("nan")], "neurons": [3]}, "{path}: targets[0] = nan is not finite"),
+    (MSE, {"targets": [1.0], "neurons": [3.7]},
+     "{path}: neurons[0] = 3.7: expected an integer neuron id"),
+    (MSE, {"targets": [1.0], "neurons": [9]},
+     "{path}: neurons[0] = 9 is not a neuron: neuron ids are 2..4"),
+    (MSE, {"targets": [1.0], "speed": 1},
+     "{path}: unknown field speed for loss first-spike-mse (allowed: neurons, targets)"),
+    (CE, {"label": 0.9}, "{path}: label = 0.9: expected an integer"),
+    (CE, [1], "{path}: expected a JSON object of loss arguments, got an array"),
+    (VR, {"targets": [1, 2]},
+     '{path}: targets: expected an object {{"neuron id": [spike times]}}, got an array'),
+    (VR, {"targets": {"x": 1}}, "{path}: targets: key 'x' is not a neuron id (an integer)"),
+    (VR, {"targets": {"3": 1}}, "{path}: targets['3']: expected a list of numbers, got a number"),
+    (VR, {"targets": {"99": [1.0]}},
+     "{path}: targets: key '99' = 99 is not a neuron: neuron ids are 2..4"),
+    ("spike-count", {"targets": [10**400], "neurons": [3]},
+     "{path}: targets[0] = 100000000000...000 (401 digits) is too large: numbers must fit in a "
+     "float64 (|x| < 1.8e308)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("loss", "content", "message"), BAD_TARGETS)
+def test_bad_target_file_is_one_line(tmp_path, capsys, loss, content, message):
+    """``--target`` files: each of these used to be a traceback (JSONDecodeError,
+    AttributeError, ValueError, UnicodeDecodeError, RecursionError, OverflowError) or a silent
+    conversion (neuron 3.7 read as 3, label 0.9 as 0)."""
+    path = _file(tmp_path, "t.json", content)
+    code, out, err = run_main(
+        ["grad", "examples/problem.json", "--loss", loss, "--target", path], capsys
+    )
+    assert one_error_line(code, err) == "--target " + message.format(path=path)
+    assert out == ""
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "-1", "-5", "1e3", "abc", ""])
+def test_max_spikes_out_of_range(capsys, value):
+    """``--max-spikes`` beyond the simulator's range or negative: one line naming the option
+    and its range (the huge value used to be reported only as ``max_spikes``)."""
+    code, out, err = run_main(
+        ["simulate", "examples/problem.json", f"--max-spikes={value}"], capsys
+    )
+    assert one_error_line(code, err) == (
+        f"argument --max-spikes: expected an integer in [0, 4611686018427387904], got {value!r} "
+        "(see 'fpgrad simulate --help')"
+    )
+    assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate"],
+         "the following arguments are required: problem (see 'fpgrad simulate --help')"),
+        (["grad", "examples/problem.json", "--loss", "nope"],
+         "argument --loss: invalid choice: 'nope' (choose from 'first-spike-ce', "
+         "'first-spike-mse', 'spike-count', 'van-rossum') (see 'fpgrad grad --help')"),
+        (["simulate", "examples/problem.json", "a\nb"],
+         "unrecognized arguments: a\\nb (see 'fpgrad --help')"),
+        (["check", "examples/problem.json", "--loss", "first-spike-ce", "--rtol", "nan"],
+         "argument --rtol: expected a finite number >= 0, got 'nan' (see 'fpgrad check --help')"),
+        (["check", "examples/problem.json", "--loss", "first-spike-ce", "--margin=-1"],
+         "argument --margin: expected a finite number >= 0, got '-1' (see 'fpgrad check --help')"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line(capsys, argv, message):
+    """argparse's usage errors used to print the usage block first: now one line as well."""
+    code, out, err = run_main(argv, capsys)
+    assert one_error_line(code, err) == message
+    assert out == ""
+
+
+def test_check_params_and_gradient_garbage(tmp_path, capsys):
+    """``check --params ,`` used to crash in the table printer (no group); an external gradient
+    of strings used to escape as ``ValueError`` after the whole check had run."""
+    base = ["check", "examples/problem.json", "--loss", "first-spike-ce"]
+    code, out, err = run_main([*base, "--params", ","], capsys)
+    assert one_error_line(code, err) == (
+        "--params: no parameter group in ','; valid groups: weight, input_time, threshold, "
+        "tau_mem, tau_syn"
+    )
+    path = tmp_path / "g.npz"
+    np.savez(path, weight=np.array(["a", "b", "c", "d"]))
+    code, out, err = run_main([*base, "--gradient", str(path)], capsys)
+    assert one_error_line(code, err) == (
+        f"{path}: array 'weight' holds <U1 values, expected real numbers"
+    )
+    assert out == ""
+    np.savez(path, weight=np.array([np.nan, 1.0, 1.0, 1.0]))
+    code, out, err = run_main([*base, "--gradient", str(path)], capsys)
+    assert "is not finite" in one_error_line(code, err)
+    assert out == ""  # refused before the check ran (no table printed)

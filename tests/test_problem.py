@@ -379,3 +379,179 @@ def test_budget_is_exact_and_validated():
             fpgrad.simulate(prob, max_spikes=bad)
     with pytest.raises(ProblemError):
         fpgrad.simulate(fpgrad.problem_to_dict(prob))
+
+
+# --- hostile files (the reader's limits, fpgrad/_io.py) -------------------------------------
+
+
+def _write(tmp_path, content: bytes | str):
+    path = tmp_path / "hostile.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    return path
+
+
+def _load_error(path) -> str:
+    with pytest.raises(ProblemError) as err:
+        fpgrad.load_problem(path)
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 300, msg
+    return msg
+
+
+def test_invalid_utf8_names_the_byte(tmp_path):
+    """Bytes that are not UTF-8 used to escape as ``UnicodeDecodeError``; a byte-order mark is
+    allowed (and counted in the offset)."""
+    text = json.dumps(EXAMPLE).encode()
+    path = _write(tmp_path, text.replace(b"fpgrad-problem/1", b"fpgrad-problem/1\xff"))
+    assert _load_error(path) == (
+        f"{path}: not UTF-8 text (byte 0xff at offset 28); JSON files must be UTF-8"
+    )
+    path = _write(tmp_path, b"\xef\xbb\xbf" + text.replace(b"fpgrad-problem/1", b"\xfe"))
+    assert "(byte 0xfe at offset 15)" in _load_error(path)  # 3 BOM bytes + 12
+    path = _write(tmp_path, b"\xef\xbb\xbf" + text)  # BOM + valid file
+    assert fpgrad.load_problem(path).t_max == 40.0
+
+
+@pytest.mark.parametrize(
+    "text", ["[" * 100_000, "[" * 40 + "]" * 40, '{"a":' * 33 + "1" + "}" * 33]
+)
+def test_deep_nesting_is_refused(tmp_path, text):
+    """Deep nesting used to escape as ``RecursionError``; beyond 32 levels it is refused."""
+    path = _write(tmp_path, text)
+    assert (
+        _load_error(path) == f"{path}: not valid for fpgrad: JSON nested more than 32 levels deep"
+    )
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    """``{"t_max": 1, "t_max": 2}`` silently kept the last value."""
+    path = _write(tmp_path, json.dumps(EXAMPLE).replace('"t_max": 40.0', '"t_max": 1, "t_max": 2'))
+    assert (
+        _load_error(path)
+        == f"{path}: not valid for fpgrad: key 't_max' appears twice in one object"
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('"t_max": 40.0', '"t_max": 1' + "0" * 400,
+         "t_max = 100000000000...000 (401 digits) is too large: numbers must fit in a float64 "
+         "(|x| < 1.8e308)"),
+        ('"t_max": 40.0', '"t_max": -' + "9" * 5000,
+         "t_max = -999999999999...999 (5000 digits) is too large: numbers must fit in a float64 "
+         "(|x| < 1.8e308)"),
+        ("0.9,", "1" + "0" * 400 + ",",
+         "synapses.weight[2] = 100000000000...000 (401 digits) is too large"),
+        ("4.5", "1" + "0" * 400, "inputs[0][1] = 100000000000...000 (401 digits) is too large"),
+        ('"tau_mem": 10.0', '"tau_mem": ' + "7" * 309,
+         "neurons.tau_mem = 777777777777...777 (309 digits)"),
+    ],
+)  # fmt: skip
+def test_integers_beyond_float64_name_the_field(tmp_path, old, new, message):
+    """An integer literal beyond the float64 range used to escape as ``OverflowError`` (and one
+    of more than 4300 digits as Python's ``ValueError``); the message names the field."""
+    path = _write(tmp_path, json.dumps(EXAMPLE).replace(old, new, 1))
+    msg = _load_error(path)
+    assert msg.startswith(message), msg
+
+
+def test_integers_beyond_float64_in_a_dict():
+    """The same through :func:`fpgrad.problem_from_dict` with Python ints."""
+    data = example()
+    data["tau_syn"] = 10**400
+    with pytest.raises(
+        ProblemError, match=r"^tau_syn = 100000000000\.\.\.000 \(401 digits\) is too large"
+    ):
+        fpgrad.problem_from_dict(data)
+
+
+def test_neuron_count_is_capped(tmp_path):
+    """``"count": 10**12`` used to try to allocate 7 TiB (``MemoryError``); counts beyond
+    ``MAX_SIZE`` (``10**8``) are refused at once, with the figure."""
+    from fpgrad._io import MAX_SIZE
+
+    assert MAX_SIZE == 10**8
+    data = example()
+    data["neurons"] = {"count": 10**12, "tau_mem": 10.0, "threshold": 1.0}
+    start = time.perf_counter()
+    with pytest.raises(ProblemError) as err:
+        fpgrad.problem_from_dict(data)
+    assert str(err.value) == (
+        "neurons.count = 1000000000000 is too large: at most 100000000 neurons (their parameter "
+        "arrays alone would take 21.8 TiB)"
+    )
+    data["neurons"]["count"] = MAX_SIZE + 1
+    with pytest.raises(ProblemError, match=r"^neurons.count = 100000001 is too large"):
+        fpgrad.problem_from_dict(data)
+    data["neurons"]["count"] = 10**5000  # more digits than Python converts to str
+    with pytest.raises(ProblemError, match=r"^neurons.count = an integer of about 5001 digits is"):
+        fpgrad.problem_from_dict(data)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pre", 9223372036854775808,
+         "synapses.pre[0] = 9223372036854775808 is out of range: node ids are 0..4"),
+        ("pre", 1e30, "synapses.pre[0] = 1e+30 is out of range: node ids are 0..4"),
+        ("pre", -(2**63) - 1,
+         "synapses.pre[0] = -9223372036854775809 is out of range: node ids are 0..4"),
+        ("post", 10**30, "synapses.post[0] = 100000000000...000 (31 digits) is not a neuron: "
+         "neuron ids are 2..4 (inputs cannot receive synapses)"),
+        ("post", 3.5, "synapses.post[0]: expected an integer node id, got 3.5"),
+    ],
+)  # fmt: skip
+def test_node_ids_beyond_int64_as_written(field, value, message):
+    """Node ids beyond int64 used to pass numpy's cast (``RuntimeWarning: invalid value
+    encountered in cast``, an error under this suite's ``filterwarnings = error``) and be
+    reported as ``-9223372036854775808``; they are checked before any cast, shown as written."""
+    data = example()
+    data["synapses"][field][0] = value
+    with pytest.raises(ProblemError) as err:
+        fpgrad.problem_from_dict(data)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("neurons.tau_mem", 1e-310, "neurons.tau_mem = 1e-310 is too small"),
+        ("neurons.tau_mem", [10.0, 5e-324, 10.0], "neurons.tau_mem[1] = 5e-324 is too small"),
+        ("tau_syn", 1e-309, "tau_syn = 1e-309 is too small"),
+    ],
+)
+def test_subnormal_time_constants_are_refused(path, value, message):
+    """A subnormal time constant made ``1 / tau`` overflow in the simulator (``RuntimeWarning``
+    and infinite or NaN results); the smallest normal float64 is the limit."""
+    data = example()
+    _set(path, value)(data)
+    with pytest.raises(ProblemError) as err:
+        fpgrad.problem_from_dict(data)
+    assert str(err.value).startswith(message)
+    assert "time constants must be >= 2.2250738585072014e-308 ms" in str(err.value)
+    _set(path, 2.2250738585072014e-308)(data)
+    fpgrad.problem_from_dict(data)  # the limit itself is valid
+
+
+def test_messages_are_one_line_and_json_typed():
+    """Keys and values are shown so that a message stays one line (a key with a newline, a long
+    string, a nested value), and types by their JSON names."""
+    data = example()
+    data["neurons"]["bad\nkey"] = 1
+    with pytest.raises(ProblemError, match=r"^unknown field neurons\.'bad\\nkey' \(allowed"):
+        fpgrad.problem_from_dict(data)
+    for value, shown in ((None, "null"), ([1], "an array"), ("x", "a string"), (True, "true")):
+        data = example()
+        data["synapses"] = value
+        with pytest.raises(ProblemError, match=f"^synapses: expected a JSON object, got {shown}$"):
+            fpgrad.problem_from_dict(data)
+    data = example()
+    data["t_max"] = [[[[[[1]]]]]] * 100
+    with pytest.raises(ProblemError) as err:
+        fpgrad.problem_from_dict(data)
+    assert len(str(err.value)) < 120 and "\n" not in str(err.value)

@@ -14,12 +14,25 @@ import argparse
 import sys
 from typing import Any
 
-from .._io import load_problem
+from .._gradient import gradient
+from .._io import load_problem, show
 from .._problem import ProblemError
 from ..grad._params import GROUPS
 from ..testing._external import DEFAULT_EXTERNAL_RTOL, compare_external
-from ..testing._gradcheck import DEFAULT_ATOL, DEFAULT_MARGIN, DEFAULT_RTOL, gradcheck
-from ._common import add_problem_loss_arguments, build_loss, load_gradient_npz
+from ..testing._gradcheck import (
+    DEFAULT_ATOL,
+    DEFAULT_MARGIN,
+    DEFAULT_RTOL,
+    as_gradients,
+    gradcheck,
+)
+from ._common import (
+    add_problem_loss_arguments,
+    build_loss,
+    check_finite_gradient,
+    finite_float,
+    load_gradient_npz,
+)
 
 __all__ = ["add_command", "parse_params", "run"]
 
@@ -30,20 +43,28 @@ def parse_params(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
     names = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not names:
+        raise ProblemError(
+            f"--params: no parameter group in {show(text)}; valid groups: {', '.join(GROUPS)}"
+        )
     for name in names:
         if name not in GROUPS:
             raise ProblemError(
-                f"--params: unknown parameter group {name!r}; valid groups: {', '.join(GROUPS)}"
+                f"--params: unknown parameter group {show(name)}; valid groups: {', '.join(GROUPS)}"
             )
     return names
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``check`` command on parsed arguments; returns the exit code (0 pass, 1 fail)."""
+    params = parse_params(args.params)
     problem = load_problem(args.problem)
     loss = build_loss(args.loss, args.target, problem)
-    params = parse_params(args.params)
     external = load_gradient_npz(args.gradient) if args.gradient else None
+    if external is not None:  # sizes and finiteness, before the (slow) check runs
+        as_gradients(problem, external, params=params)
+    # a loss or gradient that overflows cannot be checked: bad input, not a failed check
+    check_finite_gradient(gradient(problem, loss), loss, problem)
     report = gradcheck(
         problem, loss, params=params, rtol=args.rtol, atol=args.atol, margin=args.margin
     )
@@ -78,8 +99,8 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         "fpgrad's layout), also compare that gradient with the exact one (cosine, L2 relative "
         "error, sign agreement per group): it fails unless every group's L2 relative error is "
         f"within --external-rtol (default {DEFAULT_EXTERNAL_RTOL:g}). Exit code 0 pass, 1 fail, "
-        "2 bad input. --target as "
-        "for `fpgrad grad`.",
+        "2 bad input (also a loss or exact gradient that is not finite: it cannot be checked). "
+        "Tolerances are finite numbers >= 0. --target as for `fpgrad grad`.",
     )
     add_problem_loss_arguments(check)
     check.add_argument(
@@ -90,17 +111,27 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         metavar="GROUPS",
         help=f"comma-separated parameter groups to check (default all: {','.join(GROUPS)})",
     )
-    check.add_argument("--rtol", type=float, default=DEFAULT_RTOL, help=f"default {DEFAULT_RTOL:g}")
-    check.add_argument("--atol", type=float, default=DEFAULT_ATOL, help=f"default {DEFAULT_ATOL:g}")
+    check.add_argument(
+        "--rtol",
+        type=finite_float("--rtol"),
+        default=DEFAULT_RTOL,
+        help=f"default {DEFAULT_RTOL:g}",
+    )
+    check.add_argument(
+        "--atol",
+        type=finite_float("--atol"),
+        default=DEFAULT_ATOL,
+        help=f"default {DEFAULT_ATOL:g}",
+    )
     check.add_argument(
         "--margin",
-        type=float,
+        type=finite_float("--margin"),
         default=DEFAULT_MARGIN,
         help=f"degeneracy margin flagged as near-degenerate (default {DEFAULT_MARGIN:g})",
     )
     check.add_argument(
         "--external-rtol",
-        type=float,
+        type=finite_float("--external-rtol"),
         default=DEFAULT_EXTERNAL_RTOL,
         metavar="RTOL",
         help="the external gradient fails unless its L2 relative error is within RTOL in "

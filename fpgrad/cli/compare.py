@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._gradient import gradient
 from .._io import load_problem
 from .._method import NETWORK_GROUPS
-from ._common import add_problem_loss_arguments, build_loss
+from ._common import add_problem_loss_arguments, build_loss, check_finite_gradient
 
 __all__ = ["add_command", "run"]
 
@@ -24,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     """The ``compare`` command on parsed arguments; returns the exit code."""
     problem = load_problem(args.problem)
     loss = build_loss(args.loss, args.target, problem)
+    # before JAX: the exact side must be finite for the comparison to mean anything
+    check_finite_gradient(gradient(problem, loss), loss, problem)
     try:
         from .._compare import compare
     except ImportError as err:

@@ -8,8 +8,9 @@ from typing import Any
 
 from .._io import load_problem
 from ..event import DEFAULT_MAX_SPIKES, simulate
+from ..event._simulate import MAX_SPIKES_LIMIT
 from ..grad import spike_jacobian
-from ._common import emit
+from ._common import emit, int_in_range
 
 __all__ = ["add_command", "run"]
 
@@ -33,15 +34,19 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         description="Simulate PROBLEM (JSON, format fpgrad-problem/1) on [0, t_max] with the "
         'exact event-driven simulator. Prints {"spike_node": [...], "spike_time": [...], '
         '"degeneracy": {...}}: neuron spikes sorted by time then node id (global ids), times '
-        "in ms at full float64 precision, and the margins to a change of spike pattern.",
+        "in ms at full float64 precision, and the margins to a change of spike pattern (null "
+        "where a margin does not exist). A value that is not finite (a float64 overflow in "
+        "the Jacobian on an extreme problem) is an error (exit code 2), never written.",
     )
     sim.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
     sim.add_argument("--out", metavar="FILE", help="write the JSON to FILE instead of stdout")
     sim.add_argument(
         "--max-spikes",
-        type=int,
+        type=int_in_range("--max-spikes", 0, MAX_SPIKES_LIMIT),
         default=DEFAULT_MAX_SPIKES,
-        help=f"stop with an error after this many neuron spikes (default {DEFAULT_MAX_SPIKES})",
+        metavar="N",
+        help="stop with an error after this many neuron spikes: an integer in "
+        f"[0, {MAX_SPIKES_LIMIT}] (default {DEFAULT_MAX_SPIKES})",
     )
     sim.add_argument(
         "--jacobian",
