@@ -394,8 +394,18 @@ def _compact(arr: np.ndarray) -> float | list[float]:
 
 
 def problem_to_dict(problem: Problem) -> dict[str, Any]:
-    """The JSON object of ``problem`` in format ``fpgrad-problem/1`` (floats round-trip exactly)."""
+    """The JSON object of ``problem`` in format ``fpgrad-problem/1`` (floats round-trip exactly).
+
+    A perfect integrator (``tau_mem = inf``) cannot be written: JSON has no infinity."""
+    if not isinstance(problem, Problem):
+        raise ProblemError(f"problem: expected a fpgrad.Problem, got {type(problem).__name__}")
     net = problem.network
+    if np.any(np.isinf(net.tau_mem)):
+        i = int(np.flatnonzero(np.isinf(net.tau_mem))[0])
+        raise ProblemError(
+            f"neurons.tau_mem[{i}] = inf (a perfect integrator) cannot be written in format "
+            f"{FORMAT}: JSON has no infinity"
+        )
     neurons: dict[str, Any] = {
         "count": net.n_neurons,
         "tau_mem": _compact(net.tau_mem),

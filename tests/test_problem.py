@@ -555,3 +555,17 @@ def test_messages_are_one_line_and_json_typed():
     with pytest.raises(ProblemError) as err:
         fpgrad.problem_from_dict(data)
     assert len(str(err.value)) < 120 and "\n" not in str(err.value)
+
+
+def test_writing_refuses_what_a_file_cannot_hold():
+    """``save_problem`` of something that is not a Problem, or of a perfect integrator
+    (tau_mem = inf: JSON has no infinity), is a clear error, not an AttributeError or a
+    non-standard ``Infinity`` in the file."""
+    with pytest.raises(fpgrad.ProblemError, match=r"expected a fpgrad\.Problem, got dict"):
+        fpgrad.save_problem({"format": "fpgrad-problem/1"}, "never-written.json")
+    net = fpgrad.Network(
+        n_inputs=1, n_neurons=1, tau_syn=5.0, tau_mem=np.inf, threshold=1.0,
+        pre=[0], post=[1], weight=[0.5],
+    )  # fmt: skip
+    with pytest.raises(fpgrad.ProblemError, match=r"tau_mem\[0\] = inf .* JSON has no infinity"):
+        fpgrad.problem_to_dict(fpgrad.Problem(net, ([1.0],), 10.0))
