@@ -52,6 +52,18 @@ def _check_positive(name: str, arr: NDArray[np.float64], *, allow_inf: bool = Fa
         raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} must be > 0")
 
 
+def _check_normal(name: str, arr: NDArray[np.float64], *, scalar: bool = False) -> None:
+    """Time constants must be normal floats: ``1 / tau`` overflows below the smallest one."""
+    tiny = float(np.finfo(np.float64).tiny)
+    bad = np.flatnonzero(arr < tiny)
+    if bad.size:
+        where = name if scalar else f"{name}[{bad[0]}]"
+        raise ProblemError(
+            f"{where} = {arr[bad[0]].item()!r} is too small: time constants must be >= "
+            f"{tiny!r} ms (the smallest normal float64; 1/tau overflows below)"
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
     """A current-based LIF network (docs/model.md §1).
@@ -92,9 +104,11 @@ class Network:
         tau_syn = float(self.tau_syn)
         if not math.isfinite(tau_syn) or tau_syn <= 0:
             raise ProblemError(f"tau_syn = {self.tau_syn!r} must be finite and > 0")
+        _check_normal("tau_syn", np.array([tau_syn]), scalar=True)
         set_(self, "tau_syn", tau_syn)
         set_(self, "tau_mem", _per_neuron("neurons.tau_mem", self.tau_mem, n))
         _check_positive("neurons.tau_mem", self.tau_mem, allow_inf=True)
+        _check_normal("neurons.tau_mem", self.tau_mem)
         set_(self, "threshold", _per_neuron("neurons.threshold", self.threshold, n))
         _check_positive("neurons.threshold", self.threshold)
         set_(self, "t_ref", _per_neuron("neurons.t_ref", self.t_ref, n))

@@ -569,3 +569,13 @@ def test_writing_refuses_what_a_file_cannot_hold():
     )  # fmt: skip
     with pytest.raises(fpgrad.ProblemError, match=r"tau_mem\[0\] = inf .* JSON has no infinity"):
         fpgrad.problem_to_dict(fpgrad.Problem(net, ([1.0],), 10.0))
+
+
+@pytest.mark.parametrize("field", ["tau_mem", "tau_syn"])
+def test_subnormal_time_constants_are_refused_in_python(field):
+    """1/tau overflows for a subnormal tau (a numpy warning, then inf rates): refused."""
+    kwargs = dict(n_inputs=1, n_neurons=1, tau_syn=5.0, tau_mem=10.0, threshold=1.0,
+                  pre=[0], post=[1], weight=[0.5])  # fmt: skip
+    kwargs[field] = 1e-310
+    with pytest.raises(fpgrad.ProblemError, match=r"1e-310 is too small: time constants"):
+        fpgrad.Network(**kwargs)
