@@ -29,6 +29,30 @@ may be the next event, so crossings cancelled by later input cost little.
 
 All arithmetic runs at ``dps + 10`` digits; the returned times are ``mpf`` at that precision.
 
+Model 2 (the overrides ``bias``, ``v_reset``, ``delay``, a per-neuron ``tau_syn`` that may be 0,
+``tau_mem = inf``; read from the network too where it has such fields). Neuron ``i`` integrates
+``dJ/dt = -J/tau_syn_i + sum_k [post_k = i] w_k sum_{g in F_pre_k} delta(t - g - d_k)`` and
+``dV/dt = -V/tau_mem_i + J + bias_i``; on reaching ``theta_i`` from below at ``f`` it spikes,
+``V <- v_reset_i`` (``< theta_i``) and is held there on ``(f, f + t_ref_i]``, ignoring bias and
+delta arrivals while ``J`` keeps evolving and receiving. ``tau_syn_i = 0`` makes ``i``'s synapses
+delta synapses: an arrival adds ``w_k`` to ``V`` and fires at once if ``V >= theta_i`` (its slope
+is reported as ``inf``); between arrivals ``V = C + (V0 - C) e^{-b s}``, ``C = bias/b``, whose
+crossing is in closed form. With a current, ``V(s) = V0 e^{-bs} + J0 H(s) + bias G(s)``,
+``G = (1 - e^{-bs})/b`` (``= s`` for ``b = 0``): a constant plus two exponentials (or a linear
+term), so ``V' = J - bV + bias`` has at most one zero and the trajectory is monotone on
+``[0, s_ext]`` and ``[s_ext, inf)``; the first rising piece that ends above ``theta`` (a maximum,
+or the limit ``bias/b``, ``V0 + J0/a`` or ``+inf`` for ``b = 0``, bracketed by doubling) holds
+the crossing, solved by bracketed Newton. Crossings are solved when predicted (no postponing).
+
+Event order in model 2: a spike of node ``j`` at ``g`` schedules one arrival per out-synapse at
+``g + d_k`` (dropped if after ``t_max``). At equal times crossings come before arrivals (the
+model-1 rule: a neuron that reaches ``theta`` at ``t`` fires before the arrivals at ``t`` act on
+it), crossings among themselves by neuron index, arrivals among themselves by synapse index; the
+arrivals of a zero-delay synapse are at the spike time itself and come after it. An arrival at
+the spike instant of its target finds ``V = v_reset`` and, if ``t_ref > 0``, a delta arrival there
+is ignored. Parameters of model 1 (zero delays, bias, reset, one ``tau_syn > 0``, finite
+``tau_mem``) run the model-1 loop above, unchanged (``general=True`` forces the model-2 loop).
+
 Finite differences. The overrides of :func:`simulate_reference` (``weight``, ``input_times``,
 ``threshold``, ``tau_mem``, ``tau_syn``, ``t_ref``, ``t_max``) take floats (converted exactly),
 strings or ``mpf``. Form the perturbed value in high precision: at mpmath's default 15 digits
@@ -237,7 +261,7 @@ class ReferenceRun:
             self.peak_gap_time = time
 
 
-def simulate_reference_run(
+def _simulate_model1(
     problem: Any,
     *,
     dps: int = 50,
@@ -251,7 +275,7 @@ def simulate_reference_run(
     max_spikes: int = 100_000,
     track_peaks: bool = True,
 ) -> ReferenceRun:
-    """Simulate ``problem`` at ``dps`` digits; the keywords override the problem's parameters.
+    """The model-1 event loop (shared ``tau_syn``, no delay/bias/reset); see the public function.
 
     Args:
         problem: an ``fpgrad.Problem`` (only its public fields are read).
@@ -416,6 +440,391 @@ def simulate_reference_run(
         return run
 
 
+# --- Model 2: per-neuron tau_syn (0 = delta synapses), bias, v_reset, synaptic delays ---------
+
+
+def _drive(s: mpf, b: mpf) -> mpf:
+    """``G(s) = (1 - e^{-b s}) / b`` (``= s`` for ``b = 0``): the response to a unit bias."""
+    return s if b == 0 else -mpmath.expm1(-b * s) / b
+
+
+def _state_at(s: mpf, v0: mpf, j0: mpf, a: mpf | None, b: mpf, c: mpf) -> tuple[mpf, mpf]:
+    """``(V, J)`` a time ``s`` after the free state ``(v0, j0)`` (``a = None``: no current)."""
+    if a is None:
+        return v0 * mpmath.exp(-b * s) + c * _drive(s, b), mpf(0)
+    ea, eb, h = _propagate(s, a, b)
+    return v0 * eb + j0 * h + c * _drive(s, b), j0 * ea
+
+
+def _extremum_time(v0: mpf, j0: mpf, a: mpf, b: mpf, c: mpf) -> mpf | None:
+    """The one zero ``s > 0`` of ``V' = J - b V + c`` on the free trajectory, if any.
+
+    ``V = C + A e^{-a s} + B e^{-b s}`` (``C = c/b``) has at most one extremum; it is where
+    ``e^{(b-a) s} = (b/a) (1 - (b-a) (V0 - C) / J0)`` (``b = 0``: ``e^{-a s} = -c / J0``).
+    """
+    if j0 == 0:
+        return None
+    if b == 0:
+        if c == 0 or -j0 / c <= 0:
+            return None
+        s = mpmath.log(-j0 / c) / a
+    else:
+        u, r = v0 - c / b, b - a
+        if r == 0:
+            s = 1 / a - u / j0
+        else:
+            arg = -r * u / j0
+            if arg <= -1:
+                return None
+            s = (mpmath.log1p(r / a) + mpmath.log1p(arg)) / r
+    return s if s > 0 else None
+
+
+def _next_crossing(
+    v0: mpf, j0: mpf, a: mpf | None, b: mpf, c: mpf, theta: mpf, t0: mpf
+) -> mpf | None:
+    """First ``s >= 0`` where the free trajectory from ``(v0, j0)`` reaches ``theta`` from below.
+
+    The trajectory is monotone on ``[0, s_ext]`` and on ``[s_ext, inf)`` (``s_ext`` the one
+    extremum, if any), so the first rising piece that ends above ``theta`` holds the crossing:
+    the first piece if it rises to a maximum above ``theta``, else the last piece if it rises
+    towards a limit above ``theta`` (``c/b``; ``V0 + J0/a`` or ``+-inf`` for ``b = 0``), whose
+    bracket is found by doubling. A maximum or limit exactly at ``theta`` is not a crossing.
+    """
+    if v0 >= theta:
+        return mpf(0)
+    if a is None or j0 == 0:  # constant drive: closed form
+        if b == 0:
+            return (theta - v0) / c if c > 0 else None
+        big_c = c / b
+        return mpmath.log((big_c - v0) / (big_c - theta)) / b if big_c > theta else None
+
+    def slope(s: mpf) -> mpf:
+        vs, js = _state_at(s, v0, j0, a, b, c)
+        return js - b * vs + c
+
+    s_ext = _extremum_time(v0, j0, a, b, c)
+    rising = j0 - b * v0 + c > 0
+    if rising and s_ext is not None:  # a maximum ahead; V falls for ever after it
+        if _state_at(s_ext, v0, j0, a, b, c)[0] <= theta:
+            return None
+        return _bracketed_root(v0, j0, a, b, c, theta, mpf(0), s_ext, t0)
+    if s_ext is not None:  # falls to a minimum, then rises for ever
+        lo = s_ext
+    elif rising or (j0 - b * v0 + c == 0 and slope(1 / a) > 0):  # rises for ever
+        lo = mpf(0)
+    else:
+        return None
+    if b > 0:
+        limit = c / b
+    else:
+        limit = mpf("inf") if c > 0 else (mpf("-inf") if c < 0 else v0 + j0 / a)
+    if not limit > theta:
+        return None
+    step = max(lo, 1 / a, 1 / b if b > 0 else mpf(1), mpf(1))
+    for _ in range(10_000):
+        if _state_at(lo + step, v0, j0, a, b, c)[0] > theta:
+            return _bracketed_root(v0, j0, a, b, c, theta, lo, lo + step, t0)
+        step *= 2
+    raise RuntimeError("reference: no bracket for a certain crossing")  # pragma: no cover
+
+
+def _bracketed_root(
+    v0: mpf, j0: mpf, a: mpf, b: mpf, c: mpf, theta: mpf, lo: mpf, hi: mpf, t0: mpf
+) -> mpf:
+    """Root of ``V(s) = theta`` on ``[lo, hi]``, where ``V`` rises from below to above ``theta``.
+
+    Newton steps inside the shrinking bracket, bisection otherwise, to the working precision
+    relative to the absolute time.
+    """
+    tol = mpf(2) ** (8 - mp.prec) * (abs(t0) + hi + 1)
+    s = (lo + hi) / 2
+    for _ in range(4 * mp.prec):
+        vs, js = _state_at(s, v0, j0, a, b, c)
+        f = vs - theta
+        if f == 0:
+            return s
+        if f < 0:
+            lo = s
+        else:
+            hi = s
+        rate = js - b * vs + c
+        s_new = s - f / rate if rate > 0 else lo - 1
+        if not lo < s_new < hi:
+            s_new = (lo + hi) / 2
+        step = abs(s_new - s)
+        s = s_new
+        if step <= tol or hi - lo <= tol:
+            return s
+    raise RuntimeError("reference: crossing solver did not converge")  # pragma: no cover
+
+
+def _per_synapse(value: Any, n_syn: int, name: str) -> list[mpf]:
+    if isinstance(value, str) or not hasattr(value, "__len__"):
+        return [mpf(value)] * n_syn
+    values = [mpf(x) for x in value]
+    if len(values) != n_syn:
+        raise ValueError(f"{name}: expected {n_syn} values, got {len(values)}")
+    return values
+
+
+def _simulate_model2(
+    problem: Any,
+    *,
+    weight: list[mpf],
+    flat: list[mpf],
+    tsyn: list[mpf],
+    tmem: list[mpf],
+    theta: list[mpf],
+    tref: list[mpf],
+    bias: list[mpf],
+    v_reset: list[mpf],
+    delay: list[mpf],
+    horizon: mpf,
+    max_spikes: int,
+    track_peaks: bool,
+) -> ReferenceRun:
+    """The general event loop (model 2); runs at the caller's working precision."""
+    net = problem.network
+    n_in, n = int(net.n_inputs), int(net.n_neurons)
+    a: list[mpf | None] = [None if x == 0 else 1 / x for x in tsyn]
+    b = [1 / x for x in tmem]  # inf -> 0
+    c, vr = bias, v_reset
+    n_syn = len(weight)
+    post = [int(net.post[k]) - n_in for k in range(n_syn)]
+    out: list[list[int]] = [[] for _ in range(n_in + n)]
+    for k in range(n_syn):
+        out[int(net.pre[k])].append(k)
+
+    arrivals: list[tuple[mpf, int]] = []  # (time, synapse)
+
+    def emit(node: int, t: mpf) -> None:
+        for k in out[node]:
+            if t + delay[k] <= horizon:
+                heapq.heappush(arrivals, (t + delay[k], k))
+
+    counts = [len(train) for train in problem.inputs]
+    nodes = [j for j, cnt in enumerate(counts) for _ in range(cnt)]
+    for t, node in zip(flat, nodes, strict=True):
+        if t <= horizon:
+            emit(node, t)
+
+    v = [mpf(0)] * n
+    cur = [mpf(0)] * n
+    t_upd = [mpf(0)] * n
+    release = [mpf("-inf")] * n
+    version = [0] * n
+    heap: list[tuple[mpf, int, int]] = []  # (crossing time, neuron, version)
+    run = ReferenceRun()
+
+    def decay(i: int, s: mpf) -> mpf:
+        return mpf(0) if a[i] is None else cur[i] * mpmath.exp(-a[i] * s)
+
+    def free_start(i: int) -> tuple[mpf, mpf, mpf]:
+        if t_upd[i] < release[i]:
+            return release[i], vr[i], decay(i, release[i] - t_upd[i])
+        return t_upd[i], v[i], cur[i]
+
+    def advance(i: int, t: mpf) -> None:
+        if t <= release[i]:  # held at v_reset; the current keeps decaying
+            cur[i], v[i] = decay(i, t - t_upd[i]), vr[i]
+        else:
+            t0, v0, j0 = free_start(i)
+            v[i], cur[i] = _state_at(t - t0, v0, j0, a[i], b[i], c[i])
+        t_upd[i] = t
+
+    def free_peak(i: int, until: mpf) -> tuple[mpf, mpf] | None:
+        t0, v0, j0 = free_start(i)
+        if a[i] is None or not j0 - b[i] * v0 + c[i] > 0:
+            return None
+        s = _extremum_time(v0, j0, a[i], b[i], c[i])
+        if s is None or t0 + s > until:
+            return None
+        return t0 + s, _state_at(s, v0, j0, a[i], b[i], c[i])[0]
+
+    def predict(i: int) -> None:
+        version[i] += 1
+        t0, v0, j0 = free_start(i)
+        s = _next_crossing(v0, j0, a[i], b[i], c[i], theta[i], t0)
+        if s is not None and t0 + s <= horizon:
+            heapq.heappush(heap, (t0 + s, i, version[i]))
+
+    def fire(i: int, t: mpf, slope: mpf) -> None:
+        run.spikes.append((n_in + i, t))
+        run.slopes.append(slope)
+        if len(run.spikes) > max_spikes:
+            raise RuntimeError(f"reference: more than {max_spikes} spikes")
+        v[i], t_upd[i], release[i] = vr[i], t, t + tref[i]
+        emit(n_in + i, t)
+
+    for i in range(n):  # a bias can make a neuron fire without any input
+        predict(i)
+    while True:
+        while heap and heap[0][2] != version[heap[0][1]]:
+            heapq.heappop(heap)
+        if heap and (not arrivals or heap[0][0] <= arrivals[0][0]):  # crossings first at ties
+            t, i, _ = heapq.heappop(heap)
+            advance(i, t)
+            fire(i, t, cur[i] - b[i] * theta[i] + c[i])
+            predict(i)
+            continue
+        if not arrivals:
+            break
+        t, k = heapq.heappop(arrivals)
+        i = post[k]
+        if a[i] is None and tref[i] > 0 and t <= release[i]:
+            continue  # a delta arrival while V is held: no effect
+        rate = None
+        if track_peaks and t > release[i]:
+            peak = free_peak(i, t)
+            if peak is not None and peak[0] < t:
+                run.note_peak(peak[1], theta[i], i, peak[0])
+            advance(i, t)
+            rate = cur[i] - b[i] * v[i] + c[i]
+        else:
+            advance(i, t)
+        if a[i] is None:
+            if rate is not None and rate > 0 and weight[k] < 0:  # a downward kink
+                run.note_peak(v[i], theta[i], i, t)
+            v[i] = v[i] + weight[k]
+            if v[i] >= theta[i]:
+                fire(i, t, mpf("inf"))
+        else:
+            if rate is not None and rate > 0 and rate + weight[k] <= 0:
+                run.note_peak(v[i], theta[i], i, t)
+            cur[i] = cur[i] + weight[k]
+        predict(i)
+
+    if track_peaks:
+        for i in range(n):
+            if horizon <= release[i]:
+                continue
+            peak = free_peak(i, horizon)
+            if peak is not None:
+                run.note_peak(peak[1], theta[i], i, peak[0])
+                continue
+            _, v0, j0 = free_start(i)
+            if j0 - b[i] * v0 + c[i] > 0:
+                advance(i, horizon)
+                run.note_peak(v[i], theta[i], i, horizon)
+
+    order = sorted(range(len(run.spikes)), key=lambda q: (run.spikes[q][1], run.spikes[q][0]))
+    run.spikes = [run.spikes[q] for q in order]
+    run.slopes = [run.slopes[q] for q in order]
+    return run
+
+
+def simulate_reference_run(
+    problem: Any,
+    *,
+    dps: int = 50,
+    weight: Sequence[Any] | None = None,
+    input_times: Sequence[Any] | None = None,
+    threshold: Any = None,
+    tau_mem: Any = None,
+    tau_syn: Any = None,
+    t_ref: Any = None,
+    t_max: Any = None,
+    max_spikes: int = 100_000,
+    track_peaks: bool = True,
+    bias: Any = None,
+    v_reset: Any = None,
+    delay: Any = None,
+    general: bool = False,
+) -> ReferenceRun:
+    """Simulate ``problem`` at ``dps`` digits; the keywords override the problem's parameters.
+
+    Args:
+        problem: an ``fpgrad.Problem`` (only its public fields are read; ``bias``, ``v_reset``,
+            ``delay`` and a per-neuron ``tau_syn`` are read too where the network has them).
+        dps: decimal digits of the result (the work uses ``dps + 10``).
+        weight: one value per synapse, in file order.
+        input_times: every input spike time, flattened in the order of ``problem.inputs``
+            (input 0's spikes first, each train in its stored sorted order).
+        threshold, tau_mem, t_ref: a number or one value per neuron (``tau_mem`` may be inf).
+        tau_syn: a number or one value per neuron; 0 makes the neuron's synapses delta synapses.
+        bias, v_reset: a number or one value per neuron (model 2; default 0).
+        delay: a number or one value per synapse, ``>= 0`` (model 2; default 0).
+        t_max: a number.
+        max_spikes: a guard against runaway activity (RuntimeError beyond it).
+        track_peaks: also find the sub-threshold maxima (``min_peak_gap``; costs time).
+        general: use the model-2 event loop even for model-1 parameters (a cross-check).
+
+    Values may be floats (converted exactly), strings or ``mpf``. Model-1 parameters (every
+    delay, bias and reset 0, one ``tau_syn > 0``, finite ``tau_mem``) run the model-1 loop,
+    unchanged; anything else runs the model-2 loop (see the module docstring for its rules).
+    """
+    net = problem.network
+    n = int(net.n_neurons)
+    n_syn = len(net.weight)
+
+    def pick(override: Any, attr: str, default: Any) -> Any:
+        if override is not None:
+            return override
+        found = getattr(net, attr, None)
+        return default if found is None else found
+
+    with mp.workdps(dps + _GUARD_DIGITS):
+        tsyn = _per_neuron(pick(tau_syn, "tau_syn", 0), n, "tau_syn")
+        tmem = _per_neuron(pick(tau_mem, "tau_mem", 0), n, "tau_mem")
+        c = _per_neuron(pick(bias, "bias", 0), n, "bias")
+        vr = _per_neuron(pick(v_reset, "v_reset", 0), n, "v_reset")
+        d = _per_synapse(pick(delay, "delay", 0), n_syn, "delay")
+        model1 = (
+            all(x == tsyn[0] for x in tsyn)
+            and tsyn[0] > 0
+            and all(mpmath.isfinite(x) for x in tmem)
+            and not any(c)
+            and not any(vr)
+            and not any(d)
+        )
+        if model1 and not general:
+            return _simulate_model1(
+                problem,
+                dps=dps,
+                weight=weight,
+                input_times=input_times,
+                threshold=threshold,
+                tau_mem=tau_mem,
+                tau_syn=tau_syn if tau_syn is None or not hasattr(tau_syn, "__len__") else tsyn[0],
+                t_ref=t_ref,
+                t_max=t_max,
+                max_spikes=max_spikes,
+                track_peaks=track_peaks,
+            )
+        theta = _per_neuron(net.threshold if threshold is None else threshold, n, "threshold")
+        tref = _per_neuron(net.t_ref if t_ref is None else t_ref, n, "t_ref")
+        if any(x < 0 for x in tsyn) or any(x < 0 for x in d) or any(x <= 0 for x in tmem):
+            raise ValueError("need tau_syn >= 0, tau_mem > 0 and delay >= 0")
+        if any(r >= th for r, th in zip(vr, theta, strict=True)):
+            raise ValueError("need v_reset < threshold")
+        w = [mpf(float(x)) for x in net.weight] if weight is None else [mpf(x) for x in weight]
+        if len(w) != n_syn:
+            raise ValueError(f"weight: expected {n_syn} values, got {len(w)}")
+        counts = [len(train) for train in problem.inputs]
+        if input_times is None:
+            flat = [mpf(float(t)) for train in problem.inputs for t in train]
+        else:
+            flat = [mpf(t) for t in input_times]
+            if len(flat) != sum(counts):
+                raise ValueError(f"input_times: expected {sum(counts)} values, got {len(flat)}")
+        return _simulate_model2(
+            problem,
+            weight=w,
+            flat=flat,
+            tsyn=tsyn,
+            tmem=tmem,
+            theta=theta,
+            tref=tref,
+            bias=c,
+            v_reset=vr,
+            delay=d,
+            horizon=mpf(problem.t_max if t_max is None else t_max),
+            max_spikes=max_spikes,
+            track_peaks=track_peaks,
+        )
+
+
 def simulate_reference(
     problem: Any,
     *,
@@ -428,12 +837,17 @@ def simulate_reference(
     t_ref: Any = None,
     t_max: Any = None,
     max_spikes: int = 100_000,
+    bias: Any = None,
+    v_reset: Any = None,
+    delay: Any = None,
+    general: bool = False,
 ) -> list[tuple[int, mpf]]:
     """Neuron spikes ``(global node id, time)`` of ``problem``, sorted by time then node.
 
     See :func:`simulate_reference_run` for the overrides (``weight`` per synapse, ``input_times``
     flattened in the order of ``problem.inputs``, ``threshold``/``tau_mem``/``t_ref`` a number or
-    per neuron, ``tau_syn``/``t_max`` a number).
+    per neuron, ``tau_syn`` a number or per neuron, ``t_max`` a number; model 2: ``bias``,
+    ``v_reset`` per neuron, ``delay`` per synapse).
     """
     return simulate_reference_run(
         problem,
@@ -447,6 +861,10 @@ def simulate_reference(
         t_max=t_max,
         max_spikes=max_spikes,
         track_peaks=False,
+        bias=bias,
+        v_reset=v_reset,
+        delay=delay,
+        general=general,
     ).spikes
 
 
