@@ -52,9 +52,15 @@ def _check_positive(name: str, arr: NDArray[np.float64], *, allow_inf: bool = Fa
         raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} must be > 0")
 
 
+#: The smallest time constant (ms) accepted for ``tau_syn`` and ``tau_mem``: the smallest normal
+#: float64 (below it ``1 / tau`` overflows to infinity).
+MIN_TIME_CONSTANT = float(np.finfo(np.float64).tiny)
+
+
 def _check_normal(name: str, arr: NDArray[np.float64], *, scalar: bool = False) -> None:
-    """Time constants must be normal floats: ``1 / tau`` overflows below the smallest one."""
-    tiny = float(np.finfo(np.float64).tiny)
+    """Time constants must be normal floats: ``1 / tau`` overflows below the smallest one
+    (``scalar``: the value was given as one number, so the message has no index)."""
+    tiny = MIN_TIME_CONSTANT
     bad = np.flatnonzero(arr < tiny)
     if bad.size:
         where = name if scalar else f"{name}[{bad[0]}]"
@@ -106,9 +112,10 @@ class Network:
             raise ProblemError(f"tau_syn = {self.tau_syn!r} must be finite and > 0")
         _check_normal("tau_syn", np.array([tau_syn]), scalar=True)
         set_(self, "tau_syn", tau_syn)
+        tau_mem_scalar = np.ndim(self.tau_mem) == 0
         set_(self, "tau_mem", _per_neuron("neurons.tau_mem", self.tau_mem, n))
         _check_positive("neurons.tau_mem", self.tau_mem, allow_inf=True)
-        _check_normal("neurons.tau_mem", self.tau_mem)
+        _check_normal("neurons.tau_mem", self.tau_mem, scalar=tau_mem_scalar)
         set_(self, "threshold", _per_neuron("neurons.threshold", self.threshold, n))
         _check_positive("neurons.threshold", self.threshold)
         set_(self, "t_ref", _per_neuron("neurons.t_ref", self.t_ref, n))
