@@ -12,13 +12,14 @@
     events per sample): fpgrad's ``simulate_batch`` on one thread and on all cores.
 
 NEST (``nest-simulator``, neuron ``iaf_psc_exp_ps``: precise spike times off the grid) runs the
-same models with this mapping: ``C_m = 1, E_L = V_reset = V_m = 0, V_th = theta,
-tau_syn_ex = tau_syn_in = tau_syn``, weight = ``w``, resolution ``h = 0.1 ms`` and ``t_ref = h``
+same models with this mapping: ``C_m = 1, E_L = V_m = 0, V_reset = v_reset, I_e = bias,
+V_th = theta, tau_syn_ex = tau_syn_in = tau_syn`` (``iaf_psc_delta_ps``: no synaptic time
+constant), weight = ``w``, resolution ``h = 0.1 ms`` and ``t_ref = h``
 in both simulators. Inputs are ``spike_generator`` s with ``precise_times=True`` whose spikes
 arrive after the minimal delay ``h``; the whole NEST run is shifted by ``2 h`` (so that no
 generator spike falls at or before 0) and recorded with ``time_in_steps=True``, precise time
 ``steps * h - offset - 2 h``. Two differences remain, both NEST's: every connection between
-neurons has a delay of at least ``h`` (fpgrad's synapses have none), and its neuron checks the
+neurons has a delay of at least ``h`` (the synapses of (a) have none), and its neuron checks the
 threshold at the end of each step and of each input, so it misses crossings that rise above
 threshold and fall back within one step ("grazing" spikes; ``iaf_psc_exp_ps_lossless`` is NEST's
 model meant to catch them and is tried on (a') too). Hence:
@@ -28,6 +29,25 @@ model meant to catch them and is tried on (a') too). Hence:
   (a spike NEST misses, with fpgrad's ``dV/dt`` at it, or one NEST adds);
 * (b): the hidden layer spike by spike; the output layer against fpgrad run on the hidden spikes
   delayed by ``h`` (what NEST's output neurons receive).
+
+Delays (fpgrad only): network (a) once with all delays 0 and once with every synapse's delay drawn
+uniformly in ``[0, delay_max]`` (10 ms; the same weights and inputs), in alternation: synaptic
+events per second of both, their ratio, and the peak size of the pending-arrival queue
+(``SimulationResult.max_in_flight``, spikes in flight).
+
+Model 2 against NEST: per-connection delays and delta synapses, each spike by spike and timed:
+
+* delays, (a') and (a): delays drawn as multiples of ``h`` in ``[0, delay_max]`` ((a'), input
+  synapses) and ``[h, delay_max]`` ((a): NEST's minimal delay ``h``). A NEST input spike is
+  emitted at ``t - h`` and its connection gets ``h + d_k``; a neuron's connection gets ``d_k``
+  itself, so the recurrent network (a) has the *same* delays in both simulators here, and its
+  trains can agree until a disagreement (a grazing crossing NEST misses) spreads through it;
+  the time of the first disagreement is reported.
+* delta synapses, (a') and (a) (the latter with the delays above): ``tau_syn = 0`` in fpgrad,
+  ``iaf_psc_delta_ps`` in NEST (``V`` jumps by ``w``, inputs during the refractory period are
+  ignored in both: NEST's ``refractory_input = False``), weights ``delta_weight_scale`` times
+  those of (a) (4.5: about the charge of a current synapse). Every spike is then at an arrival
+  (no bias), so both simulators compute the same sums of input times and delays.
 
 Scan: throughput of network (a)'s construction (fixed in-degree, as many inputs as neurons) against
 network size (``scan_sizes`` neurons at the input rate of (a)) and activity (input rates
@@ -93,6 +113,8 @@ class Config:
     scan_sizes: tuple[int, ...] = (250, 500, 1000, 2000, 4000)
     scan_rates_hz: tuple[float, ...] = (16.0, 20.0, 25.0, 30.0, 40.0)
     scan_t_max: float = 500.0
+    delay_max: float = 10.0  # ms: delays uniform in [0, delay_max] (multiples of H for NEST)
+    delta_weight_scale: float = 4.5  # delta-synapse weights: w times this
 
 
 FULL = Config()
@@ -132,10 +154,34 @@ def recurrent_problem(cfg: Config = FULL, *, recurrent: bool = True) -> fpgrad.P
     inputs = fpgrad.poisson_inputs(cfg.n_inputs, cfg.input_rate_hz, cfg.t_max, rng)
     if not recurrent:
         keep = net.pre < net.n_inputs
-        net = dataclasses.replace(
-            net, pre=net.pre[keep], post=net.post[keep], weight=net.weight[keep]
+        net = net.replace(
+            pre=net.pre[keep], post=net.post[keep], weight=net.weight[keep], delay=net.delay[keep]
         )
     return fpgrad.Problem(net, tuple(inputs), cfg.t_max)
+
+
+def with_delays(
+    problem: fpgrad.Problem, cfg: Config = FULL, *, grid: bool = False
+) -> fpgrad.Problem:
+    """``problem`` with one delay per synapse (the same weights and inputs): uniform in
+    ``[0, cfg.delay_max]``, or with ``grid`` multiples of ``H`` in ``[0, delay_max]`` for input
+    synapses and ``[H, delay_max]`` for synapses between neurons (NEST's minimal delay)."""
+    net = problem.network
+    rng = np.random.default_rng(cfg.seed + 2)
+    if grid:
+        top = round(cfg.delay_max / H)
+        low = np.where(net.pre < net.n_inputs, 0, 1)
+        delay = rng.integers(low, top + 1) * H
+    else:
+        delay = rng.uniform(0.0, cfg.delay_max, size=net.weight.size)
+    return fpgrad.Problem(net.replace(delay=delay), problem.inputs, problem.t_max)
+
+
+def with_delta_synapses(problem: fpgrad.Problem, cfg: Config = FULL) -> fpgrad.Problem:
+    """``problem`` with delta synapses (``tau_syn = 0``), weights ``delta_weight_scale`` times."""
+    net = problem.network
+    net = net.replace(tau_syn=0.0, weight=net.weight * cfg.delta_weight_scale)
+    return fpgrad.Problem(net, problem.inputs, problem.t_max)
 
 
 def feedforward_batch(cfg: Config = FULL) -> tuple[fpgrad.Network, list[list[np.ndarray]]]:
@@ -191,6 +237,33 @@ def timed(fn, repeats: int) -> tuple[dict[str, Any], Any]:
     return stats, out
 
 
+def timed_alternating(fns: list, repeats: int) -> list[tuple[dict[str, Any], Any]]:
+    """:func:`timed` of several functions run in turns (``fns[0], fns[1], ..`` and back), so
+    that the load of a shared machine hits them alike."""
+    walls: list[list[float]] = [[] for _ in fns]
+    cpus: list[list[float]] = [[] for _ in fns]
+    outs: list[Any] = [None] * len(fns)
+    for i in range(repeats):
+        order = range(len(fns)) if i % 2 == 0 else range(len(fns) - 1, -1, -1)
+        for k in order:
+            w0, c0 = time.perf_counter(), time.process_time()
+            outs[k] = fns[k]()
+            cpus[k].append(time.process_time() - c0)
+            walls[k].append(time.perf_counter() - w0)
+    return [
+        (
+            {
+                "wall_s": statistics.median(w),
+                "cpu_s": statistics.median(c),
+                "wall_all_s": w,
+                "cpu_all_s": c,
+            },
+            out,
+        )
+        for w, c, out in zip(walls, cpus, outs, strict=True)
+    ]
+
+
 def rates(events: int, stats: dict[str, Any], threads: int) -> dict[str, float]:
     """Events per second (wall, and per CPU second), and per core."""
     return {
@@ -241,6 +314,12 @@ def nest_run(
     spikes at ``t <= t_max`` (times in the problem's frame).
     """
     m, n, copies = net.n_inputs, net.n_neurons, len(samples)
+    delta = model.startswith("iaf_psc_delta")
+    if delta != bool(np.all(net.tau_syn == 0)) or not np.all(net.tau_syn == net.tau_syn[0]):
+        raise ValueError(
+            f"{model} needs {'tau_syn = 0' if delta else 'one tau_syn > 0'} for every neuron"
+        )
+    delays = nest_delays(net)
     walls, cpus, spikes = [], [], []
     for _ in range(repeats):
         nest.ResetKernel()
@@ -248,20 +327,22 @@ def nest_run(
         params = {
             "C_m": 1.0,
             "E_L": 0.0,
-            "V_reset": 0.0,
+            "V_reset": float(net.v_reset[0]),
             "V_m": 0.0,
             "V_th": float(net.threshold[0]),
-            "I_e": 0.0,
-            "tau_syn_ex": float(net.tau_syn),
-            "tau_syn_in": float(net.tau_syn),
+            "I_e": float(net.bias[0]),
             "t_ref": float(net.t_ref[0]),
             "tau_m": float(net.tau_mem[0]),
         }
+        if not delta:
+            params["tau_syn_ex"] = params["tau_syn_in"] = float(net.tau_syn[0])
         neurons = nest.Create(model, copies * n, params=params)
         neurons.set(
             {
                 "V_th": np.tile(net.threshold, copies).tolist(),
                 "tau_m": np.tile(net.tau_mem, copies).tolist(),
+                "V_reset": np.tile(net.v_reset, copies).tolist(),
+                "I_e": np.tile(net.bias, copies).tolist(),
             }
         )
         gens = nest.Create("spike_generator", copies * m, params={"precise_times": True})
@@ -283,7 +364,7 @@ def nest_run(
             pre_ids,
             post_ids,
             "one_to_one",
-            {"weight": np.tile(net.weight, copies), "delay": np.full(pre_ids.size, H)},
+            {"weight": np.tile(net.weight, copies), "delay": np.tile(delays, copies)},
         )
         nest.Connect(neurons, recorder)
         nest.Prepare()
@@ -305,6 +386,14 @@ def nest_run(
         "cpu_all_s": cpus,
     }
     return stats, spikes
+
+
+def nest_delays(net: fpgrad.Network) -> np.ndarray:
+    """NEST's delay of each connection: ``h + d_k`` from an input (its generator emits the
+    spike ``h`` early), ``d_k`` between neurons but at least ``h`` (NEST's minimal delay: where
+    ``d_k < h`` the two simulators differ)."""
+    from_input = net.pre < net.n_inputs
+    return np.where(from_input, H + net.delay, np.maximum(net.delay, H))
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,11 +464,13 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def crossing_slope(problem: fpgrad.Problem, result, neuron: int, f: float) -> float:
-    """fpgrad's ``dV/dt`` just before its spike of ``neuron`` at ``f``: ``J(f) - theta/tau_mem``,
-    with ``J(f) = sum_k w_k sum_{g < f} exp(-(f - g)/tau_syn)`` over the spikes ``g`` reaching
-    the neuron (V's refractoriness does not touch ``J``)."""
+    """fpgrad's ``dV/dt`` just before its spike of ``neuron`` at ``f``: ``J(f) + bias -
+    theta/tau_mem``, with ``J(f) = sum_k w_k sum_{g + d_k < f} exp(-(f - g - d_k)/tau_syn)`` over
+    the spikes ``g`` reaching the neuron (V's refractoriness does not touch ``J``; current
+    synapses only)."""
     net = problem.network
     node = net.n_inputs + neuron
+    tau_syn = float(net.tau_syn[neuron])
     current = 0.0
     for k in np.flatnonzero(net.post == node):
         pre = int(net.pre[k])
@@ -387,9 +478,14 @@ def crossing_slope(problem: fpgrad.Problem, result, neuron: int, f: float) -> fl
             g = np.asarray(problem.inputs[pre])
         else:
             g = result.spike_time[result.spike_node == pre]
+        g = g + float(net.delay[k])
         g = g[g < f]
-        current += float(net.weight[k]) * float(np.exp(-(f - g) / net.tau_syn).sum())
-    return current - float(net.threshold[neuron]) / float(net.tau_mem[neuron])
+        current += float(net.weight[k]) * float(np.exp(-(f - g) / tau_syn).sum())
+    return (
+        current
+        + float(net.bias[neuron])
+        - float(net.threshold[neuron]) / float(net.tau_mem[neuron])
+    )
 
 
 def _fp_trains(result, n_inputs: int, first: int = 0, count: int | None = None):
@@ -420,12 +516,16 @@ def run(cfg: Config = FULL, *, use_nest: bool = True) -> dict[str, Any]:
     # JIT warm-up (compiled kernels are cached on disk; this loads them).
     warm_cfg = dataclasses.replace(cfg, n_neurons=20, n_inputs=20, t_max=20.0, ff_batch=2)
     fpgrad.simulate(recurrent_problem(warm_cfg))
+    fpgrad.simulate(with_delays(recurrent_problem(warm_cfg), warm_cfg))
+    fpgrad.simulate(with_delays(with_delta_synapses(recurrent_problem(warm_cfg)), warm_cfg))
     wnet, wsamples = feedforward_batch(warm_cfg)
     fpgrad.simulate_batch(wnet, wsamples, warm_cfg.ff_t_max, n_threads=2)
 
     report["recurrent"] = _bench_network(cfg, nest, recurrent=True)
     report["input_driven"] = _bench_network(cfg, nest, recurrent=False)
     report["feedforward"] = _bench_feedforward(cfg, nest)
+    report["delays"] = _bench_delays(cfg)
+    report["model2_nest"] = _bench_model2(cfg, nest)
     report["scan"] = _bench_scan(cfg, nest)
     rec = report["recurrent"]
     report["targets"] = {
@@ -579,13 +679,16 @@ def _referee(problem: fpgrad.Problem, fp, ns, cmp: dict[str, Any], n_close: int)
         single = fpgrad.Network(
             n_inputs=len(used),
             n_neurons=1,
-            tau_syn=net.tau_syn,
+            tau_syn=net.tau_syn[i : i + 1],
             tau_mem=net.tau_mem[i : i + 1],
             threshold=net.threshold[i : i + 1],
             t_ref=net.t_ref[i : i + 1],
+            bias=net.bias[i : i + 1],
+            v_reset=net.v_reset[i : i + 1],
             pre=np.array([remap[x] for x in net.pre[syn].tolist()], dtype=np.int64),
             post=np.full(syn.size, len(used), dtype=np.int64),
             weight=net.weight[syn],
+            delay=net.delay[syn],
         )
         sub = fpgrad.Problem(single, tuple(problem.inputs[u] for u in used), problem.t_max)
         run = reference.simulate_reference_run(sub, dps=30, track_peaks=False)
@@ -696,6 +799,113 @@ def _bench_feedforward(cfg: Config, nest) -> dict[str, Any]:
     return out
 
 
+def _bench_delays(cfg: Config) -> dict[str, Any]:
+    """Network (a) with all delays 0 and with delays uniform in [0, delay_max], alternating."""
+    zero = recurrent_problem(cfg)
+    delayed = with_delays(zero, cfg)
+    (s0, r0), (s1, r1) = timed_alternating(
+        [lambda: fpgrad.simulate(zero), lambda: fpgrad.simulate(delayed)], cfg.repeats
+    )
+    out: dict[str, Any] = {"n_neurons": zero.network.n_neurons, "t_max_ms": zero.t_max}
+    for key, stats, result, high in (("zero", s0, r0, 0.0), ("uniform", s1, r1, cfg.delay_max)):
+        out[key] = {
+            "delay_ms": [0.0, high],
+            **stats,
+            **rates(result.n_synaptic_events, stats, 1),
+            "synaptic_events": result.n_synaptic_events,
+            "neuron_spikes": result.n_spikes,
+            "rate_hz": result.n_spikes / zero.network.n_neurons / (zero.t_max / 1000.0),
+            "max_in_flight": int(result.max_in_flight),
+        }
+    out["ratio_delayed_over_zero"] = out["uniform"]["events_per_s"] / out["zero"]["events_per_s"]
+    out["ratio_delayed_over_zero_cpu"] = (
+        out["uniform"]["events_per_cpu_s"] / out["zero"]["events_per_cpu_s"]
+    )
+    return out
+
+
+#: The model-2 comparisons with NEST: key, label, recurrent?, delays?, delta synapses?
+MODEL2_CASES = (
+    ("delays_input_driven", "(a') delays", False, True, False),
+    ("delays_recurrent", "(a) delays", True, True, False),
+    ("delta_input_driven", "(a') delta synapses", False, False, True),
+    ("delta_recurrent", "(a) delta synapses + delays", True, True, True),
+)
+
+
+def model2_problem(cfg: Config, recurrent: bool, delays: bool, delta: bool) -> fpgrad.Problem:
+    """Network (a) or (a') with delays on the grid of ``H`` and/or delta synapses."""
+    problem = recurrent_problem(cfg, recurrent=recurrent)
+    if delta:
+        problem = with_delta_synapses(problem, cfg)
+    if delays:
+        problem = with_delays(problem, cfg, grid=True)
+    return problem
+
+
+def _bench_model2(cfg: Config, nest) -> dict[str, Any]:
+    """Delays and delta synapses, fpgrad against NEST (module docstring)."""
+    out: dict[str, Any] = {}
+    for key, label, recurrent, delays, delta in MODEL2_CASES:
+        problem = model2_problem(cfg, recurrent, delays, delta)
+        net = problem.network
+        stats, result = timed(lambda problem=problem: fpgrad.simulate(problem), cfg.repeats)
+        events = result.n_synaptic_events
+        case: dict[str, Any] = {
+            "label": label,
+            "n_synapses": int(net.weight.size),
+            "delay_ms": [float(net.delay.min()), float(net.delay.max())],
+            "tau_syn": float(net.tau_syn[0]),
+            "fpgrad": {
+                **stats,
+                **rates(events, stats, 1),
+                "synaptic_events": events,
+                "neuron_spikes": result.n_spikes,
+                "rate_hz": result.n_spikes / net.n_neurons / (problem.t_max / 1000.0),
+                "max_in_flight": int(result.max_in_flight),
+            },
+        }
+        out[key] = case
+        if nest is None:
+            continue
+        model = "iaf_psc_delta_ps" if delta else "iaf_psc_exp_ps"
+        case["nest_model"] = model
+        nstats, spikes = nest_run(
+            nest, net, [problem.inputs], problem.t_max, threads=1, repeats=cfg.nest_repeats,
+            model=model,
+        )  # fmt: skip
+        idx, t = spikes[0]
+        n_events = synaptic_events(net, problem.inputs, idx + net.n_inputs)
+        case["nest_1_threads"] = {
+            **nstats,
+            **rates(n_events, nstats, 1),
+            "synaptic_events": n_events,
+            "neuron_spikes": int(t.size),
+            "rate_hz": t.size / net.n_neurons / (problem.t_max / 1000.0),
+        }
+        case["ratio_fpgrad_over_nest"] = (
+            case["fpgrad"]["events_per_s"] / case["nest_1_threads"]["events_per_s"]
+        )
+        case["ratio_fpgrad_over_nest_cpu"] = (
+            case["fpgrad"]["events_per_cpu_s"] / case["nest_1_threads"]["events_per_cpu_s"]
+        )
+        cmp = compare_trains(_fp_trains(result, net.n_inputs), (idx, t), net.n_neurons)
+        firsts = [
+            min(x for x in (d["fpgrad_ms"], d["nest_ms"]) if x is not None)
+            for d in cmp["first_disagreements"]
+        ]
+        cmp["first_disagreement_ms"] = min(firsts, default=None)
+        if not delta:
+            for item in cmp["first_disagreements"][:50]:
+                if item["kind"] == "missed":
+                    item["fpgrad_slope"] = crossing_slope(
+                        problem, result, item["neuron"], item["fpgrad_ms"]
+                    )
+        cmp["first_disagreements"] = cmp["first_disagreements"][:50]
+        case["agreement"] = cmp
+    return out
+
+
 def _output_layer(net: fpgrad.Network, n_hid: int) -> fpgrad.Network:
     """The hidden->output synapses of a 3-layer network as a network of their own."""
     m = net.n_inputs
@@ -703,13 +913,16 @@ def _output_layer(net: fpgrad.Network, n_hid: int) -> fpgrad.Network:
     return fpgrad.Network(
         n_inputs=n_hid,
         n_neurons=net.n_neurons - n_hid,
-        tau_syn=net.tau_syn,
+        tau_syn=net.tau_syn[n_hid:],
         tau_mem=net.tau_mem[n_hid:],
         threshold=net.threshold[n_hid:],
         t_ref=net.t_ref[n_hid:],
+        bias=net.bias[n_hid:],
+        v_reset=net.v_reset[n_hid:],
         pre=net.pre[keep] - m,
         post=net.post[keep] - m,
         weight=net.weight[keep],
+        delay=net.delay[keep],
     )
 
 
@@ -795,6 +1008,8 @@ def format_report(r: dict[str, Any]) -> str:
                 f"  output disagreements in {len(bad_out)} samples, "
                 f"{len(bad_out & bad_hidden)} of them downstream of a hidden-layer disagreement"
             )
+    lines += _delay_lines(r.get("delays"))
+    lines += _model2_lines(r.get("model2_nest"), nest_info["available"])
     lines += ["", "scan (1 thread, events per CPU second):"]
     lines += [
         f"  {x['n_neurons']:5d} neurons, input {x['input_rate_hz']:4.0f} Hz -> "
@@ -806,6 +1021,68 @@ def format_report(r: dict[str, Any]) -> str:
     t = r["targets"]
     lines += ["", "targets: " + ", ".join(f"{k} = {v}" for k, v in t.items())]
     return "\n".join(lines)
+
+
+def _delay_lines(d: dict[str, Any] | None) -> list[str]:
+    if not d:
+        return []
+    z, u = d["zero"], d["uniform"]
+    head = (
+        f"{'':34s} {'wall s':>8s} {'CPU s':>8s} {'events/s':>10s} {'/core':>10s} {'/CPU-s':>10s}"
+        f" {'events':>9s} {'spikes':>7s} {'in flight':>9s}"
+    )
+    lines = [
+        "",
+        f"delays, network (a) ({d['n_neurons']} neurons, {d['t_max_ms']:.0f} ms), fpgrad, "
+        "1 thread, the two runs alternating:",
+        head,
+    ]
+    for label, x in (("all delays 0", z), (f"delays uniform in [0, {u['delay_ms'][1]:g}] ms", u)):
+        lines.append(
+            _row(label, x)
+            + f" {x['synaptic_events']:9d} {x['neuron_spikes']:7d} {x['max_in_flight']:9d}"
+        )
+    lines.append(
+        f"throughput with delays / without: {d['ratio_delayed_over_zero']:.2f} wall, "
+        f"{d['ratio_delayed_over_zero_cpu']:.2f} CPU"
+    )
+    return lines
+
+
+def _model2_lines(m: dict[str, Any] | None, have_nest: bool) -> list[str]:
+    if not m:
+        return []
+    lines = [
+        "",
+        "model 2 against NEST (delays on the grid of h, delta synapses; 1 thread):"
+        + ("" if have_nest else " NEST unavailable: fpgrad only"),
+    ]
+    for case in m.values():
+        fp = case["fpgrad"]
+        lines.append(
+            f"{case['label']}: delays {case['delay_ms'][0]:g}-{case['delay_ms'][1]:g} ms, "
+            f"tau_syn {case['tau_syn']:g}; fpgrad {fp['neuron_spikes']} spikes "
+            f"({fp['rate_hz']:.1f} Hz), {fp['synaptic_events']} events, "
+            f"{fp['events_per_cpu_s'] / 1e6:.2f}M events/CPU-s, max in flight {fp['max_in_flight']}"
+        )
+        if "nest_1_threads" not in case:
+            continue
+        ns = case["nest_1_threads"]
+        a = case["agreement"]
+        first = a["first_disagreement_ms"]
+        lines.append(
+            f"  NEST {case['nest_model']}: {ns['neuron_spikes']} spikes, "
+            f"{ns['events_per_cpu_s'] / 1e6:.2f}M events/CPU-s; fpgrad / NEST "
+            f"{case['ratio_fpgrad_over_nest']:.2f} wall, "
+            f"{case['ratio_fpgrad_over_nest_cpu']:.2f} CPU"
+        )
+        lines.append(
+            f"  trains identical in {a['neurons_agree']}/{a['neurons']} neurons (max diff "
+            f"{a['max_abs_diff_ms']:.1e} ms); first disagreements: {a['missed_by_nest']} NEST "
+            f"misses, {a['extra_in_nest']} NEST adds"
+            + (f"; earliest at {first:.3f} ms" if first is not None else "")
+        )
+    return lines
 
 
 def _row(label: str, x: dict[str, Any]) -> str:
@@ -1019,6 +1296,95 @@ def tables(r: dict[str, Any]) -> list[dict[str, Any]]:
                         f"{max(ns_close, default=0.0):.1e}",
                     ],
                 ],
+            )
+        )
+    d = r.get("delays")
+    if d:
+        out.append(
+            results.table(
+                "simulator-delays",
+                f"Delays: network (a), {d['n_neurons']} neurons, {d['t_max_ms']:.0f} ms, fpgrad on "
+                f"1 thread, the same weights and inputs with all delays 0 and with delays uniform "
+                f"in [0, {d['uniform']['delay_ms'][1]:g}] ms, median of {r['config']['repeats']} "
+                "alternating runs",
+                [
+                    "",
+                    "synaptic events",
+                    "spikes",
+                    "wall s",
+                    "events/s",
+                    "per CPU-s",
+                    "peak in flight",
+                    "vs delays 0 (CPU)",
+                ],
+                [
+                    [
+                        label,
+                        x["synaptic_events"],
+                        x["neuron_spikes"],
+                        f"{x['wall_s']:.3g}",
+                        _mev(x["events_per_s"]),
+                        _mev(x["events_per_cpu_s"]),
+                        x["max_in_flight"],
+                        ratio,
+                    ]
+                    for label, x, ratio in (
+                        ("all delays 0", d["zero"], ""),
+                        (
+                            f"delays in [0, {d['uniform']['delay_ms'][1]:g}] ms",
+                            d["uniform"],
+                            f"{d['ratio_delayed_over_zero_cpu']:.2f}x",
+                        ),
+                    )
+                ],
+            )
+        )
+    m = r.get("model2_nest")
+    if m:
+        rows = []
+        for case in m.values():
+            a = case.get("agreement")
+            ns = case.get("nest_1_threads")
+            first = a.get("first_disagreement_ms") if a else None
+            rows.append(
+                [
+                    case["label"],
+                    f"{case['delay_ms'][0]:g}-{case['delay_ms'][1]:g}",
+                    case["fpgrad"]["neuron_spikes"],
+                    ns["neuron_spikes"] if ns else "",
+                    f"{a['neurons_agree']:,}/{a['neurons']:,}" if a else "",
+                    f"{a['max_abs_diff_ms']:.1e}" if a else "",
+                    a["missed_by_nest"] if a else "",
+                    a["extra_in_nest"] if a else "",
+                    "none" if a and first is None else (f"{first:.1f}" if a else ""),
+                    _mev(case["fpgrad"]["events_per_cpu_s"]),
+                    _mev(ns["events_per_cpu_s"]) if ns else "",
+                    _ratio(case.get("ratio_fpgrad_over_nest_cpu")),
+                ]
+            )
+        out.append(
+            results.table(
+                "simulator-model2",
+                "Model 2 against NEST (`iaf_psc_exp_ps`; delta synapses: `iaf_psc_delta_ps`): "
+                "per-connection delays on the grid of h and delta synapses, spike by spike "
+                "(identical trains: same count, every spike within 1e-6 ms) and synaptic events "
+                "per CPU second, 1 thread"
+                + ("" if r["nest"]["available"] else " (NEST unavailable: fpgrad only)"),
+                [
+                    "",
+                    "delays ms",
+                    "fpgrad spikes",
+                    "NEST spikes",
+                    "identical trains",
+                    "max diff ms",
+                    "NEST misses",
+                    "NEST adds",
+                    "first disagreement ms",
+                    "fpgrad",
+                    "NEST",
+                    "fpgrad / NEST",
+                ],
+                rows,
             )
         )
     if r.get("scan"):

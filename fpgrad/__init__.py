@@ -24,6 +24,7 @@ from .event import RunawayActivityError as RunawayActivityError
 from .event import SimulationResult as SimulationResult
 from .event import simulate as simulate
 from .event import simulate_batch as simulate_batch
+from .grad import GROUPS as GROUPS
 from .grad import Gradients as Gradients
 from .grad import SpikeJacobian as SpikeJacobian
 from .grad import spike_jacobian as spike_jacobian

@@ -4,9 +4,11 @@
 surrogate-gradient BPTT gradient of the same loss on the grid model (:mod:`fpgrad.discrete`, the
 loss evaluated on the grid as :class:`fpgrad.discrete.Surrogate` does) for every grid step
 ``dt``, surrogate and width, and returns a :class:`Comparison`: one row per
-``(dt, surrogate, width)`` with, per parameter group ``q`` (``weight``, ``threshold``,
-``tau_mem``, ``tau_syn``; input times are binned on the grid, so ``input_time`` has no
-surrogate gradient) and with ``g`` the surrogate and ``e`` the exact gradient of the group,
+``(dt, surrogate, width)`` with, per parameter group ``q`` (:data:`SURROGATE_GROUPS`:
+``weight``, ``threshold``, ``tau_mem``, ``tau_syn`` (per neuron), ``bias``, ``v_reset``; input
+times, delays and refractory periods are whole steps on the grid, so ``input_time``, ``delay``
+and ``t_ref`` have no surrogate gradient) and with ``g`` the surrogate and ``e`` the exact
+gradient of the group,
 
 * ``cosine_q = g . e / (|g| |e|)`` (1 if both vanish, 0 if exactly one does);
 * ``rel_error_q = |g - e|_2 / |e|_2`` (``inf`` if ``e = 0 != g``);
@@ -91,12 +93,17 @@ from .event import SimulationResult, simulate
 from .grad._methods import ExactReverse
 from .losses import Loss
 
-__all__ = ["Comparison", "ForwardConvergence", "compare", "forward_convergence"]
+__all__ = ["SURROGATE_GROUPS", "Comparison", "ForwardConvergence", "compare", "forward_convergence"]
 
 #: Default grid steps (ms) of :func:`compare`.
 DEFAULT_DTS = (1.0, 0.1, 0.01)
 #: The statistics reported per parameter group (row keys ``<statistic>_<group>``).
 STATISTICS = ("cosine", "rel_error", "sign_agreement", "norm_ratio")
+#: The groups with a surrogate gradient, compared by default (the network groups but ``delay``
+#: and ``t_ref``: whole steps on the grid, their grid gradient is zero by construction).
+SURROGATE_GROUPS = tuple(name for name in NETWORK_GROUPS if name not in ("delay", "t_ref"))
+#: The groups without a surrogate gradient (binned or rounded to whole steps on the grid).
+_NO_GRID_GRADIENT = ("input_time", "delay", "t_ref")
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,9 +197,10 @@ def _forward_agreement(
 def _same_network(a: Network, b: Network) -> bool:
     if a is b:
         return True
-    scalars = ("n_inputs", "n_neurons", "tau_syn")
-    arrays = ("tau_mem", "threshold", "t_ref", "pre", "post", "weight")
-    return all(getattr(a, n) == getattr(b, n) for n in scalars) and all(
+    sizes = ("n_inputs", "n_neurons")
+    arrays = ("tau_syn", "tau_mem", "threshold", "t_ref", "bias", "v_reset", "pre", "post",
+              "weight", "delay")  # fmt: skip
+    return all(getattr(a, n) == getattr(b, n) for n in sizes) and all(
         np.array_equal(getattr(a, n), getattr(b, n)) for n in arrays
     )
 
@@ -226,14 +234,16 @@ def _batch(
 
 
 def _groups(params: Iterable[str] | None) -> tuple[str, ...]:
-    names = check_params(params, NETWORK_GROUPS)
-    if "input_time" in names:
-        raise ProblemError(
-            "params: input_time has no surrogate gradient (input spikes are binned to the grid, "
-            f"a piecewise-constant map); choose among {', '.join(NETWORK_GROUPS)}"
-        )
+    names = check_params(params, SURROGATE_GROUPS)
+    for name in _NO_GRID_GRADIENT:
+        if name in names:
+            what = "input spikes are binned" if name == "input_time" else "it is rounded"
+            raise ProblemError(
+                f"params: {name} has no surrogate gradient ({what} to whole steps on the grid, "
+                f"a piecewise-constant map); choose among {', '.join(SURROGATE_GROUPS)}"
+            )
     if not names:
-        raise ProblemError(f"params: need at least one of {', '.join(NETWORK_GROUPS)}")
+        raise ProblemError(f"params: need at least one of {', '.join(SURROGATE_GROUPS)}")
     return names
 
 
@@ -491,7 +501,9 @@ def compare(
             ``straight_through``).
         reset, detach_reset: the grid model's reset (``"subtract"`` or ``"zero"``) and whether
             the reset is detached from the gradient (:func:`fpgrad.discrete.simulate_discrete`).
-        params: parameter groups (default ``weight``, ``threshold``, ``tau_mem``, ``tau_syn``).
+        params: parameter groups (default :data:`SURROGATE_GROUPS`: ``weight``,
+            ``threshold``, ``tau_mem``, ``tau_syn``, ``bias``, ``v_reset``; ``delay``,
+            ``t_ref`` and ``input_time`` have no surrogate gradient and are refused).
         repeats: timed repetitions (median) of each gradient, after the first call.
 
     Raises:

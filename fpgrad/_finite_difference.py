@@ -9,13 +9,19 @@ step ``s`` of ``steps`` (in decreasing order) and each parameter ``p``, ``h = s 
 (Richardson's extrapolation cancels the ``h^2`` term: error ``O(h^4)`` plus rounding
 ``~ eps |L| / h``; without ``richardson`` ``R(s) = D(h)``).
 
-Domain boundaries. Input spike times must stay ``>= 0``; ``tau_mem``, ``tau_syn`` and
-``threshold`` must stay ``> 0``; weights are unbounded, and no group has an upper bound. Where
-the central stencil's lowest point ``p - h`` would leave the domain, the step stays inside it,
-in one of two ways chosen by what the boundary is:
+Domain boundaries. Input spike times, delays and refractory periods must stay ``>= 0``;
+``tau_mem``, ``tau_syn`` (where it is not 0) and ``threshold`` must stay ``> 0``; ``v_reset``
+must stay below the threshold; weights and biases are unbounded. A ``tau_syn`` of 0 (delta
+synapses) is a discrete choice, not a point of a continuum (docs/model.md §2): its estimate is
+0, as the exact engines report. A step that would leave the domain otherwise (a ``v_reset``
+within ``h`` of its threshold, a threshold within ``h`` of its ``v_reset``) is unusable: it is
+counted in :attr:`FDEstimate.n_outside`, not simulated. Where the central stencil's lowest
+point ``p - h`` would leave the domain, the step stays inside it, in one of two ways chosen by
+what the boundary is:
 
-* An input spike time within ``h`` of ``t = 0`` (the bias spike of the latency encoding sits at
-  exactly 0) takes that step with the forward one-sided stencil ``p, p + h/4, p + h/2, p + h``:
+* An input spike time, a delay or a refractory period within ``h`` of 0 (the bias spike of the
+  latency encoding sits at exactly 0; delays and ``t_ref`` are 0 by default) takes that step
+  with the forward one-sided stencil ``p, p + h/4, p + h/2, p + h``:
 
       D+(h) = (4 L(p + h/2) - L(p + h) - 3 L(p)) / h,      R(s) = (4 D+(h/2) - D+(h)) / 3
 
@@ -91,15 +97,18 @@ class FDEstimate:
         step: per parameter, the relative step ``s_k`` used (``NaN`` if none).
         one_sided: per parameter (booleans), whether the estimate used the forward one-sided
             stencil at one of its steps because the central one would have moved an input
-            spike before ``t = 0`` (module docstring). Such an estimate is less accurate
-            (``O(h^3)`` instead of ``O(h^4)``, more rounding). ``False`` where :attr:`grad` is
-            ``NaN``.
+            spike time, a delay or a refractory period below 0 (module docstring): the right
+            derivative at a value at or near 0. Such an estimate is less accurate (``O(h^3)``
+            instead of ``O(h^4)``, more rounding). ``False`` where :attr:`grad` is ``NaN``.
         shrunk: per parameter (booleans), whether the steps were taken relative to the value,
             ``h = s |p|``, because ``p - s_1 max(1, |p|)`` is not positive for the largest
             step ``s_1`` (a ``tau_mem``, ``tau_syn`` or ``threshold`` of at most ``s_1``).
         n_discarded: number of (parameter, step) trials discarded because the step changed the
-            causal order of the spikes.
+            causal order of the spikes (or ran away: too many spikes).
         result: the simulation at the unperturbed parameters.
+        n_outside: number of (parameter, step) trials skipped because the step would have left
+            the parameter's domain (a ``v_reset`` within the step of its threshold, or a
+            threshold within the step of its ``v_reset``; module docstring).
     """
 
     loss: float
@@ -110,6 +119,7 @@ class FDEstimate:
     shrunk: Gradients
     n_discarded: int
     result: SimulationResult
+    n_outside: int = 0
 
     @property
     def n_unusable(self) -> int:
@@ -134,15 +144,16 @@ class FDEstimate:
 
 
 #: The groups that must stay > 0 (Network): scale parameters, stepped relative to the value
-#: when the largest central stencil would reach 0. Input spike times must stay >= 0; weights
-#: are unbounded, and no group has an upper bound.
+#: when the largest central stencil would reach 0.
 _POSITIVE = ("threshold", "tau_mem", "tau_syn")
+#: The groups that must stay >= 0: one-sided differences at the boundary (right derivatives).
+_NON_NEGATIVE = ("input_time", "delay", "t_ref")
 
 
 def _central_fits(name: str, p: float, h: float) -> bool:
     """Whether ``p - h`` (the central stencil's lowest point) lies in the domain of ``name``."""
     low = p + -h  # the very value the central stencil's simulation receives
-    if name == "input_time":
+    if name in _NON_NEGATIVE:
         return low >= 0.0
     return low > 0.0 if name in _POSITIVE else True
 
@@ -159,10 +170,12 @@ def _check_steps(steps: Sequence[float]) -> tuple[float, ...]:
 def causal_signature(result: SimulationResult) -> NDArray[np.int64]:
     """What a run's derivatives depend on in the order of its spikes, as one integer array.
 
-    Every node's number of spikes, then, for every synapse ``k`` (CSR order) and every spike of
+    Every node's number of spikes, then, for every synapse ``k`` (file order) and every spike of
     its source ``pre[k]`` (in order), the number of spikes its target ``post[k]`` fired before
-    that spike in the causal record. Two runs with equal signatures have the same spikes and the
-    same interleaving at the ends of every synapse: between them every spike time is a smooth
+    that spike's arrival (in the causal record for a zero-delay synapse, in time for a delayed
+    one; arrivals after ``t_max`` count as after every spike), then which arrival fired each
+    delta-synapse spike. Two runs with equal signatures have the same spikes and the same
+    interleaving at the ends of every synapse: between them every spike time is a smooth
     function of the parameters (a neuron's trajectory depends on the times of its arrivals and of
     its own spikes, and on their order only where they swap)."""
     net = compile_network(result.problem.network)
@@ -178,17 +191,34 @@ def causal_signature(result: SimulationResult) -> NDArray[np.int64]:
     spikes = np.flatnonzero(node >= net.n_inputs)
     stride = n_events + 1
     keys = np.sort((node[spikes] - net.n_inputs) * stride + spikes)
-    before = np.searchsorted(keys, target * stride + event) - np.searchsorted(keys, target * stride)
-    # order the synaptic events by (synapse, source spike): independent of unrelated swaps
-    order = np.lexsort((event, syn))
-    return np.concatenate([counts, before[order]]).astype(np.int64)
+    start = np.searchsorted(keys, target * stride)
+    # arrivals of a zero-delay synapse come after the spike itself (a self-loop counts it)
+    before = np.searchsorted(keys, target * stride + event + 1) - start
+    delayed = np.flatnonzero(net.out_d[syn] > 0)
+    if delayed.size:  # count the target's spikes before the arrival time instead
+        arrival = result.record_time[event[delayed]] + net.out_d[syn[delayed]]
+        spike_neuron = node[spikes] - net.n_inputs
+        for i in np.unique(target[delayed]):
+            times = result.record_time[spikes[spike_neuron == i]]
+            hit = delayed[target[delayed] == i]
+            at = arrival[target[delayed] == i]
+            before[hit] = np.where(
+                at <= result.problem.t_max, np.searchsorted(times, at), times.size + 1
+            )
+    # order the synaptic events by (synapse in file order, source spike): independent of
+    # unrelated swaps and of the CSR order (which sorts by delay)
+    order = np.lexsort((event, net.out_syn[syn]))
+    return np.concatenate([counts, before[order], result.record_cause_synapse[spikes]]).astype(
+        np.int64
+    )
 
 
-def _loss_if_same(problem: Problem, loss: Any, signature: NDArray[np.int64]) -> tuple[float, bool]:
-    """Loss of ``problem`` and whether its :func:`causal_signature` equals ``signature``."""
+def _loss_if_same(problem: Any, loss: Any, signature: NDArray[np.int64]) -> tuple[float, bool]:
+    """Loss of ``problem`` and whether its :func:`causal_signature` equals ``signature``
+    (``problem`` is a thunk: a step outside the domain, or runaway activity, is unusable)."""
     try:
-        run = simulate(problem)
-    except RunawayActivityError:
+        run = simulate(problem())
+    except (RunawayActivityError, ProblemError):
         return math.nan, False
     same = bool(np.array_equal(causal_signature(run), signature))
     return float(loss.value_and_spike_grad(run)[0]), same
@@ -205,9 +235,11 @@ def finite_difference(
     """Central differences with Richardson extrapolation and per-parameter step selection
     (module docstring) of ``loss`` on ``problem`` w.r.t. the groups ``params`` (default all).
 
-    Steps never leave the parameter domain: an input spike near ``t = 0`` gets one-sided
-    differences, a tiny ``tau_mem``, ``tau_syn`` or ``threshold`` steps relative to its value
-    (:attr:`FDEstimate.one_sided`, :attr:`FDEstimate.shrunk`)."""
+    Steps never leave the parameter domain: an input spike time, a delay or a refractory period
+    at or near 0 gets one-sided differences, a tiny ``tau_mem``, ``tau_syn`` or ``threshold``
+    steps relative to its value (:attr:`FDEstimate.one_sided`, :attr:`FDEstimate.shrunk`), a
+    ``tau_syn`` of 0 (delta synapses) gets 0, and a step that cannot fit (``v_reset`` and its
+    threshold closer than the step) is skipped (:attr:`FDEstimate.n_outside`)."""
     if not isinstance(problem, Problem):
         raise ProblemError(f"problem: expected a fpgrad.Problem, got {type(problem).__name__}")
     check_loss(loss)
@@ -218,7 +250,7 @@ def finite_difference(
     signature = causal_signature(result)
     values = parameter_values(problem)
     halves = (1.0, 0.5) if richardson else (1.0,)
-    est, unc, chosen, onesided, shrunk, discarded = {}, {}, {}, {}, {}, 0
+    est, unc, chosen, onesided, shrunk, discarded, outside = {}, {}, {}, {}, {}, 0, 0
     for name in names:
         base = getattr(values, name)
         est[name] = np.full(base.size, np.nan)
@@ -228,12 +260,21 @@ def finite_difference(
         shrunk[name] = np.zeros(base.size, dtype=bool)
         for q in range(base.size):
 
-            def loss_at(offset: float, name: str = name, q: int = q) -> tuple[float, bool]:
+            def loss_at(offset: float, name: str = name, q: int = q) -> tuple[float, bool | None]:
+                """The loss at the step and whether it kept the causal order (``None``: the
+                step leaves the parameter's domain; nothing was simulated)."""
                 moved = getattr(values, name).copy()
                 moved[q] += offset
-                return _loss_if_same(with_parameter(problem, name, moved), loss, signature)
+                try:
+                    stepped = with_parameter(problem, name, moved)
+                except ProblemError:
+                    return math.nan, None
+                return _loss_if_same(lambda: stepped, loss, signature)
 
             p = float(base[q])
+            if name == "tau_syn" and p == 0.0:  # delta synapses: a discrete choice
+                est[name][q] = unc[name][q] = 0.0
+                continue
             scale = max(1.0, abs(p))
             if name in _POSITIVE and not _central_fits(name, p, steps[0] * scale):
                 scale, shrunk[name][q] = abs(p), True  # s < 1: every central stencil fits
@@ -241,24 +282,35 @@ def finite_difference(
             forward = np.zeros(len(steps), dtype=bool)
             for k, s in enumerate(steps):
                 h = s * scale
-                quotients, same = [], True
+                quotients, same, inside = [], True, True
                 if _central_fits(name, p, h):
                     for hh in (h * f for f in halves):
                         evals = []
                         for sign in (1.0, -1.0):
                             lv, kept = loss_at(sign * hh)
                             evals.append(lv)
-                            same &= kept
+                            inside &= kept is not None
+                            same &= bool(kept)
+                            if not inside:
+                                break
+                        if not inside:
+                            break
                         quotients.append((evals[0] - evals[1]) / (2.0 * hh))
                 else:
                     forward[k] = True
                     at = {0.0: value}
                     for f in (1.0, 0.5, 0.25)[: len(halves) + 1]:
                         at[f], kept = loss_at(h * f)
-                        same &= kept
-                    for f in halves:
-                        quotients.append((4.0 * at[0.5 * f] - at[f] - 3.0 * at[0.0]) / (f * h))
-                if not same:
+                        inside &= kept is not None
+                        same &= bool(kept)
+                        if not inside:
+                            break
+                    if inside:
+                        for f in halves:
+                            quotients.append((4.0 * at[0.5 * f] - at[f] - 3.0 * at[0.0]) / (f * h))
+                if not inside:
+                    outside += 1
+                elif not same:
                     discarded += 1
                 elif richardson:
                     rich[k] = (4.0 * quotients[1] - quotients[0]) / 3.0
@@ -285,6 +337,7 @@ def finite_difference(
         shrunk=Gradients(**shrunk),
         n_discarded=discarded,
         result=result,
+        n_outside=outside,
     )
 
 
@@ -299,8 +352,9 @@ class FiniteDifference(GradientMethod):
     its usual support: with several steps, no two successive usable steps confirm it (a step
     that changes the causal order is discarded; the large steps often are, harmlessly); with one
     step, that step was discarded. A parameter without any usable step gets ``NaN``. Input
-    spikes at ``t = 0`` and tiny time constants or thresholds are handled inside the domain
-    (one-sided differences, value-relative steps; see :func:`finite_difference`).
+    spikes, delays and refractory periods at 0 and tiny time constants or thresholds are
+    handled inside the domain (one-sided differences, value-relative steps; see
+    :func:`finite_difference`).
     """
 
     steps: tuple[float, ...] = DEFAULT_FD_STEPS

@@ -385,16 +385,11 @@ class GradientMethod(ABC):
         )
 
 
-def is_classification_batch(losses: list[Any], params: tuple[str, ...], sample_clip: float) -> bool:
-    """Whether a batch is a classification minibatch that the fused batch paths compute exactly:
-    :class:`~fpgrad.FirstSpikeCrossEntropy` losses sharing their output neurons and constants
-    (only the labels differ), asking for ``weight`` and/or ``threshold`` (both, when clipping
-    per sample: the fused paths clip the two groups together)."""
+def is_uniform_cross_entropy(losses: list[Any]) -> bool:
+    """Whether every loss of a batch is a :class:`~fpgrad.FirstSpikeCrossEntropy` with the same
+    output neurons and constants (only the labels differ): a classification minibatch."""
     from .losses import FirstSpikeCrossEntropy
 
-    fused = {"weight", "threshold"}
-    if not set(params) <= fused or (sample_clip > 0 and set(params) != fused):
-        return False
     head = losses[0]
     if type(head) is not FirstSpikeCrossEntropy:
         return False
@@ -403,6 +398,16 @@ def is_classification_batch(losses: list[Any], params: tuple[str, ...], sample_c
         type(lo) is FirstSpikeCrossEntropy and (lo.neurons, lo.tau0, lo.tau1, lo.alpha) == key
         for lo in losses
     )
+
+
+def is_classification_batch(losses: list[Any], params: tuple[str, ...], sample_clip: float) -> bool:
+    """Whether a batch is a classification minibatch (:func:`is_uniform_cross_entropy`) asking
+    for ``weight`` and/or ``threshold`` (both, when clipping per sample): what the surrogate's
+    fused batch path computes exactly."""
+    fused = {"weight", "threshold"}
+    if not set(params) <= fused or (sample_clip > 0 and set(params) != fused):
+        return False
+    return is_uniform_cross_entropy(losses)
 
 
 def _clipped(grad: Gradients, limit: float) -> Gradients:

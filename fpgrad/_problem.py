@@ -1,14 +1,17 @@
-"""The problem model: a current-based LIF network, its input spike trains and a horizon.
+"""The problem model (model 2): a LIF network, its input spike trains and a horizon.
 
 Nodes are numbered globally (docs/model.md §1): inputs ``0..M-1`` only emit the given spike
-times, neurons ``M..M+N-1`` integrate
+times, neurons ``M..M+N-1`` integrate (synapse ``k`` from ``pre[k]`` to ``post[k] = i``, delay
+``d_k``)
 
-    dI_j/dt = -I_j / tau_syn + sum_{g in F_j} delta(t - g)
-    dV_i/dt = -V_i / tau_mem_i + sum_k [post[k] = i] w[k] I_{pre[k]}(t)
+    dJ_i/dt = -J_i / tau_syn_i + sum_k [post[k] = i] w_k sum_{g in F_pre[k]} delta(t - g - d_k)
+    dV_i/dt = -V_i / tau_mem_i + J_i + bias_i
 
-and fire when ``V_i`` reaches ``threshold_i`` from below, after which ``V_i <- V_i - threshold_i``
-(= 0) and ``V_i`` is held at 0 for the absolute refractory period ``t_ref_i`` (default 0).
-All times are in ms, all arrays float64 (times, weights) or int64 (node ids).
+and fire when ``V_i`` reaches ``threshold_i`` from below, after which ``V_i <- v_reset_i`` and
+``V_i`` is held there on ``(f, f + t_ref_i]``. ``tau_syn_i = 0`` makes neuron ``i``'s synapses
+delta synapses (``V_i`` jumps by ``w_k`` at an arrival; an arrival that lifts it to
+``threshold_i`` or above is a spike at that instant). All times are in ms, all arrays float64
+(times, weights) or int64 (node ids).
 """
 
 from __future__ import annotations
@@ -42,14 +45,14 @@ def _per_neuron(name: str, value: ArrayLike, count: int) -> NDArray[np.float64]:
 def _check_finite(name: str, arr: NDArray[np.float64]) -> None:
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} is not finite")
+        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]].item()!r} is not finite")
 
 
 def _check_positive(name: str, arr: NDArray[np.float64], *, allow_inf: bool = False) -> None:
     _check_finite(name, np.where(np.isposinf(arr), 1.0, arr) if allow_inf else arr)
     bad = np.flatnonzero(arr <= 0)
     if bad.size:
-        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]]!r} must be > 0")
+        raise ProblemError(f"{name}[{bad[0]}] = {arr[bad[0]].item()!r} must be > 0")
 
 
 #: The smallest time constant (ms) accepted for ``tau_syn`` and ``tau_mem``: the smallest normal
@@ -70,34 +73,47 @@ def _check_normal(name: str, arr: NDArray[np.float64], *, scalar: bool = False) 
         )
 
 
+#: The per-neuron fields of a network, in the order of :data:`fpgrad.GROUPS`'s neuron groups.
+NEURON_FIELDS = ("tau_mem", "threshold", "tau_syn", "bias", "v_reset", "t_ref")
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A current-based LIF network (docs/model.md §1).
+    """A LIF network of model 2 (docs/model.md §1).
 
     Attributes:
         n_inputs: number of input nodes ``M`` (global ids ``0..M-1``).
         n_neurons: number of LIF neurons ``N`` (global ids ``M..M+N-1``).
-        tau_syn: synaptic time constant in ms, shared by every source node.
+        tau_syn: synaptic time constants in ms of each (target) neuron, shape ``(N,)``, ``>= 0``;
+            ``0`` makes the neuron's incoming synapses delta synapses (``V`` jumps by ``w``).
         tau_mem: membrane time constants in ms, shape ``(N,)``; ``inf`` is a perfect
             integrator (no leak: NIR's ``IF``), simulated and differentiated exactly.
-        threshold: firing thresholds ``theta_i > 0``, shape ``(N,)``.
-        t_ref: absolute refractory periods in ms (``>= 0``), shape ``(N,)``.
+        threshold: firing thresholds ``theta_i``, shape ``(N,)``.
         pre, post: global node ids of each synapse's source (any node) and target (a neuron),
             shape ``(K,)``; the synapse order is the file order, used for gradients.
-        weight: synaptic weights ``w_k`` (jump of the target's input current per spike).
+        weight: synaptic weights ``w_k`` (jump of the target's ``J``, or of its ``V`` for a
+            delta synapse, per spike).
+        t_ref: absolute refractory periods in ms (``>= 0``), shape ``(N,)``.
+        bias: constant input currents (``V`` units per ms), shape ``(N,)``.
+        v_reset: reset values ``< threshold``, shape ``(N,)``.
+        delay: transmission delays in ms (``>= 0``) per synapse, shape ``(K,)``.
 
-    Scalars passed for ``tau_mem``, ``threshold`` or ``t_ref`` are broadcast to all neurons.
+    Scalars passed for a per-neuron field (or for ``delay``) are broadcast. The defaults
+    (``bias = v_reset = delay = 0``, one shared ``tau_syn > 0``) are model 1.
     """
 
     n_inputs: int
     n_neurons: int
-    tau_syn: float
+    tau_syn: NDArray[np.float64]
     tau_mem: NDArray[np.float64]
     threshold: NDArray[np.float64]
     pre: NDArray[np.int64]
     post: NDArray[np.int64]
     weight: NDArray[np.float64]
     t_ref: NDArray[np.float64] = field(default=0.0)  # type: ignore[assignment]
+    bias: NDArray[np.float64] = field(default=0.0)  # type: ignore[assignment]
+    v_reset: NDArray[np.float64] = field(default=0.0)  # type: ignore[assignment]
+    delay: NDArray[np.float64] = field(default=0.0)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -107,11 +123,18 @@ class Network:
                 raise ProblemError(f"{name}: expected a non-negative integer, got {value!r}")
             set_(self, name, int(value))
         n = self.n_neurons
-        tau_syn = float(self.tau_syn)
-        if not math.isfinite(tau_syn) or tau_syn <= 0:
-            raise ProblemError(f"tau_syn = {self.tau_syn!r} must be finite and > 0")
-        _check_normal("tau_syn", np.array([tau_syn]), scalar=True)
-        set_(self, "tau_syn", tau_syn)
+        tau_syn_scalar = np.ndim(self.tau_syn) == 0
+        set_(self, "tau_syn", _per_neuron("neurons.tau_syn", self.tau_syn, n))
+        _check_finite("neurons.tau_syn", self.tau_syn)
+        bad = np.flatnonzero(self.tau_syn < 0)
+        if bad.size:
+            raise ProblemError(
+                f"neurons.tau_syn[{bad[0]}] = {self.tau_syn[bad[0]].item()!r} must be >= 0 "
+                "(0: delta synapses)"
+            )
+        _check_normal(  # 0 (delta synapses) is exempt; indices stay those of the neurons
+            "neurons.tau_syn", np.where(self.tau_syn == 0, 1.0, self.tau_syn), scalar=tau_syn_scalar
+        )
         tau_mem_scalar = np.ndim(self.tau_mem) == 0
         set_(self, "tau_mem", _per_neuron("neurons.tau_mem", self.tau_mem, n))
         _check_positive("neurons.tau_mem", self.tau_mem, allow_inf=True)
@@ -122,7 +145,17 @@ class Network:
         _check_finite("neurons.t_ref", self.t_ref)
         if np.any(self.t_ref < 0):
             i = int(np.flatnonzero(self.t_ref < 0)[0])
-            raise ProblemError(f"neurons.t_ref[{i}] = {self.t_ref[i]!r} must be >= 0")
+            raise ProblemError(f"neurons.t_ref[{i}] = {self.t_ref[i].item()!r} must be >= 0")
+        for name in ("bias", "v_reset"):
+            set_(self, name, _per_neuron(f"neurons.{name}", getattr(self, name), n))
+            _check_finite(f"neurons.{name}", getattr(self, name))
+        bad = np.flatnonzero(self.v_reset >= self.threshold)
+        if bad.size:
+            i = int(bad[0])
+            raise ProblemError(
+                f"neurons.v_reset[{i}] = {self.v_reset[i].item()!r} must be below the threshold "
+                f"{self.threshold[i].item()!r}"
+            )
         arrays = {}
         for name in ("pre", "post", "weight"):
             raw = np.asarray(getattr(self, name))
@@ -151,6 +184,12 @@ class Network:
         weight = arrays["weight"].astype(np.float64)
         _check_finite("synapses.weight", weight)
         set_(self, "weight", weight)
+        delay = _per_neuron("synapses.delay", self.delay, weight.shape[0])
+        _check_finite("synapses.delay", delay)
+        bad = np.flatnonzero(delay < 0)
+        if bad.size:
+            raise ProblemError(f"synapses.delay[{bad[0]}] = {delay[bad[0]].item()!r} must be >= 0")
+        set_(self, "delay", delay)
         bad = np.flatnonzero((self.pre < 0) | (self.pre >= n_nodes))
         if bad.size:
             k = int(bad[0])
@@ -164,7 +203,7 @@ class Network:
                 f"synapses.post[{k}] = {self.post[k]} is not a neuron: neuron ids are "
                 f"{self.n_inputs}..{n_nodes - 1} (inputs cannot receive synapses)"
             )
-        for name in ("tau_mem", "threshold", "t_ref", "pre", "post", "weight"):
+        for name in (*NEURON_FIELDS, "pre", "post", "weight", "delay"):
             getattr(self, name).setflags(write=False)
 
     @property
@@ -176,6 +215,21 @@ class Network:
     def n_synapses(self) -> int:
         """Number of synapses ``K``."""
         return int(self.weight.shape[0])
+
+    @property
+    def is_model1(self) -> bool:
+        """Whether the network is in model 1 (one shared ``tau_syn > 0``, no bias, reset 0,
+        no delays): what problem format 1 can hold."""
+        return bool(
+            self.n_neurons == 0
+            or (
+                np.all(self.tau_syn == self.tau_syn[0])
+                and self.tau_syn[0] > 0
+                and not np.any(self.bias)
+                and not np.any(self.v_reset)
+                and not np.any(self.delay)
+            )
+        )
 
     def replace(self, **changes: object) -> Network:
         """A copy with some fields changed (validated again)."""
@@ -191,6 +245,9 @@ class Network:
                 "post",
                 "weight",
                 "t_ref",
+                "bias",
+                "v_reset",
+                "delay",
             )
         }
         fields.update(changes)
@@ -202,7 +259,7 @@ def _check_spike_times(name: str, arr: NDArray[np.float64]) -> None:
     bad = np.flatnonzero(arr < 0)
     if bad.size:
         raise ProblemError(
-            f"{name}[{bad[0]}] = {arr[bad[0]]!r} is negative: spike times must be >= 0"
+            f"{name}[{bad[0]}] = {arr[bad[0]].item()!r} is negative: spike times must be >= 0"
         )
 
 

@@ -44,14 +44,17 @@ term), so ``V' = J - bV + bias`` has at most one zero and the trajectory is mono
 or the limit ``bias/b``, ``V0 + J0/a`` or ``+inf`` for ``b = 0``, bracketed by doubling) holds
 the crossing, solved by bracketed Newton. Crossings are solved when predicted (no postponing).
 
-Event order in model 2: a spike of node ``j`` at ``g`` schedules one arrival per out-synapse at
-``g + d_k`` (dropped if after ``t_max``). At equal times crossings come before arrivals (the
-model-1 rule: a neuron that reaches ``theta`` at ``t`` fires before the arrivals at ``t`` act on
-it), crossings among themselves by neuron index, arrivals among themselves by synapse index; the
-arrivals of a zero-delay synapse are at the spike time itself and come after it. An arrival at
-the spike instant of its target finds ``V = v_reset`` and, if ``t_ref > 0``, a delta arrival there
-is ignored. Parameters of model 1 (zero delays, bias, reset, one ``tau_syn > 0``, finite
-``tau_mem``) run the model-1 loop above, unchanged (``general=True`` forces the model-2 loop).
+Event order in model 2 (docs/model.md §1, "Simultaneous events"): a spike of node ``j`` at
+``g`` delivers its zero-delay arrivals at once and schedules the others at ``g + d_k`` (dropped
+if after ``t_max``). At equal times input spikes come first (by node), then scheduled arrivals
+(by the order in which their spikes were emitted), then threshold crossings (by neuron). The
+arrivals of one spike at one instant act together: the delta-synapse neurons they leave at or
+above ``theta`` fire right after them, before any other event, in the order they were lifted
+(each only if still at or above ``theta`` when its turn comes); their own arrivals follow the
+same rule. An arrival at the spike instant of its target finds ``V = v_reset`` and, if
+``t_ref > 0``, a delta arrival there is ignored. Parameters of model 1 (zero delays, bias,
+reset, one ``tau_syn > 0``, finite ``tau_mem``) run the model-1 loop above, unchanged
+(``general=True`` forces the model-2 loop).
 
 Finite differences. The overrides of :func:`simulate_reference` (``weight``, ``input_times``,
 ``threshold``, ``tau_mem``, ``tau_syn``, ``t_ref``, ``t_max``) take floats (converted exactly),
@@ -596,18 +599,10 @@ def _simulate_model2(
     for k in range(n_syn):
         out[int(net.pre[k])].append(k)
 
-    arrivals: list[tuple[mpf, int]] = []  # (time, synapse)
-
-    def emit(node: int, t: mpf) -> None:
-        for k in out[node]:
-            if t + delay[k] <= horizon:
-                heapq.heappush(arrivals, (t + delay[k], k))
-
-    counts = [len(train) for train in problem.inputs]
-    nodes = [j for j, cnt in enumerate(counts) for _ in range(cnt)]
-    for t, node in zip(flat, nodes, strict=True):
-        if t <= horizon:
-            emit(node, t)
+    # Scheduled arrival groups: (time, emission number, synapses); emission numbers order
+    # simultaneous groups the way their spikes were emitted.
+    arrivals: list[tuple[mpf, int, list[int]]] = []
+    emitted = [0]
 
     v = [mpf(0)] * n
     cur = [mpf(0)] * n
@@ -615,6 +610,7 @@ def _simulate_model2(
     release = [mpf("-inf")] * n
     version = [0] * n
     heap: list[tuple[mpf, int, int]] = []  # (crossing time, neuron, version)
+    lifted: list[int] = []  # delta neurons lifted to threshold, to fire next (in order)
     run = ReferenceRun()
 
     def decay(i: int, s: mpf) -> mpf:
@@ -649,51 +645,98 @@ def _simulate_model2(
         if s is not None and t0 + s <= horizon:
             heapq.heappush(heap, (t0 + s, i, version[i]))
 
+    def receive(t: mpf, synapses: list[int]) -> None:
+        """The arrivals at ``t`` of one spike, through ``synapses`` (in synapse order)."""
+        for k in synapses:
+            i = post[k]
+            if a[i] is None and tref[i] > 0 and t <= release[i]:
+                continue  # a delta arrival while V is held: no effect
+            rate = None
+            if track_peaks and t > release[i]:
+                peak = free_peak(i, t)
+                if peak is not None and peak[0] < t:
+                    run.note_peak(peak[1], theta[i], i, peak[0])
+                advance(i, t)
+                rate = cur[i] - b[i] * v[i] + c[i]
+            else:
+                advance(i, t)
+            if a[i] is None:
+                if rate is not None and rate > 0 and weight[k] < 0:  # a downward kink
+                    run.note_peak(v[i], theta[i], i, t)
+                v[i] = v[i] + weight[k]
+                if v[i] >= theta[i]:
+                    version[i] += 1  # its crossing prediction is void: it fires now
+                    if i not in lifted:
+                        lifted.append(i)
+                    continue
+            else:
+                if rate is not None and rate > 0 and rate + weight[k] <= 0:
+                    run.note_peak(v[i], theta[i], i, t)
+                cur[i] = cur[i] + weight[k]
+            predict(i)
+
+    def emit(node: int, t: mpf) -> None:
+        """Spike of ``node`` at ``t``: zero-delay arrivals now, the others scheduled."""
+        later: dict[mpf, list[int]] = {}
+        for k in out[node]:
+            if delay[k] == 0:
+                continue
+            if t + delay[k] <= horizon:
+                later.setdefault(t + delay[k], []).append(k)
+        for when in sorted(later):
+            heapq.heappush(arrivals, (when, emitted[0], later[when]))
+        emitted[0] += 1
+        receive(t, [k for k in out[node] if delay[k] == 0])
+        while lifted:
+            i = lifted.pop(0)
+            if v[i] >= theta[i]:
+                fire(i, t, mpf("inf"))
+            else:
+                predict(i)
+
     def fire(i: int, t: mpf, slope: mpf) -> None:
         run.spikes.append((n_in + i, t))
         run.slopes.append(slope)
         if len(run.spikes) > max_spikes:
             raise RuntimeError(f"reference: more than {max_spikes} spikes")
         v[i], t_upd[i], release[i] = vr[i], t, t + tref[i]
+        predict(i)
         emit(n_in + i, t)
 
+    counts = [len(train) for train in problem.inputs]
+    nodes = [j for j, cnt in enumerate(counts) for _ in range(cnt)]
+    pending_inputs = sorted(
+        (t, node) for t, node in zip(flat, nodes, strict=True) if t <= horizon
+    )
+    p_in = 0
     for i in range(n):  # a bias can make a neuron fire without any input
         predict(i)
     while True:
         while heap and heap[0][2] != version[heap[0][1]]:
             heapq.heappop(heap)
-        if heap and (not arrivals or heap[0][0] <= arrivals[0][0]):  # crossings first at ties
-            t, i, _ = heapq.heappop(heap)
-            advance(i, t)
-            fire(i, t, cur[i] - b[i] * theta[i] + c[i])
-            predict(i)
-            continue
-        if not arrivals:
+        t_in = pending_inputs[p_in][0] if p_in < len(pending_inputs) else None
+        t_arr = arrivals[0][0] if arrivals else None
+        t_cross = heap[0][0] if heap else None
+        times = [x for x in (t_in, t_arr, t_cross) if x is not None]
+        if not times:
             break
-        t, k = heapq.heappop(arrivals)
-        i = post[k]
-        if a[i] is None and tref[i] > 0 and t <= release[i]:
-            continue  # a delta arrival while V is held: no effect
-        rate = None
-        if track_peaks and t > release[i]:
-            peak = free_peak(i, t)
-            if peak is not None and peak[0] < t:
-                run.note_peak(peak[1], theta[i], i, peak[0])
-            advance(i, t)
-            rate = cur[i] - b[i] * v[i] + c[i]
+        now = min(times)
+        if t_in is not None and t_in == now:
+            emit(pending_inputs[p_in][1], now)
+            p_in += 1
+        elif t_arr is not None and t_arr == now:
+            _, _, synapses = heapq.heappop(arrivals)
+            receive(now, synapses)
+            while lifted:
+                i = lifted.pop(0)
+                if v[i] >= theta[i]:
+                    fire(i, now, mpf("inf"))
+                else:
+                    predict(i)
         else:
-            advance(i, t)
-        if a[i] is None:
-            if rate is not None and rate > 0 and weight[k] < 0:  # a downward kink
-                run.note_peak(v[i], theta[i], i, t)
-            v[i] = v[i] + weight[k]
-            if v[i] >= theta[i]:
-                fire(i, t, mpf("inf"))
-        else:
-            if rate is not None and rate > 0 and rate + weight[k] <= 0:
-                run.note_peak(v[i], theta[i], i, t)
-            cur[i] = cur[i] + weight[k]
-        predict(i)
+            _, i, _ = heapq.heappop(heap)
+            advance(i, now)
+            fire(i, now, cur[i] - b[i] * theta[i] + c[i])
 
     if track_peaks:
         for i in range(n):
@@ -786,7 +829,7 @@ def simulate_reference_run(
                 input_times=input_times,
                 threshold=threshold,
                 tau_mem=tau_mem,
-                tau_syn=tau_syn if tau_syn is None or not hasattr(tau_syn, "__len__") else tsyn[0],
+                tau_syn=tsyn[0],
                 t_ref=t_ref,
                 t_max=t_max,
                 max_spikes=max_spikes,
@@ -967,3 +1010,66 @@ def closed_form_single_neuron(
             v = (v0 + j0 * s) * math.exp(-b * s)
         j, t = j0 * math.exp(-a * s) + events[k][1], t_next
         k += 1
+
+
+# --- Finite differences of the reference ----------------------------------------------------
+
+#: Parameter groups of the model and the field of ``problem.network`` (or problem) each reads.
+_GROUP_FIELDS = {
+    "weight": "weight",
+    "input_time": None,
+    "threshold": "threshold",
+    "tau_mem": "tau_mem",
+    "tau_syn": "tau_syn",
+    "delay": "delay",
+    "bias": "bias",
+    "v_reset": "v_reset",
+    "t_ref": "t_ref",
+}
+#: Groups whose domain is ``>= 0``: at 0 the right derivative is taken (forward differences).
+_ONE_SIDED = ("delay", "t_ref")
+
+
+def reference_jacobian(
+    problem: Any,
+    groups: Sequence[str],
+    columns: dict[str, Sequence[int]] | None = None,
+    *,
+    step: str = "1e-20",
+) -> dict[str, list[list[float]]]:
+    """``d(spike times)/dp`` of the 50-digit reference by finite differences of step ``step``.
+
+    Central differences, except for a ``delay`` or ``t_ref`` at 0 (forward: the right
+    derivative). A ``tau_syn`` of 0 (delta synapses, a discrete choice) gets a column of zeros.
+    ``columns[group]`` selects parameter indices (default all). Returns, per group, one list
+    of spike-time derivatives per selected column (spikes sorted by time then node).
+    """
+    h = mpf(step)
+    base_times = [t for _, t in simulate_reference(problem)]
+    out: dict[str, list[list[float]]] = {}
+    with mp.workdps(60):
+        for group in groups:
+            attr = _GROUP_FIELDS[group]
+            if attr is None:
+                values = [mpf(float(t)) for train in problem.inputs for t in train]
+            else:
+                values = [mpf(float(x)) for x in getattr(problem.network, attr)]
+            keyword = "input_times" if group == "input_time" else group
+            cols = []
+            for q in (range(len(values)) if columns is None else columns[group]):
+                if group == "tau_syn" and values[q] == 0:
+                    cols.append([0.0] * len(base_times))
+                    continue
+                one_sided = group in _ONE_SIDED and values[q] == 0
+                runs = []
+                for sign in (1,) if one_sided else (1, -1):
+                    moved = list(values)
+                    moved[q] += sign * h
+                    runs.append([t for _, t in simulate_reference(problem, **{keyword: moved})])
+                down = base_times if one_sided else runs[1]
+                if not len(runs[0]) == len(down) == len(base_times):
+                    raise AssertionError(f"reference: {group}[{q}] changes the spike count")
+                width = h if one_sided else 2 * h
+                cols.append([float((u - d) / width) for u, d in zip(runs[0], down, strict=True)])
+            out[group] = cols
+    return out

@@ -334,3 +334,128 @@ def test_cli_resume_with_another_task(run, tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("fpgrad: error: checkpoint ")
     assert "has 5 inputs and 3 classes, the data has 65 inputs and 10 classes" in err[0]
+
+
+# -- model 2: learned groups other than weights and thresholds --------------------------------
+
+MODEL2 = TrainConfig(
+    **{
+        **CONFIG.to_dict(),
+        "hidden": (8,),
+        "epochs": 2,
+        "t_ref": 2.0,
+        "delay": (0.0, 2.0),
+        "v_reset": -0.2,
+        "learn": ("weight", "threshold", "tau_mem", "tau_syn", "delay", "bias", "v_reset", "t_ref"),
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def model2(run, tmp_path_factory):
+    """A one-epoch run learning every group, resumed for a second epoch, and a straight
+    two-epoch run (with averaging: both parameter sets hold every group)."""
+    out = tmp_path_factory.mktemp("model2")
+    straight = train(MODEL2, run.train, run.val, out_dir=out / "a", progress=False)
+    first = TrainConfig(**{**MODEL2.to_dict(), "hidden": (8,), "epochs": 1})
+    train(first, run.train, run.val, out_dir=out / "b", progress=False)
+    path = out / "epoch1.npz"  # the resumed run overwrites b/checkpoint.npz
+    path.write_bytes((out / "b" / "checkpoint.npz").read_bytes())
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    resumed = train(MODEL2, run.train, run.val, out_dir=out / "b", resume=path, progress=False)
+    return SimpleNamespace(
+        path=path, arrays=arrays, straight=straight, resumed=resumed, train=run.train, val=run.val
+    )
+
+
+def test_round_trip_of_every_learned_group(model2):
+    ckpt = load_checkpoint(model2.path, n_inputs=5, n_classes=3)
+    groups = ("weight", "threshold", "tau_mem", "tau_syn", "delay", "bias", "v_reset", "t_ref")
+    assert ckpt.config["learn"] == list(groups)
+    assert set(ckpt.params.arrays()) == set(groups) == set(ckpt.train_params.arrays())
+    for name in groups:
+        np.testing.assert_array_equal(getattr(ckpt.params, name), model2.arrays[name])
+        np.testing.assert_array_equal(
+            getattr(ckpt.train_params, name), model2.arrays[f"train_{name}"]
+        )
+    assert ckpt.params.delay.shape == (5 * 8 + 8 * 3,) and np.all(ckpt.params.delay >= 0)
+    assert np.all(ckpt.params.v_reset < ckpt.params.threshold)
+    # adam + lr schedule: count, mu and nu of each of the 8 groups, the schedule's count
+    assert len(ckpt.opt_leaves) == 2 + 2 * len(groups)
+    # resuming continues exactly where the straight run went
+    for name in groups:
+        np.testing.assert_array_equal(
+            getattr(model2.resumed.params, name), getattr(model2.straight.params, name)
+        )
+    drop = ("epoch_time_s", "eval_time_s")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in model2.resumed.history] == [
+        {k: v for k, v in r.items() if k not in drop} for r in model2.straight.history
+    ]
+
+
+def test_checkpoint_from_before_model2_loads_and_resumes(run, tmp_path):
+    """Checkpoints written before model 2 have the same arrays and no learn / delay / bias /
+    v_reset in their config: they load as weight(-and-threshold) runs and resume."""
+    config = json.loads(str(run.arrays["config"]))
+    old = {k: v for k, v in config.items() if k not in ("learn", "delay", "bias", "v_reset")}
+    path = _rewrite(run, tmp_path, "old.npz", config=np.array(json.dumps(old)))
+    ckpt = load_checkpoint(path, n_inputs=5, n_classes=3)
+    assert TrainConfig.from_dict(ckpt.config).learn == ("weight",)
+    assert ckpt.params.delay is None and ckpt.train_params.delay is None
+    again = TrainConfig(**{**CONFIG.to_dict(), "hidden": (8,), "epochs": 2})
+    result = train(again, run.train, run.val, resume=path, progress=False)
+    assert [r["epoch"] for r in result.history] == [2]
+    thresholds = _rewrite(
+        run, tmp_path, "old-th.npz", config=np.array(json.dumps({**old, "train_threshold": True}))
+    )
+    assert "the optimizer state has 4 arrays" in _problem(thresholds)  # learns threshold too
+
+
+def _model2_config(model2, **changes) -> np.ndarray:
+    config = json.loads(str(model2.arrays["config"]))
+    return np.array(json.dumps({**config, **changes}))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda a: {"delay": None}, "learns delay but there is no delay array"),
+        (lambda a: {"t_ref": None, "train_t_ref": None}, "learns t_ref but there is no t_ref"),
+        (lambda a: {"train_delay": None}, "learns delay but there is no train_delay"),
+        (lambda a: {"delay": a["delay"][:-1]}, "delay has 63 values, for 64 synapses"),
+        (lambda a: {"bias": a["bias"][:, None]}, "bias: expected a 1-d float64"),
+        (lambda a: {"delay": a["delay"] - 5.0}, "parameters make no valid network: "),
+        (lambda a: {"v_reset": a["threshold"] + 1}, "must be below the threshold"),
+        (lambda a: {"train_tau_mem": -a["tau_mem"]}, "train_parameters make no valid network"),
+        (lambda a: {"tau_syn": np.full(11, np.nan)}, "tau_syn: non-finite"),
+        (lambda a: {"train_weight": None, "train_threshold": None}, "train_<group> arrays"),
+    ],
+)
+def test_inconsistent_model2_arrays(model2, tmp_path, change, expected):
+    path = tmp_path / "bad.npz"
+    arrays = dict(model2.arrays)
+    for key, value in change(arrays).items():
+        if value is None:
+            arrays.pop(key)
+        else:
+            arrays[key] = value
+    np.savez(path, **arrays)
+    assert expected in _problem(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"learn": "weight"}, "config: learn = 'weight' is not valid"),
+        ({"learn": ["weight", "speed"]}, "config: learn: unknown parameter 'speed'"),
+        ({"learn": ["weight", "threshold"]}, "the optimizer state has 18 arrays"),
+        ({"delay": [1.0]}, "config: delay = [1.0] is not valid"),
+        ({"delay": [2.0, 1.0]}, "config: delay: expected finite 0 <= low <= high"),
+    ],
+)
+def test_model2_config_inconsistent_with_arrays(model2, tmp_path, changes, expected):
+    arrays = {**model2.arrays, "config": _model2_config(model2, **changes)}
+    path = tmp_path / "config.npz"
+    np.savez(path, **arrays)
+    assert expected in _problem(path)

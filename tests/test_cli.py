@@ -275,7 +275,7 @@ def _example_with(**changes) -> dict:
          "(|x| < 1.8e308)"),
         (_example_with(neurons__count=10**12),
          "neurons.count = 1000000000000 is too large: at most 100000000 neurons (their parameter "
-         "arrays alone would take 21.8 TiB)"),
+         "arrays alone would take 43.7 TiB)"),
         (_example_with(synapses__pre=[9223372036854775808, 1, 2, 3]),
          "synapses.pre[0] = 9223372036854775808 is out of range: node ids are 0..4"),
         (_example_with(synapses__pre=[1e30, 1, 2, 3]),
@@ -454,7 +454,7 @@ def test_check_params_and_gradient_garbage(tmp_path, capsys):
     code, out, err = run_main([*base, "--params", ","], capsys)
     assert one_error_line(code, err) == (
         "--params: no parameter group in ','; valid groups: weight, input_time, threshold, "
-        "tau_mem, tau_syn"
+        "tau_mem, tau_syn, delay, bias, v_reset, t_ref"
     )
     path = tmp_path / "g.npz"
     np.savez(path, weight=np.array(["a", "b", "c", "d"]))

@@ -5,8 +5,10 @@ stderr and exit code 2, never a traceback, a hang, a crash, a warning line or a 
 answer. Here generated garbage is thrown at :func:`fpgrad.load_problem` and at ``fpgrad
 simulate``, ``grad``, ``check``, ``compare`` and ``train`` (argument garbage only: it never
 starts training): random bytes, random JSON values (nested, huge integers, ``NaN`` tokens),
-mutations of the valid ``examples/problem.json`` (keys dropped, types changed, huge, tiny or
-negative numbers, wrong lengths) and random option values.
+mutations of the valid ``examples/problem.json`` (format 1) and ``examples/problem_model2.json``
+(format 2: per-neuron ``tau_syn`` with a delta-synapse neuron, ``bias``, ``v_reset``, delays,
+``"inf"``) (keys dropped, types changed, huge, tiny or negative numbers, wrong lengths, keys of
+the other format) and random option values.
 
 Every run must end with exit code 0 or 2 (1 only for ``check``, a failed check), nothing on
 stderr that looks like a traceback or a warning, and on exit code 2 exactly one line starting
@@ -38,6 +40,8 @@ from fpgrad.grad import GROUPS
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_FILE = ROOT / "examples" / "problem.json"
 EXAMPLE: dict[str, Any] = json.loads(EXAMPLE_FILE.read_text())
+EXAMPLE2_FILE = ROOT / "examples" / "problem_model2.json"
+EXAMPLE2: dict[str, Any] = json.loads(EXAMPLE2_FILE.read_text())
 LOSS_NAMES = ("first-spike-mse", "first-spike-ce", "van-rossum", "spike-count")
 
 FUZZ = settings(
@@ -107,7 +111,10 @@ json_values = st.recursive(
 _REPLACEMENTS = [
     None, True, False, "x", "", "1.0", -1, 0, 1, 2, 3, 4, 5, *HUGE_INTS, *ODD_FLOATS,
     [], {}, [1.0, 2.0], [[1.0]], {"a": 1}, [None], ["1"],
+    "inf", "Inf", "-inf", ["inf"], ["inf", 1.0, "inf"], "fpgrad-problem/1", "fpgrad-problem/2",
 ]  # fmt: skip
+#: Keys a mutation may add to an object: both formats' optional and format-specific keys.
+_NEW_KEYS = ["count", "t_ref", "extra", "tau_syn", "bias", "v_reset", "delay", "format"]
 #: (copies: a mutation must never share, or nest, one list or dict object)
 replacements = st.sampled_from(_REPLACEMENTS).map(copy.deepcopy)
 
@@ -131,13 +138,14 @@ def _at(data: Any, path: tuple) -> Any:
 
 @st.composite
 def mutated_problems(draw) -> dict:
-    """``examples/problem.json`` with one to three mutations."""
-    data = json.loads(json.dumps(EXAMPLE))
+    """``examples/problem.json`` or ``examples/problem_model2.json`` with one to three
+    mutations (a format-1 file may become ``"format": "fpgrad-problem/2"`` and vice versa)."""
+    data = json.loads(json.dumps(draw(st.sampled_from([EXAMPLE, EXAMPLE2]))))
     for _ in range(draw(st.integers(1, 3))):
         paths = _containers(data)
         path = draw(st.sampled_from(paths))
         target = _at(data, path)
-        action = draw(st.sampled_from(["set", "set", "set", "delete", "append", "grow"]))
+        action = draw(st.sampled_from(["set", "set", "set", "delete", "append", "grow", "add"]))
         keys = list(target) if isinstance(target, dict) else list(range(len(target)))
         if action == "append" and isinstance(target, list):
             target.append(draw(replacements | st.floats(0, 50)))
@@ -145,10 +153,10 @@ def mutated_problems(draw) -> dict:
             target.extend(target[:1] * draw(st.integers(1, 3)))
         elif keys and action == "delete":
             del target[draw(st.sampled_from(keys))]
-        elif keys:
+        elif keys and action != "add":
             target[draw(st.sampled_from(keys))] = draw(replacements)
         elif isinstance(target, dict):
-            target[draw(st.sampled_from(["count", "t_ref", "extra"]))] = draw(replacements)
+            target[draw(st.sampled_from(_NEW_KEYS))] = draw(replacements)
     return data
 
 
@@ -184,6 +192,41 @@ def extreme_problems(draw) -> dict:
     return data
 
 
+extreme_time_constant = extreme_positive | st.just(0.0)
+
+
+@st.composite
+def extreme_model2_problems(draw) -> dict:
+    """``examples/problem_model2.json`` with valid (or nearly valid: ``v_reset`` may reach the
+    threshold) but extreme numbers in the fields of model 2: per-neuron ``tau_syn`` (0 included),
+    ``"inf"`` and huge or tiny ``tau_mem``, ``bias``, ``v_reset``, delays, ``t_ref``, ``t_max``."""
+    data = json.loads(json.dumps(EXAMPLE2))
+    neurons, synapses = data["neurons"], data["synapses"]
+    fields = draw(st.sets(st.sampled_from(range(8)), min_size=1, max_size=3))
+    if 0 in fields:
+        data["t_max"] = draw(extreme_positive)
+    if 1 in fields:
+        neurons["tau_syn"] = draw(
+            extreme_time_constant | st.lists(extreme_time_constant, min_size=3, max_size=3)
+        )
+    if 2 in fields:
+        tau_mem = extreme_positive | st.just("inf")
+        neurons["tau_mem"] = draw(tau_mem | st.lists(tau_mem, min_size=3, max_size=3))
+    if 3 in fields:
+        neurons["bias"] = draw(extreme_signed | st.lists(extreme_signed, min_size=3, max_size=3))
+    if 4 in fields:
+        v_reset = extreme_signed.filter(lambda x: x < 1.0) | st.sampled_from([1.0, 0.999999])
+        neurons["v_reset"] = draw(v_reset | st.lists(v_reset, min_size=3, max_size=3))
+    if 5 in fields:
+        delay = extreme_positive | st.just(0.0)
+        synapses["delay"] = draw(delay | st.lists(delay, min_size=6, max_size=6))
+    if 6 in fields:
+        neurons["t_ref"] = draw(extreme_positive | st.just(0.0))
+    if 7 in fields:
+        synapses["weight"] = draw(st.lists(extreme_signed, min_size=6, max_size=6))
+    return data
+
+
 def write_json(path: Path, value: Any) -> Path:
     path.write_text(json.dumps(value, allow_nan=True), encoding="utf-8")
     return path
@@ -192,6 +235,7 @@ def write_json(path: Path, value: Any) -> Path:
 file_bytes = (
     st.binary(max_size=200)
     | st.builds(lambda b: json.dumps(EXAMPLE).encode()[: len(b) * 3] + b, st.binary(max_size=40))
+    | st.builds(lambda b: EXAMPLE2_FILE.read_bytes()[: len(b) * 5] + b, st.binary(max_size=60))
     | st.sampled_from(
         [b"", b"\xef\xbb\xbf", b"[" * 5000, b"{" * 3, b"NaN", b"1" * 5000, b"\x00", b"\xff\xfe{}"]
     )
@@ -207,7 +251,9 @@ def _problem_file(workdir: Path, name: str, data: Any) -> Path:
     return path
 
 
-any_problem = file_bytes | json_values | mutated_problems() | extreme_problems()
+any_problem = (
+    file_bytes | json_values | mutated_problems() | extreme_problems() | extreme_model2_problems()
+)
 
 
 # --- the reader ------------------------------------------------------------------------------
@@ -357,7 +403,7 @@ arrays = st.sampled_from(
 )  # fmt: skip
 gradient_files = st.one_of(
     st.binary(max_size=100).map(lambda b: ("bytes", b)),
-    st.dictionaries(st.sampled_from([*GROUPS, "weights", "bias"]), arrays, max_size=3).map(
+    st.dictionaries(st.sampled_from([*GROUPS, "weights", "gain"]), arrays, max_size=3).map(
         lambda d: ("npz", d)
     ),
 )

@@ -46,6 +46,18 @@ def test_command_help(command, capsys):
     assert out.startswith(f"usage: fpgrad {command} ")
 
 
+@pytest.mark.parametrize("command", ["grad", "check"])
+def test_help_names_every_parameter_group(command, capsys):
+    """``grad`` and ``check`` describe the gradient's groups (``check``: the arrays of
+    ``--gradient FILE.npz``): every group of model 2, none missing."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the description
+    for group in fpgrad.GROUPS:
+        assert group in out, group
+    assert "per neuron" in out and "per synapse" in out
+
+
 def test_top_level_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--help"])

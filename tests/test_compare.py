@@ -19,7 +19,14 @@ from test_discrete import DTS, RECURRENT
 
 import fpgrad
 from fpgrad import _compare, discrete
-from fpgrad._compare import STATISTICS, Comparison, _statistics, compare, forward_convergence
+from fpgrad._compare import (
+    STATISTICS,
+    SURROGATE_GROUPS,
+    Comparison,
+    _statistics,
+    compare,
+    forward_convergence,
+)
 from fpgrad.cli import main
 
 # 3 inputs, 4 hidden and 2 output neurons: 9 spikes on [0, 25] ms (1-2 per neuron), margins
@@ -40,7 +47,7 @@ SMALL = {
 TARGETS = {7: [6.0, 14.0], 8: [9.0]}
 TABLE_DTS = (1.0, 0.1)
 PINNED = ("fast_sigmoid", "gaussian")
-GROUPS = ("weight", "threshold", "tau_mem", "tau_syn")
+GROUPS = ("weight", "threshold", "tau_mem", "tau_syn", "bias", "v_reset")
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +104,8 @@ def test_pinned_numbers(pinned):
     cosine by 1.7e-4 and the relative error by 0.5 %, reset-to-zero moves the cosine by 6e-3,
     keeping the reset's gradient (detach_reset=False) by 0.55, and the grid loss changes with
     any change of binning or propagators. So: 1e-8 absolute on cosines, 1e-8 relative on the
-    rest.
+    rest. (These numbers did not move when the grid model became model 2, except tau_syn's
+    cosine: one shared tau_syn, a 1-vector with cosine -1, became one per neuron.)
 
     The surrogate gradient of van Rossum points *against* the exact one (cosine -0.74): in BPTT
     the loss acts through raster weights, and reducing the weight of a spike near but not at
@@ -110,7 +118,9 @@ def test_pinned_numbers(pinned):
         "cosine_weight": -0.7401526280756576,
         "cosine_threshold": -0.8428621083595846,
         "cosine_tau_mem": -0.8603585198787401,
-        "cosine_tau_syn": -1.0,
+        "cosine_tau_syn": -0.8754810790442857,
+        "cosine_bias": -0.758549579963089,
+        "cosine_v_reset": -0.7443988406941864,
     }.items():
         assert row[key] == pytest.approx(value, abs=1e-8), key
     assert row["rel_error_weight"] == pytest.approx(1196.9920350353937, rel=1e-8)
@@ -171,6 +181,56 @@ def test_batch_compares_mean_gradients(small):
     assert row["n_spikes_exact"] == sum(s.result.n_spikes for s in exact.samples)
 
 
+def _model2_small(problem: fpgrad.Problem) -> fpgrad.Problem:
+    """SMALL in model 2: hidden neurons 4 and 7 with delta synapses (weights x5, the charge of
+    a 5 ms current synapse), neuron 6 a perfect integrator, delays (0.2 ms on every fourth
+    synapse, 0.3 ms more on the hidden-to-output ones), biases and reset values. 12 exact
+    spikes, every neuron fires."""
+    net = problem.network
+    delta = np.array([False, True, False, False, True, False])
+    delay = np.where(net.pre >= net.n_inputs, 0.3, 0.0) + np.where(np.arange(20) % 4 == 0, 0.2, 0)
+    return problem.with_network(
+        net.replace(
+            tau_syn=np.where(delta, 0.0, 5.0),
+            tau_mem=[10.0, 10.0, 12.0, np.inf, 8.0, 10.0],
+            weight=np.where(delta[net.post - net.n_inputs], 5.0, 1.0) * net.weight,
+            delay=delay,
+            bias=[0.01, 0.0, -0.01, 0.02, 0.0, 0.01],
+            v_reset=[0.0, -0.2, 0.1, -0.1, 0.0, -0.3],
+        )
+    )
+
+
+def test_model2_problem(small, loss):
+    """compare on a model-2 problem (delta synapses, delays, bias, v_reset, tau_mem = inf): the
+    default groups are those with a surrogate gradient, each row's statistics are those of the
+    Surrogate method's gradient against the exact one (per-neuron tau_syn, bias, v_reset
+    included), and the grid forward pass matches every exact spike, closer at smaller dt."""
+    problem = _model2_small(small)
+    assert not problem.network.is_model1
+    exact = fpgrad.gradient(problem, loss)
+    assert exact.result.n_spikes == 12
+    dts = (0.1, 0.01)
+    table = compare(problem, loss, dts=dts, surrogates=["fast_sigmoid"], repeats=1)
+    assert table.groups == SURROGATE_GROUPS == GROUPS
+    for row, dt in zip(table.rows, dts, strict=True):
+        assert row["loss_exact"] == pytest.approx(exact.loss, rel=1e-14)
+        assert row["count_match"] == 1.0 and row["n_spikes_grid"] == row["n_spikes_exact"] == 12
+        assert 0 < row["max_time_error"] < 2 * dt
+        grid = fpgrad.gradient(problem, loss, discrete.Surrogate(dt=dt), params=GROUPS)
+        assert row["loss_grid"] == pytest.approx(grid.loss, rel=1e-12)
+        for group in GROUPS:
+            g, e = getattr(grid.grad, group), getattr(exact.grad, group)
+            assert g.shape == e.shape
+            stats = _statistics(g, e)
+            assert np.all(np.isfinite(e)) and np.any(e != 0), group
+            assert row[f"cosine_{group}"] == pytest.approx(stats["cosine"], abs=1e-10), group
+            assert row[f"rel_error_{group}"] == pytest.approx(stats["rel_error"], rel=1e-10)
+    # delta-synapse neurons: tau_syn is a discrete kind, 0 on both sides
+    for grad in (grid.grad, exact.grad):
+        np.testing.assert_array_equal(grad.tau_syn[[1, 4]], 0.0)
+
+
 def test_files_text_and_plot(pinned, tmp_path):
     table = pinned
     text = str(table)
@@ -214,10 +274,15 @@ def test_bad_options(small, loss):
         compare(small, loss, surrogates=[discrete.get_surrogate("sigmoid")], widths=[0.2])
     with pytest.raises(fpgrad.ProblemError, match="input_time"):
         compare(small, loss, params=["weight", "input_time"])
+    for group in ("delay", "t_ref"):
+        with pytest.raises(fpgrad.ProblemError, match=f"{group} has no surrogate gradient"):
+            compare(small, loss, params=[group])
     with pytest.raises(fpgrad.ProblemError, match="unknown parameter group 'w'"):
         compare(small, loss, params=["w"])
-    with pytest.raises(fpgrad.ProblemError, match="share one network"):
-        compare([small, small.with_network(small.network.replace(threshold=2.0))], loss)
+    for change in ({"threshold": 2.0}, {"delay": 0.5}, {"bias": 0.01}, {"tau_syn": 4.0}):
+        other = small.with_network(small.network.replace(**change))
+        with pytest.raises(fpgrad.ProblemError, match="share one network"):
+            compare([small, other], loss)
     with pytest.raises(fpgrad.ProblemError, match="2 losses for 1 problems"):
         compare([small], [loss, loss])
     with pytest.raises(fpgrad.ProblemError, match="node 2 is not a neuron"):

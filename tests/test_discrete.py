@@ -1,6 +1,7 @@
 """The discrete-time JAX model: exact propagators, binning, convergence to the exact simulator,
 reset semantics, batching and surrogate-BPTT gradients."""
 
+import dataclasses
 import itertools
 import math
 
@@ -169,7 +170,7 @@ def test_silent_voltage_equals_closed_form(recurrent, on_grid):
         for g in arrival:  # the grid model delays each input to ceil(g / dt) dt
             landing = math.ceil(g / dt - 1e-9) * dt
             assert landing == pytest.approx(g, abs=1e-14) or not on_grid
-            expected[:, i] += net.weight[k] * kernel(t - landing, net.tau_syn, net.tau_mem[i])
+            expected[:, i] += net.weight[k] * kernel(t - landing, net.tau_syn[i], net.tau_mem[i])
     np.testing.assert_allclose(out.voltage, expected, rtol=0, atol=1e-12)
 
 
@@ -238,33 +239,50 @@ def test_raster_hamming_goes_to_zero(recurrent_runs):
 
 
 def _reference(problem, dt, reset):
+    """The step of fpgrad/discrete/_model.py's docstring in numpy, synapse by synapse (model 2:
+    per-neuron tau_syn with delta synapses, bias, v_reset, delays in steps, tau_mem = inf)."""
     net = problem.network
     m, n = net.n_inputs, net.n_neurons
     steps = math.ceil(problem.t_max / dt - 1e-9)
-    x = np.zeros((steps + 1, m))
-    for j, train in enumerate(problem.inputs):
-        for g in train:
-            if math.ceil(g / dt - 1e-9) <= steps:
-                x[math.ceil(g / dt - 1e-9), j] += 1
-    w = np.zeros((m + n, n))
+    delta = net.tau_syn == 0
+    post = net.post - m
+    delay = np.floor(net.delay / dt + 0.5).astype(int)  # round half up
+    eff = [max(d, 1) if pre >= m and delta[i] else d
+           for d, pre, i in zip(delay, net.pre, post, strict=True)]  # fmt: skip
+    arrivals = np.zeros((steps + 2 + max(eff, default=0), n))  # A[step]: weighted arrivals
     for k in range(net.n_synapses):
-        w[net.pre[k], net.post[k] - m] += net.weight[k]
-    a, b = 1 / net.tau_syn, 1 / net.tau_mem
-    alpha, beta = math.exp(-a * dt), np.exp(-b * dt)
-    h = (np.exp(-a * dt) - np.exp(-b * dt)) / (b - a)
+        if net.pre[k] < m:
+            for g in problem.inputs[net.pre[k]]:
+                arrivals[math.ceil(g / dt - 1e-9) + eff[k], post[k]] += net.weight[k]
+    alpha, beta, h, grow = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        b = 1 / net.tau_mem[i]
+        beta[i] = math.exp(-b * dt)
+        grow[i] = dt if b == 0 else (1 - math.exp(-b * dt)) / b
+        if not delta[i]:
+            a = 1 / net.tau_syn[i]
+            alpha[i] = math.exp(-a * dt)
+            h[i] = (math.exp(-a * dt) - math.exp(-b * dt)) / (b - a)
     r = np.floor(net.t_ref / dt + 0.5)
     v, j, ref = np.zeros(n), np.zeros(n), np.zeros(n)
     raster, volt = np.zeros((steps + 1, n)), np.zeros((steps + 1, n))
     for step in range(steps):
-        j = j + x[step] @ w[:m]
-        u = beta * v + h * j
+        j = j + np.where(delta, 0.0, arrivals[step])
+        u = beta * v + h * j + grow * net.bias
         j = alpha * j
+        jump = arrivals[step + 1] + (arrivals[0] if step == 0 else 0.0)
+        u = u + np.where(delta, jump, 0.0)
         held = ref > 0
-        u[held] = 0.0
+        u[held] = net.v_reset[held]
         s = ((u >= net.threshold) & ~held).astype(float)
-        v = u - net.threshold * s if reset == "subtract" else u * (1 - s)
+        if reset == "subtract":
+            v = u - (net.threshold - net.v_reset) * s
+        else:
+            v = np.where(s > 0, net.v_reset, u)
         ref = np.where(s > 0, r, np.maximum(ref - 1, 0))
-        j = j + s @ w[m:]
+        for k in np.flatnonzero(net.pre >= m):
+            if s[net.pre[k] - m]:
+                arrivals[step + 1 + eff[k], post[k]] += net.weight[k]
         raster[step + 1], volt[step + 1] = s, u
     return raster, volt
 
@@ -336,6 +354,312 @@ def test_reset_and_detach_reset(reset):
         np.testing.assert_allclose(du, expected, rtol=1e-11, atol=1e-13)
         if detach and reset == "subtract":  # the reset does not touch dU/dw at all
             np.testing.assert_allclose(du, kernel(t - 1.0, tau_syn, tau_mem), rtol=1e-11)
+
+
+# --- model 2: delta synapses, bias, v_reset, delays, tau_mem = inf -----------------------------
+
+#: Delays (ms) of RECURRENT's synapses in MODEL2: whole and fractional steps at dt = 0.1 (0.55
+#: rounds to 6 steps), recurrent ones onto both kinds of neuron, synapse 22 (6 -> 9, onto a
+#: delta-synapse neuron) with delay 0 (the grid moves it one step: E = 1).
+MODEL2_DELAY = [
+    0.55, 0.0, 0.0, 0.0, 0.0, 0.55, 1.2, 0.3, 0.0, 0.0, 0.0, 0.1, 0.3, 0.1, 0.0,
+    0.0, 0.55, 0.55, 0.0, 0.0, 0.1, 0.1, 0.0, 0.3, 0.1, 0.1, 0.3, 0.3, 0.0, 0.55,
+]  # fmt: skip
+
+
+def _model2(problem: fpgrad.Problem) -> fpgrad.Problem:
+    """RECURRENT in model 2: neurons 7 and 9 with delta synapses (their weights tripled), the
+    others with tau_syn 5, 3, 7 ms, neuron 10 a perfect integrator, biases, reset values,
+    refractory periods 0.5 / 0 / 0.5 / 0 / 0.2 ms and MODEL2_DELAY. At dt = 0.1 it fires 14
+    times with "subtract", 12 with "zero" (all five neurons), U at least 3.8e-4 from threshold."""
+    net = problem.network
+    post = net.post - net.n_inputs
+    weight = np.where(np.isin(post, [1, 3]), 3.0, 1.0) * net.weight
+    return problem.with_network(
+        net.replace(
+            tau_syn=[5.0, 0.0, 3.0, 0.0, 7.0],
+            tau_mem=[*net.tau_mem[:4], np.inf],
+            bias=[0.02, 0.05, 0.0, 0.08, 0.3],
+            v_reset=[0.0, -0.2, 0.1, 0.0, -0.1],
+            t_ref=[0.5, 0.0, 0.5, 0.0, 0.2],
+            delay=MODEL2_DELAY,
+            weight=weight,
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def model2(recurrent) -> fpgrad.Problem:
+    return _model2(recurrent)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_model2_matches_reference_step(model2, reset):
+    """Every model-2 feature at once against the numpy reference of the documented step."""
+    dt = 0.1
+    dp = discretize(model2, dt)
+    out = simulate_discrete(dp, reset=reset, record_voltage=True)
+    raster, volt = _reference(model2, dt, reset)
+    np.testing.assert_array_equal(out.raster, raster)
+    np.testing.assert_allclose(out.voltage, volt, rtol=0, atol=1e-12)
+    assert np.all(raster.sum(axis=0) >= 1)  # every neuron fires, the perfect integrator too
+    assert raster.sum() == (14 if reset == "subtract" else 12)
+    np.testing.assert_array_equal(dp.delay_steps, np.floor(np.array(MODEL2_DELAY) / dt + 0.5))
+    opts = discrete._model._options(dp, None, True, reset, True, False)
+    assert opts.delta == (1, 3) and opts.delays == (0, 1, 3, 6, 12)
+    # refractory neurons sit at v_reset after each spike (t_ref = 0.5 ms: 5 steps)
+    for i in (0, 2):
+        for n_ in np.flatnonzero(raster[:, i]):
+            np.testing.assert_array_equal(
+                out.voltage[n_ + 1 : n_ + 6, i], model2.network.v_reset[i]
+            )
+
+
+def test_general_path_reduces_to_model1(recurrent):
+    """Model 1 runs its own path (one weight matrix, no arrival buffer); the general path (delay
+    classes, buffer) forced onto the same network gives the same raster and voltages. Delays
+    below half a step round to 0 and keep the model-1 path, bit for bit."""
+    dt = 0.1
+    dp = discretize(recurrent, dt)
+    opts = discrete._model._options(dp, None, True, "subtract", True, True)
+    assert (opts.delta, opts.delays) == ((), ())
+    args = (dp.params, dp.pre, dp.post, dp.ref_steps, dp.delay_steps, dp.inputs)
+    fast = discrete._model._run(*args, opts=opts)
+    general = dataclasses.replace(opts, delays=(0,), in_classes=(0,), rec_classes=(0,))
+    slow = discrete._model._run(*args, opts=general)
+    np.testing.assert_array_equal(slow[0], fast[0])
+    np.testing.assert_allclose(slow[1], fast[1], rtol=0, atol=1e-13)
+    short = recurrent.with_network(recurrent.network.replace(delay=0.0499))
+    dp_short = discretize(short, dt)
+    assert discrete._model._options(dp_short, None, True, "subtract", True, True) == opts
+    out = simulate_discrete(dp_short, record_voltage=True)
+    np.testing.assert_array_equal(out.voltage, fast[1])
+
+
+def _delta_closed_form(arrivals, tau, bias, v_reset, theta, r, dt, steps):
+    """A delta-synapse neuron in continuous time, at the grid points: between events
+    V = C + (V0 - C) e^{-s/tau} (C = bias tau); an arrival (step, w) adds w unless V is held;
+    V >= theta is a spike, V <- v_reset, held for r steps. With C < theta only arrivals fire it,
+    so with arrivals on the grid every spike is on the grid. Returns (spike steps, U)."""
+    c = bias * tau
+    u_out, spikes = np.zeros(steps + 1), []
+    v, held_until = 0.0, -1
+    for n in range(1, steps + 1):
+        if n <= held_until:
+            u_out[n] = v = v_reset
+            continue
+        v = c + (v - c) * math.exp(-dt / tau) + sum(w for m, w in arrivals if m == n)
+        u_out[n] = v
+        if v >= theta:
+            spikes.append(n)
+            v, held_until = v_reset, n + r
+    return spikes, u_out
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_delta_synapse_neuron_closed_form(reset):
+    """A neuron with delta synapses, bias, v_reset < 0 and t_ref = 4 steps, inputs on the grid:
+    the grid model is its continuous solution at the grid points, spikes included (at the
+    arrival that lifts V over threshold; arrivals while held are lost). The subtractive reset
+    keeps the overshoot only when t_ref = 0, so with t_ref > 0 both resets agree. An arrival at
+    t = 0 counts at t_1, undecayed."""
+    dt, tau, bias, v_reset, theta = 0.1, 8.0, 0.06, -0.2, 1.0  # C = 0.48 < theta
+    trains = [[0.5, 1.2, 1.3, 1.4, 3.0, 3.2, 6.0], [1.3, 1.5, 4.0, 4.1]]
+    weights = [0.45, 0.3]
+    net = fpgrad.Network(2, 1, 0.0, tau, theta, pre=[0, 1], post=[2, 2], weight=weights,
+                         bias=bias, v_reset=v_reset, t_ref=0.4)  # fmt: skip
+    problem = fpgrad.Problem(net, trains, 10.0)
+    dp = discretize(problem, dt)
+    out = simulate_discrete(dp, reset=reset, record_voltage=True)
+    arrivals = [(round(g / dt), w) for train, w in zip(trains, weights, strict=True) for g in train]
+    spikes, u = _delta_closed_form(arrivals, tau, bias, v_reset, theta, 4, dt, dp.n_steps)
+    assert len(spikes) >= 2 and any(m in range(s + 1, s + 5) for s in spikes for m, _ in arrivals)
+    np.testing.assert_array_equal(np.flatnonzero(out.raster[:, 0]), spikes)
+    np.testing.assert_allclose(out.voltage[:, 0], u, rtol=0, atol=1e-13)
+    # t = 0: the arrival counts at t_1 undecayed (and fires there if it reaches theta)
+    for w in (0.7, 1.0):
+        at_zero = problem.with_network(net.replace(weight=[w, 0.0])).with_inputs([[0.0], []])
+        o = simulate_discrete(discretize(at_zero, dt), reset=reset, record_voltage=True)
+        grow = (1 - math.exp(-dt / tau)) * tau
+        assert float(o.voltage[1, 0]) == pytest.approx(w + bias * grow, rel=1e-14)
+        assert float(o.raster[1, 0]) == float(w + bias * grow >= theta)
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_bias_driven_periodic_firing(reset):
+    """Neurons driven by a bias alone fire periodically: from rest after P0 = tau ln(C/(C -
+    theta)) (C = bias tau), then every t_ref + P, P = tau ln((C - v_reset)/(C - theta))
+    (tau_mem = inf: P = (theta - v_reset) / bias). On the grid ("zero" reset, or t_ref > 0)
+    the first spike is at ceil(P0/dt), then every r + ceil(P/dt) steps, and U is the closed-form
+    trajectory C + (V0 - C) e^{-s/tau} sampled at the grid (V0 = 0, then v_reset)."""
+    dt, t_max = 0.01, 40.0
+    tau = np.array([10.0, 10.0, 5.0, np.inf])
+    bias = np.array([0.15, 0.15, 0.45, 0.093])
+    v_reset = np.array([0.0, -0.3, 0.2, -0.5])
+    t_ref = np.array([0.0, 0.5, 1.3, 0.3])
+    if reset == "subtract":  # the overshoot survives only without a refractory period
+        tau, bias, v_reset, t_ref = tau[1:], bias[1:], v_reset[1:], t_ref[1:]
+    n = tau.size
+    net = fpgrad.Network(0, n, 5.0, tau, 1.0, pre=[], post=[], weight=[], bias=bias,
+                         v_reset=v_reset, t_ref=t_ref)  # fmt: skip
+    dp = discretize(fpgrad.Problem(net, [], t_max), dt)
+    out = simulate_discrete(dp, reset=reset, record_voltage=True)
+    t = dp.times
+    for i in range(n):
+        if np.isinf(tau[i]):
+            p0, p = 1.0 / bias[i], (1.0 - v_reset[i]) / bias[i]
+        else:
+            c = bias[i] * tau[i]
+            p0, p = tau[i] * math.log(c / (c - 1.0)), tau[i] * math.log((c - v_reset[i]) / (c - 1))
+        for period in (p0, p):  # off the grid points, so that ceil is not decided by rounding
+            assert 0.01 < period / dt % 1 < 0.99
+        m0, m, r = math.ceil(p0 / dt), math.ceil(p / dt), round(t_ref[i] / dt)
+        expected = list(range(m0, dp.n_steps + 1, 10**9))  # first spike, then every r + m
+        while expected[-1] + r + m <= dp.n_steps:
+            expected.append(expected[-1] + r + m)
+        assert len(expected) >= 2
+        np.testing.assert_array_equal(np.flatnonzero(out.raster[:, i]), expected)
+        assert m0 * dt - p0 < dt and m * dt - p < dt  # within a step of the continuous period
+        u = np.zeros(t.size)
+        start, v0 = 0, 0.0
+        for k in range(1, t.size):
+            if start < k <= start + (r if k > m0 else 0):
+                u[k] = v_reset[i]
+                continue
+            s = t[k] - t[start + (r if start else 0)]
+            u[k] = (
+                v0 + bias[i] * s
+                if np.isinf(tau[i])
+                else (bias[i] * tau[i] + (v0 - bias[i] * tau[i]) * math.exp(-s / tau[i]))
+            )
+            if k in expected:
+                start, v0 = k, v_reset[i]
+        np.testing.assert_allclose(out.voltage[:, i], u, rtol=0, atol=1e-11)
+
+
+def test_delays_in_steps():
+    """A spike through a synapse of delay D steps arrives D steps later: delayed runs are the
+    undelayed ones shifted by D rows, for input synapses onto both kinds of neuron and for a
+    neuron's spikes; delays round half up; a zero-delay spike of a neuron onto a delta-synapse
+    neuron arrives one step later (E = max(D, 1))."""
+    dt = 0.5
+    # 0.25 and 0.75 ms are exact halves at dt = 0.5: half up -> 1 and 2 steps; 0.2 -> 0
+    net = fpgrad.Network(1, 1, 5.0, 10.0, 1.0, pre=[0, 0, 0], post=[1, 1, 1], weight=[0.1] * 3,
+                         delay=[0.25, 0.75, 0.2])  # fmt: skip
+    dp = discretize(fpgrad.Problem(net, [[1.0]], 5.0), dt)
+    np.testing.assert_array_equal(dp.delay_steps, [1, 2, 0])
+
+    dt, d = 0.1, 7
+    # inputs: neurons 0 (current) and 1 (delta) undelayed, 2 and 3 their copies delayed by d
+    # steps (0.65 and 0.7 ms: 0.65 / 0.1 rounds up); neuron 4 (current) is driven to fire by
+    # input 1, and neurons 5 (current, delay d), 6 (delta, delay 0) and 7 (delta, delay d)
+    # receive its spikes; 8 / 9 / 10 are 5 / 6 / 7 fed by inputs 2 / 3 / 4, which spike at the
+    # arrival times by hand
+    f = 0.8  # neuron 4's (only) spike, asserted below
+    tau_syn = [5.0, 0.0, 5.0, 0.0, 2.0, 5.0, 0.0, 0.0, 5.0, 0.0, 0.0]
+    pre = [0, 0, 0, 0, 1, 9, 9, 9, 2, 3, 4]
+    post = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+    delay = [0.0, 0.0, 0.65, 0.7, 0.0, 0.7, 0.0, 0.7, 0.0, 0.0, 0.0]
+    weight = [0.3, 0.3, 0.3, 0.3, 2.0, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4]
+    net = fpgrad.Network(5, 11, tau_syn, 10.0, 1.0, pre=pre, post=post, weight=weight,
+                         delay=delay, t_ref=100.0)  # fmt: skip
+    arrive = [[f + d * dt], [f + dt], [f + d * dt]]
+    problem = fpgrad.Problem(net, [[0.5, 2.0], [0.2], *arrive], 6.0)
+    dp = discretize(problem, dt)
+    out = simulate_discrete(dp, record_voltage=True)
+    u, s = np.asarray(out.voltage), np.asarray(out.raster)
+    assert np.flatnonzero(s[:, 4]).tolist() == [round(f / dt)]
+    for a, b in ((0, 2), (1, 3)):
+        np.testing.assert_allclose(u[d:, b], u[:-d, a], rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(u[: d + 3, b], 0.0)
+    for a, b in ((5, 8), (6, 9), (7, 10)):
+        np.testing.assert_allclose(u[:, a], u[:, b], rtol=0, atol=1e-14)
+        assert np.abs(u[:, a]).max() > 0.1
+    # the delta neurons jump at their arrival step, not before
+    for i, step in ((6, round(f / dt) + 1), (7, round(f / dt) + d)):
+        assert u[step - 1, i] == 0.0 and u[step, i] == pytest.approx(0.4, rel=1e-15)
+
+
+def test_perfect_integrator_and_mixed_kinds_closed_form():
+    """tau_mem = inf with a current synapse and a bias: V = w tau_syn (1 - e^{-s/tau_syn})
+    + bias t; a delta-synapse and a current-synapse neuron fed by the same input (mixed kinds,
+    one scan) each follow their own closed form."""
+    dt, g, w = 0.1, 0.7, 0.2
+    net = fpgrad.Network(1, 3, [4.0, 0.0, 4.0], [np.inf, 6.0, 6.0], 10.0, pre=[0, 0, 0],
+                         post=[1, 2, 3], weight=[w] * 3, bias=[0.01, 0.02, 0.0])  # fmt: skip
+    problem = fpgrad.Problem(net, [[g]], 8.0)
+    dp = discretize(problem, dt)
+    u = np.asarray(simulate_discrete(dp, record_voltage=True).voltage)
+    t = dp.times
+    s = np.maximum(t - g, 0.0)
+    np.testing.assert_allclose(u[:, 0], w * 4.0 * -np.expm1(-s / 4.0) + 0.01 * t, atol=1e-13)
+    delta = np.where(t >= g - 1e-9, w * np.exp(-s / 6.0), 0.0) + 0.02 * 6.0 * -np.expm1(-t / 6)
+    np.testing.assert_allclose(u[:, 1], delta, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(u[:, 2], w * kernel(t - g, 4.0, 6.0), rtol=0, atol=1e-13)
+
+
+def test_model2_grid_spikes_are_exact_on_the_grid(model2):
+    """With its events on the grid (inputs, delays, refractory periods) a delta-synapse neuron
+    only fires at arrivals, so its grid spikes are the exact simulator's, until a spike of
+    another (current-synapse) neuron, off the grid, reaches it."""
+    problem = _on_grid(model2)
+    exact = fpgrad.simulate(problem)
+    out = simulate_discrete(discretize(problem, 0.1), reset="zero")
+    node, time = out.spikes()
+    net = problem.network
+    for i in (7, 9):
+        sources = {int(p) for p in net.pre[net.post == i] if p >= net.n_inputs}
+        first_rec = min((exact.spikes_of(p)[0] for p in sources if exact.spikes_of(p).size),
+                        default=np.inf)  # fmt: skip
+        ref = exact.spikes_of(i)
+        ref = ref[ref < first_rec]
+        assert ref.size >= 1
+        np.testing.assert_allclose(time[node == i][: ref.size], ref, rtol=0, atol=1e-9)
+
+
+def test_model2_smooth_gradient_matches_finite_differences(model2):
+    """Smooth forward (spiking=False) on the model-2 network: BPTT is the exact derivative of
+    the grid model for every group with a grid gradient (bias, v_reset and the tau_syn of
+    current-synapse neurons included); delay and t_ref are zeros, as are the tau_syn of the
+    delta-synapse neurons and the tau_mem of the perfect integrator."""
+    dt = 0.25
+    dp = discretize(model2, dt)
+    opts = {"surrogate": get_surrogate("sigmoid", width=0.5), "spiking": False,
+            "detach_reset": False, "reset": "zero"}  # fmt: skip
+
+    def loss(o):
+        return jnp.sum((o.raster - 0.05) ** 2) + 0.01 * jnp.sum(o.voltage**2)
+
+    res = surrogate_gradient(dp, loss, **opts)
+
+    @jax.jit
+    def value(params):
+        return loss(simulate_discrete(dp, params=params, record_voltage=True, **opts))
+
+    grads = res.gradients
+    net = model2.network
+    sizes = {"weight": net.n_synapses, "delay": net.n_synapses}
+    for group, g in grads.groups().items():
+        assert g.shape == (sizes.get(group, net.n_neurons),), group
+    np.testing.assert_array_equal(grads.delay, 0.0)
+    np.testing.assert_array_equal(grads.t_ref, 0.0)
+    np.testing.assert_array_equal(grads.tau_syn[[1, 3]], 0.0)
+    assert grads.tau_mem[4] == 0.0
+    checks = {"weight": range(0, 30, 3), "threshold": range(5), "tau_mem": range(4),
+              "tau_syn": (0, 2, 4), "bias": range(5), "v_reset": range(5)}  # fmt: skip
+    for group, entries in checks.items():
+        base = np.asarray(getattr(dp.params, group))
+        analytic = getattr(grads, group)
+        assert np.any(analytic[list(entries)] != 0), group
+        for q in entries:
+            eps = 1e-6 * max(1.0, abs(base[q]))
+            vals = []
+            for sign in (1, -1):
+                bumped = base.copy()
+                bumped[q] += sign * eps
+                vals.append(float(value(dp.params._replace(**{group: jnp.asarray(bumped)}))))
+            fd = (vals[0] - vals[1]) / (2 * eps)
+            assert analytic[q] == pytest.approx(fd, rel=1e-6, abs=1e-9), (group, q)
 
 
 # --- batching, dtypes, gradients -----------------------------------------------------------------

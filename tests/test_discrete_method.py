@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 import fpgrad
+from fpgrad._method import NETWORK_GROUPS
 from fpgrad.data import load_yinyang
 from fpgrad.discrete import Surrogate
+from fpgrad.grad._params import group_sizes
 from fpgrad.train import Classifier, TrainConfig, init_params
 
 SURROGATE_MODEL = Classifier(sizes=(5, 12, 3), t_ref=2.0, t_max=20.0)  # bursts: resets count
@@ -78,7 +80,7 @@ def test_general_batch_equals_mean_of_per_sample_gradients(case):
         for s, lo in zip(index, losses, strict=True)
     ]
     np.testing.assert_allclose(res.losses, [r.loss for r in refs], rtol=1e-12)
-    for group in ("weight", "threshold", "tau_mem", "tau_syn"):
+    for group in NETWORK_GROUPS:
         mean = np.mean([getattr(r.grad, group) for r in refs], axis=0)
         np.testing.assert_allclose(
             getattr(res.grad, group), mean, rtol=1e-10, atol=1e-12 * np.abs(mean).max()
@@ -136,3 +138,56 @@ def test_options_are_checked(case):
     other = Surrogate(dt=0.5).prepare(data.encode()).subset(index)
     res = Surrogate(**OPTIONS).batch(network, other, SURROGATE_MODEL.t_max, losses)
     np.testing.assert_allclose(res.losses, _batch(case).losses, rtol=1e-13)
+
+
+@pytest.fixture(scope="module")
+def model2_network(case):
+    """The classifier of ``case`` in model 2: every third neuron (hidden and output) with delta
+    synapses (incoming weights x5, the charge of a 5 ms current synapse), delays of 0 to 5.5
+    steps at dt = 0.2 (0.5 ms: an exact half, 3 steps), biases and negative reset values."""
+    network = case[1]
+    n, m = network.n_neurons, network.n_inputs
+    rng = np.random.default_rng(4)
+    delta = np.arange(n) % 3 == 1
+    return network.replace(
+        tau_syn=np.where(delta, 0.0, network.tau_syn),
+        weight=np.where(delta[network.post - m], 5.0, 1.0) * network.weight,
+        delay=rng.choice([0.0, 0.2, 0.5, 1.1], network.n_synapses),
+        bias=0.02 * rng.standard_normal(n),
+        v_reset=-0.1 * rng.uniform(size=n),
+    )
+
+
+def test_model2_batch_paths_equal_per_sample_gradients(case, model2_network):
+    """On a model-2 network both batch paths (the fused cross-entropy chunks and the general
+    one) are the mean of the per-sample ``fpgrad.gradient(..., Surrogate)``, which reports every
+    network group in the exact engines' shapes (delay and t_ref zeros, the tau_syn of delta
+    neurons 0)."""
+    data, _, index, losses, _ = case
+    net = model2_network
+    method = Surrogate(**OPTIONS)
+    samples = [data.encode()[s] for s in index]
+    t_max = SURROGATE_MODEL.t_max
+    mse = [fpgrad.FirstSpikeMSE([int(o) for o in SURROGATE_MODEL.outputs], [6.0 + k, 8.0, 9.0])
+           for k in range(3)]  # fmt: skip
+    for batch_losses, groups in ((losses, GROUPS), (mse, list(NETWORK_GROUPS))):
+        res = method.batch(net, samples, t_max, batch_losses, params=groups)
+        refs = [
+            fpgrad.gradient(fpgrad.Problem(net, x, t_max), lo, method, params=groups)
+            for x, lo in zip(samples, batch_losses, strict=True)
+        ]
+        np.testing.assert_allclose(res.losses, [r.loss for r in refs], rtol=1e-12)
+        sizes = group_sizes(fpgrad.Problem(net, samples[0], t_max))
+        for group in groups:
+            mean = np.mean([getattr(r.grad, group) for r in refs], axis=0)
+            assert getattr(res.grad, group).shape == mean.shape == (sizes[group],)
+            np.testing.assert_allclose(
+                getattr(res.grad, group), mean, rtol=1e-10, atol=1e-12 * np.abs(mean).max()
+            )
+    grad = refs[0].grad
+    for group in ("weight", "threshold", "tau_mem", "bias", "v_reset"):
+        assert np.any(getattr(grad, group) != 0), group
+    np.testing.assert_array_equal(grad.delay, 0.0)
+    np.testing.assert_array_equal(grad.t_ref, 0.0)
+    np.testing.assert_array_equal(grad.tau_syn[net.tau_syn == 0], 0.0)
+    assert np.any(grad.tau_syn[net.tau_syn > 0] != 0)

@@ -1,10 +1,12 @@
 """The finite-difference core at the edges of the parameter domain.
 
-An input spike at ``t = 0`` (the latency encoding's bias spike) and a tiny ``tau_mem``,
-``tau_syn`` or ``threshold`` are valid input, where a central stencil ``p - h`` would leave the
-domain. Input times then get forward one-sided differences, the positive scale parameters steps
-relative to their value (``fpgrad/_finite_difference.py``). Every other parameter keeps the
-central differences of before, bit for bit.
+An input spike at ``t = 0`` (the latency encoding's bias spike), a delay or refractory period
+of 0 (their defaults) and a tiny ``tau_mem``, ``tau_syn`` or ``threshold`` are valid input, where
+a central stencil ``p - h`` would leave the domain. Input times, delays and refractory periods
+then get forward one-sided differences, the positive scale parameters steps relative to their
+value (``fpgrad/_finite_difference.py``); a step that cannot fit (``v_reset`` within the step of
+its threshold) is skipped. Every other parameter keeps the central differences of before, bit
+for bit.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ def flags(fd, field: str) -> dict[str, list[bool]]:
     return {g: a.tolist() for g, a in getattr(fd, field).groups().items()}
 
 
+def flagged(fd, field: str) -> set[str]:
+    """The groups with at least one parameter flagged in ``fd.<field>``."""
+    return {g for g, a in flags(fd, field).items() if any(a)}
+
+
+#: The groups of model 1 (those of before delays, biases, resets and t_ref had gradients).
+MODEL1_GROUPS = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
+
+
 # --------------------------------------------------------------------------------------------
 # An input spike at t = 0: one-sided differences
 # --------------------------------------------------------------------------------------------
@@ -59,23 +70,35 @@ def latency_problem(bias_time: float = 0.0) -> fpgrad.Problem:
 
 def test_input_spike_at_zero():
     """FiniteDifference and gradcheck run on a bias spike at 0 (they raised ProblemError,
-    ``inputs[0][0] = -6e-06 is negative``), match the exact gradient and report that one
-    parameter, and only it, one-sided."""
+    ``inputs[0][0] = -6e-06 is negative``), match the exact gradient and report that input
+    spike, and of the inputs only it, one-sided; so are the delays and refractory periods, all
+    at their default 0 (the edge of their domain), and nothing else."""
     problem = latency_problem()
+    net = problem.network
     assert problem.inputs[0][0] == 0.0
+    assert not np.any(net.delay) and not np.any(net.t_ref)
     run = fpgrad.simulate(problem)
     assert np.all(np.bincount(run.record_node, minlength=9)[3:] >= 1)  # every neuron fires
     exact = fpgrad.gradient(problem, LATENCY_LOSS, fpgrad.ExactReverse())
     assert not exact.degenerate and abs(exact.grad.input_time[0]) > 1e-3
+    assert np.max(np.abs(exact.grad.delay)) > 1e-3  # the delays' right derivatives matter
 
     fd = finite_difference(problem, LATENCY_LOSS)
+    assert set(fd.grad.groups()) == set(fpgrad.grad.GROUPS)  # params=None: every group
     assert fd.n_unusable == 0 and fd.n_unconfirmed == 0 and fd.n_discarded == 0
+    assert fd.n_outside == 0
     assert_close_to_exact(fd.grad, exact.grad)
     assert fd.one_sided.input_time.tolist() == [True, False, False]
-    assert fd.n_one_sided == 1 and fd.n_shrunk == 0
+    assert np.all(fd.one_sided.delay) and np.all(fd.one_sided.t_ref)
+    assert flagged(fd, "one_sided") == {"input_time", "delay", "t_ref"}
+    n_edge = 1 + net.n_synapses + net.n_neurons
+    assert fd.n_one_sided == n_edge and fd.n_shrunk == 0
     # entry-wise too, the one-sided estimate is good to a few 1e-9 (the simulator's round-off)
     got, want = fd.grad.input_time[0], exact.grad.input_time[0]
     assert abs(got - want) <= 1e-7 * abs(want)
+    # and so are those of the delays (a delay moves an arrival as an input time moves a spike)
+    big = np.abs(exact.grad.delay) > 1e-3 * np.max(np.abs(exact.grad.delay))
+    np.testing.assert_allclose(fd.grad.delay[big], exact.grad.delay[big], rtol=1e-7)
 
     method = fpgrad.gradient(problem, LATENCY_LOSS, fpgrad.FiniteDifference())
     assert not method.degenerate
@@ -83,7 +106,11 @@ def test_input_spike_at_zero():
 
     report = gradcheck(problem, LATENCY_LOSS)
     assert report.passed, report
-    assert report.fd.n_one_sided == 1 and report.fd.one_sided.input_time[0]
+    assert report.fd.n_one_sided == n_edge and report.fd.one_sided.input_time[0]
+    # restricted to the groups of model 1, only the spike at 0 is at an edge, as before
+    model1 = finite_difference(problem, LATENCY_LOSS, params=MODEL1_GROUPS)
+    assert model1.n_one_sided == 1 and model1.one_sided.input_time[0]
+    np.testing.assert_array_equal(model1.grad.input_time, fd.grad.input_time)
 
 
 def test_exact_gradient_at_zero_is_the_right_derivative():
@@ -143,14 +170,30 @@ def one_neuron(weight: float, **neuron: float) -> fpgrad.Problem:
 TINY = {
     # tau_mem = 1e-4 ms: V follows w tau_mem I(t) within microseconds; it crosses 0.18 us after
     # the input, and the refractory period (2 ms) outlasts the ~0.9 ms V could cross again
-    "tau_mem": (one_neuron(1.2e4, tau_mem=1e-4, t_ref=2.0), 1.0001792, ["tau_mem"]),
+    "tau_mem": {
+        "problem": one_neuron(1.2e4, tau_mem=1e-4, t_ref=2.0),
+        "first_spike": 1.0001792,
+        "shrunk": {"tau_mem"},
+        "one_sided": {"delay"},  # the delay is 0, t_ref is not
+        "n_outside": 0,
+        "coarse": (),
+    },
     # threshold = 1e-4 with tau_syn = 1e-4 ms (the input current is a 0.1 us pulse, so O(1)
     # weights reach the tiny threshold): one spike 0.11 us after the input, then V decays
-    "threshold": (
-        one_neuron(1.5, tau_syn=1e-4, threshold=1e-4),
-        1.0001099,
-        ["threshold", "tau_syn"],
-    ),
+    "threshold": {
+        "problem": one_neuron(1.5, tau_syn=1e-4, threshold=1e-4),
+        "first_spike": 1.0001099,
+        "shrunk": {"threshold", "tau_syn"},
+        "one_sided": {"delay", "t_ref"},
+        # v_reset = 0 is 1e-4 below the threshold: the steps 1e-3 and 1e-4 would reach it
+        "n_outside": 2,
+        # the bias is not tiny, but its scale is set by the threshold: bias * tau_mem is the
+        # resting potential, so the default steps (h = 1e-6 to 1e-3 V/ms) move it by 1e-5 to
+        # 1e-2 V, 10 % to 100x the threshold (the two largest add spikes, the estimate of the
+        # other two is off by 3e-5 relative). Steps scaled down with the threshold find it to
+        # ~1e-9.
+        "coarse": ("bias",),
+    },
 }
 
 
@@ -158,29 +201,42 @@ TINY = {
 def test_tiny_positive_parameters(case):
     """A valid problem whose tau_mem (tau_syn, threshold) is 1e-4, below the largest step: the
     central step p - 1e-3 < 0 raised ProblemError. Now the steps are relative to the value,
-    reported in ``shrunk``, and the estimates match the exact gradient."""
-    problem, first_spike, tiny = TINY[case]
+    reported in ``shrunk``, and the estimates match the exact gradient. The zero delay (and a
+    zero t_ref) are one-sided; v_reset steps that would reach the threshold are skipped."""
+    case = TINY[case]
+    problem = case["problem"]
     run = fpgrad.simulate(problem)
     assert run.spike_time.size == 1  # sane: one spike, right after the input
-    assert run.spike_time[0] == pytest.approx(first_spike, abs=1e-7)
+    assert run.spike_time[0] == pytest.approx(case["first_spike"], abs=1e-7)
     loss = fpgrad.FirstSpikeMSE([1], [1.5])
     exact = fpgrad.gradient(problem, loss, fpgrad.ExactReverse())
     assert not exact.degenerate
+    groups = [g for g in fpgrad.grad.GROUPS if g not in case["coarse"]]
 
-    fd = finite_difference(problem, loss)
-    assert fd.n_unusable == 0 and fd.n_discarded == 0 and fd.n_one_sided == 0
+    fd = finite_difference(problem, loss, params=groups)
+    assert fd.n_unusable == 0 and fd.n_discarded == 0
+    assert fd.n_outside == case["n_outside"]
     assert_close_to_exact(fd.grad, exact.grad)
-    assert {g for g, a in flags(fd, "shrunk").items() if any(a)} == set(tiny)
-    for group in tiny:
+    assert flagged(fd, "shrunk") == case["shrunk"]
+    assert flagged(fd, "one_sided") == case["one_sided"]
+    for group in case["shrunk"]:
         # entry-wise too: a step relative to the value is as accurate as usual (~1e-9)
         got, want = getattr(fd.grad, group)[0], getattr(exact.grad, group)[0]
         assert abs(got - want) <= 1e-7 * abs(want), group
+    if case["coarse"]:
+        scale = problem.network.threshold[0]
+        steps = [s * scale for s in fpgrad.testing.DEFAULT_FD_STEPS]
+        fine = finite_difference(problem, loss, params=case["coarse"], steps=steps)
+        assert fine.n_unusable == 0 and fine.n_discarded == 0
+        for group in case["coarse"]:
+            got, want = getattr(fine.grad, group)[0], getattr(exact.grad, group)[0]
+            assert abs(got - want) <= 1e-7 * abs(want), group
 
-    method = fpgrad.gradient(problem, loss, fpgrad.FiniteDifference())
+    method = fpgrad.gradient(problem, loss, fpgrad.FiniteDifference(), params=groups)
     np.testing.assert_array_equal(method.grad.flat(), fd.grad.flat())
-    report = gradcheck(problem, loss)
+    report = gradcheck(problem, loss, params=groups)
     assert report.passed, report
-    assert report.fd.n_shrunk == len(tiny)
+    assert report.fd.n_shrunk == len(case["shrunk"])
 
 
 def test_small_positive_parameter_in_the_interior_keeps_its_steps():
@@ -204,15 +260,16 @@ def standard_problem() -> fpgrad.Problem:
     return fpgrad.Problem(net, fpgrad.poisson_inputs(3, 100.0, 25.0, rng), 25.0)
 
 
-def central_only(problem, loss, steps, richardson):
+def central_only(problem, loss, steps, richardson, groups):
     """The implementation before the boundary handling (git a572817), verbatim but for the
-    names: central differences at ``h = s max(1, |p|)`` for every parameter."""
+    names and the groups: central differences at ``h = s max(1, |p|)`` for every parameter of
+    ``groups``."""
     result = fpgrad.simulate(problem)
     signature = causal_signature(result)
     values = parameter_values(problem)
     halves = (1.0, 0.5) if richardson else (1.0,)
     est, unc, chosen, discarded = {}, {}, {}, 0
-    for name in fpgrad.grad.GROUPS:
+    for name in groups:
         base = getattr(values, name)
         est[name] = np.full(base.size, np.nan)
         unc[name] = np.full(base.size, np.inf)
@@ -228,7 +285,7 @@ def central_only(problem, loss, steps, richardson):
                         moved = base.copy()
                         moved[q] += sign * hh
                         moved_problem = with_parameter(problem, name, moved)
-                        lv, kept = _loss_if_same(moved_problem, loss, signature)
+                        lv, kept = _loss_if_same(lambda p=moved_problem: p, loss, signature)
                         evals.append(lv)
                         same &= kept
                     quotients.append((evals[0] - evals[1]) / (2.0 * hh))
@@ -254,7 +311,8 @@ def central_only(problem, loss, steps, richardson):
 # The estimates of the standard problem by that implementation at a572817, as an anchor: the
 # simulator's round-off may change (and has, by ~1e-11 of each group's scale), the estimates
 # may not beyond it. Bit-for-bit equality is checked against ``central_only``, on the current
-# simulator.
+# simulator. tau_syn was one shared parameter then: its derivative is the sum of the per-neuron
+# ones of model 2.
 # fmt: off
 PINNED_GRAD = {
     "weight": [
@@ -285,17 +343,26 @@ PINNED_GRAD = {
 STANDARD_LOSS = fpgrad.FirstSpikeMSE([6, 7], [5.0, 8.0])
 
 
+#: The groups whose parameters are all in the interior of their domain on the standard problem
+#: (its delays and refractory periods are 0, the edge of theirs: one-sided).
+INTERIOR_GROUPS = (*MODEL1_GROUPS, "bias", "v_reset")
+
+
 @pytest.mark.parametrize(
     ("steps", "richardson"), [(fpgrad.testing.DEFAULT_FD_STEPS, True), ((1e-3, 1e-5), False)]
 )
 def test_interior_parameters_unchanged_bit_for_bit(steps, richardson):
-    """Every parameter of a standard problem is in the interior: central differences, the same
-    estimates, uncertainties, steps and discards to the bit as the implementation before this
-    change."""
+    """Every parameter of a standard problem but its zero delays and refractory periods is in
+    the interior: central differences, the same estimates, uncertainties, steps and discards to
+    the bit as the implementation before the boundary handling."""
     problem = standard_problem()
-    fd = finite_difference(problem, STANDARD_LOSS, steps=steps, richardson=richardson)
-    assert fd.n_one_sided == 0 and fd.n_shrunk == 0
-    est, unc, chosen, discarded = central_only(problem, STANDARD_LOSS, steps, richardson)
+    fd = finite_difference(
+        problem, STANDARD_LOSS, params=INTERIOR_GROUPS, steps=steps, richardson=richardson
+    )
+    assert fd.n_one_sided == 0 and fd.n_shrunk == 0 and fd.n_outside == 0
+    est, unc, chosen, discarded = central_only(
+        problem, STANDARD_LOSS, steps, richardson, INTERIOR_GROUPS
+    )
     assert fd.n_discarded == discarded
     for field, want in (("grad", est), ("uncertainty", unc), ("step", chosen)):
         for group, values in want.items():
@@ -305,7 +372,10 @@ def test_interior_parameters_unchanged_bit_for_bit(steps, richardson):
         for group, hexes in PINNED_GRAD.items():
             pinned = np.array([float.fromhex(x) for x in hexes])
             scale = np.max(np.abs(pinned))  # group-scaled, like gradcheck
-            np.testing.assert_allclose(getattr(fd.grad, group), pinned, rtol=0, atol=1e-9 * scale)
+            got = getattr(fd.grad, group)
+            if group == "tau_syn":  # shared then, per neuron now
+                got = np.array([np.sum(got)])
+            np.testing.assert_allclose(got, pinned, rtol=0, atol=1e-9 * scale)
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,12 +410,57 @@ def test_cli_check_with_an_input_at_zero(latency_files, capsys):
 
 
 def test_gradcheck_report_names_one_sided_parameters():
-    """The gradcheck report says when the reference used one-sided stencils (an input at 0)."""
+    """The gradcheck report says when the reference used one-sided stencils, and for which
+    groups: an input at 0, and the delay and refractory period at their default 0."""
     net = fpgrad.Network(
         n_inputs=1, n_neurons=1, tau_syn=5.0, tau_mem=10.0, threshold=1.0,
         pre=[0], post=[1], weight=[0.6],
     )  # fmt: skip
     problem = fpgrad.Problem(net, ([0.0],), 30.0)
-    report = fpgrad.testing.gradcheck(problem, fpgrad.FirstSpikeMSE([1], [5.0]))
+    loss = fpgrad.FirstSpikeMSE([1], [5.0])
+    report = fpgrad.testing.gradcheck(problem, loss)
+    assert report.passed and report.fd.n_one_sided == 3
+    assert flags(report.fd, "one_sided") == {
+        **{g: [False] for g in fpgrad.grad.GROUPS},
+        "input_time": [True],
+        "delay": [True],
+        "t_ref": [True],
+    }
+    assert (
+        "3 parameters at the edge of their domain (input_time 1, delay 1, t_ref 1: an input "
+        "spike time, delay or refractory period at or near 0) used one-sided stencils"
+    ) in repr(report)
+    # a delay and refractory period inside their domain are central; the input at 0 remains
+    inner = problem.with_network(net.replace(delay=[0.5], t_ref=[1.0]))
+    report = fpgrad.testing.gradcheck(inner, loss)
     assert report.passed and report.fd.n_one_sided == 1
-    assert "1 parameters at the edge of their domain" in repr(report)
+    assert "1 parameters at the edge of their domain (input_time 1:" in repr(report)
+
+
+def test_gradcheck_report_names_skipped_steps_and_delta_synapses():
+    """A v_reset just below the threshold: the steps that would reach the threshold are skipped
+    (reported, not counted as causal-order changes); a delta-synapse neuron's tau_syn reference
+    is 0 by convention, and the report says so."""
+    # the long t_ref lets neuron 1's current decay: V falls from its reset, one spike
+    net = fpgrad.Network(
+        n_inputs=1, n_neurons=2, tau_syn=[5.0, 0.0], tau_mem=10.0, threshold=1.0,
+        pre=[0, 1], post=[1, 2], weight=[0.6, 1.2], v_reset=[0.99995, 0.0], delay=[0.0, 1.0],
+        t_ref=[20.0, 0.5],
+    )  # fmt: skip
+    problem = fpgrad.Problem(net, ([1.0],), 30.0)
+    loss = fpgrad.FirstSpikeMSE([1, 2], [5.0, 7.0])
+    run = fpgrad.simulate(problem)
+    assert run.spike_node.tolist() == [1, 2]  # neuron 1 fires once, and fires the delta neuron
+    assert run.record_cause[-1] >= 0  # by the arrival
+    report = fpgrad.testing.gradcheck(problem, loss)
+    assert report.passed, report
+    fd = report.fd
+    # v_reset[0] + h reaches threshold[0] for h = 1e-3, 1e-4, not for 1e-5, 1e-6; and
+    # threshold[0] - h reaches v_reset[0] for the same steps
+    assert fd.n_outside == 4 and fd.n_discarded == 0 and fd.n_unusable == 0
+    assert fd.step.v_reset[0] == fd.step.threshold[0] == 1e-5
+    assert fd.grad.tau_syn[1] == 0.0 and report.gradients["exact-reverse"].tau_syn[1] == 0.0
+    text = repr(report)
+    assert "4 (parameter, step) trials would have left the parameter's domain" in text
+    assert "changed the causal order" not in text
+    assert "1 tau_syn entries are delta-synapse neurons" in text

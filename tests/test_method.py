@@ -14,6 +14,7 @@ import pytest
 
 import fpgrad
 from fpgrad import discrete
+from fpgrad._method import NETWORK_GROUPS
 
 WEIGHT_THRESHOLD = ("weight", "threshold")
 T_MAX = 20.0
@@ -159,20 +160,21 @@ def test_user_subclass_in_gradient():
     ref = fpgrad.gradient(problem(1), MSE[1])
     assert res.method == "rescaled" and res.loss == ref.loss
     np.testing.assert_array_equal(res.grad.flat(), ref.grad.flat())
-    assert res.grad.input_time is not None  # default params: every group
+    assert set(res.grad.groups()) == set(fpgrad.GROUPS)  # default params: every group
     doubled = fpgrad.gradient(problem(1), MSE[1], Rescaled(2.0), params=["weight"])
     np.testing.assert_array_equal(doubled.grad.weight, 2 * ref.grad.weight)
-    with pytest.raises(fpgrad.ProblemError, match="unknown parameter group"):
-        fpgrad.gradient(problem(1), MSE[1], Rescaled(), params=["bias"])
+    with pytest.raises(fpgrad.ProblemError, match="unknown parameter group 'gain'"):
+        fpgrad.gradient(problem(1), MSE[1], Rescaled(), params=["gain"])
 
 
 @pytest.mark.parametrize("losses", [CE, MSE], ids=["cross-entropy", "mse"])
 def test_user_subclass_in_gradient_batch(losses):
     """The generic per-sample path: per-sample results kept, the mean of their gradients."""
     batch = fpgrad.gradient_batch(NET, INPUTS, T_MAX, losses, Rescaled(), n_threads=2)
-    ones = singles(losses, params=("weight", "threshold", "tau_mem", "tau_syn"))
+    ones = singles(losses, params=NETWORK_GROUPS)
     assert batch.method == "rescaled" and batch.samples is not None
     assert len(batch.samples) == N_SAMPLES
+    assert set(batch.grad.groups()) == set(NETWORK_GROUPS)  # default: every network group
     assert batch.grad.input_time is None  # per-sample groups are not averaged
     mean = np.mean([s.grad.flat() for s in ones], axis=0)
     assert_close(batch.grad.flat(), mean, 1e-12)
@@ -221,7 +223,11 @@ def generic_batch(losses, params=WEIGHT_THRESHOLD, tol=1e-6, sample_clip=0.0):
     )
 
 
-@pytest.mark.parametrize("params", [WEIGHT_THRESHOLD, ("weight",), ("threshold",)])
+@pytest.mark.parametrize(
+    "params",
+    [WEIGHT_THRESHOLD, ("weight",), ("threshold",), ("weight", "tau_mem"), NETWORK_GROUPS],
+    ids=["weight-threshold", "weight", "threshold", "weight-tau_mem", "network-groups"],
+)
 def test_fused_cross_entropy_batch_equals_per_sample(params):
     tol = 1e-2  # flags samples 4 and 7 (peak gaps 0.0086 and 0.0099), not the others
     fused = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=params, degeneracy_tol=tol)
@@ -247,25 +253,28 @@ def test_fused_cross_entropy_batch_equals_per_sample(params):
     assert 0 < fused.n_degenerate < N_SAMPLES
 
 
-def test_fused_cross_entropy_batch_with_sample_clip():
-    """Each sample's (weight, threshold) gradient clipped to norm 5 before averaging, against
-    clipping each per-sample gradient by hand."""
-    limit = 5.0
-    ones = singles(CE)
+@pytest.mark.parametrize(
+    ("params", "limit"), [(WEIGHT_THRESHOLD, 5.0), (NETWORK_GROUPS, None)], ids=["wt", "all"]
+)
+def test_fused_cross_entropy_batch_with_sample_clip(params, limit):
+    """Each sample's gradient over the requested groups clipped to a norm (5 for (weight,
+    threshold); the median norm for every network group) before averaging, against clipping
+    each per-sample gradient by hand."""
+    ones = singles(CE, params=params)
     norms = [np.linalg.norm(s.grad.flat()) for s in ones]
+    limit = float(np.median(norms)) if limit is None else limit
     assert min(norms) < limit < max(norms)  # some samples clipped, some not
     want = np.mean([clipped(s.grad, limit) for s in ones], axis=0)
-    fused = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=WEIGHT_THRESHOLD,
-                                  sample_clip=limit)  # fmt: skip
+    fused = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=params, sample_clip=limit)
     assert fused.samples is None
-    generic = generic_batch(CE, sample_clip=limit)
+    generic = generic_batch(CE, params=params, sample_clip=limit)
     assert_close(fused.grad.flat(), want, 1e-12)
     assert_close(generic.grad.flat(), want, 1e-12)
-    unclipped = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=WEIGHT_THRESHOLD)
+    unclipped = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=params)
     assert np.linalg.norm(unclipped.grad.flat() - fused.grad.flat()) > 1e-3  # it did clip
     np.testing.assert_allclose(fused.losses, unclipped.losses, rtol=0)
     # a clip above every norm changes nothing
-    loose = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=WEIGHT_THRESHOLD,
+    loose = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=params,
                                   sample_clip=2 * max(norms))  # fmt: skip
     assert_close(loose.grad.flat(), unclipped.grad.flat(), 1e-12)
 
@@ -285,17 +294,24 @@ def test_fused_batch_on_a_prepared_subset():
 
 
 def test_non_fusable_batches_run_per_sample():
-    """Other groups, other losses, or losses differing in their outputs: the generic path."""
+    """Input times (the one group the fused path lacks: per sample, not averaged), other
+    losses, or losses differing in their outputs: the generic path."""
     cases = [
-        (CE, ["weight", "tau_mem"]),
+        (CE, ["weight", "input_time"]),
         (MSE, list(WEIGHT_THRESHOLD)),
         ([*CE[:-1], fpgrad.FirstSpikeCrossEntropy(OUTPUTS[:2], 0)], list(WEIGHT_THRESHOLD)),
     ]
     for losses, params in cases:
         batch = fpgrad.gradient_batch(NET, INPUTS, T_MAX, losses, params=params)
         assert batch.samples is not None and len(batch.samples) == N_SAMPLES
-        mean = np.mean([s.grad.flat() for s in singles(losses, params=params)], axis=0)
+        ones = singles(losses, params=params)
+        shared = [name for name in params if name != "input_time"]
+        mean = np.mean([s.grad.select(shared).flat() for s in ones], axis=0)
         assert_close(batch.grad.flat(), mean, 1e-12)
+        if "input_time" in params:  # in each sample's result, as computed alone
+            assert batch.grad.input_time is None
+            for sample, one in zip(batch.samples, ones, strict=True):
+                np.testing.assert_array_equal(sample.grad.input_time, one.grad.input_time)
 
 
 # --- (e) batch validation ----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The problem model (``Network``, ``Problem``) and the JSON file format ``fpgrad-problem/1``.
+"""The problem model (``Network``, ``Problem``) and the JSON file formats ``fpgrad-problem/1`` and
+``fpgrad-problem/2``.
 
 Round trips must be exact (floats written with ``repr`` precision come back bit for bit), and
 every malformed input must raise ``ProblemError`` with a message naming the offending field, so
@@ -10,14 +11,19 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fpgrad
 from fpgrad import ProblemError
+from fpgrad._problem import NEURON_FIELDS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 EXAMPLE = {
     "format": "fpgrad-problem/1",
@@ -34,16 +40,16 @@ def example() -> dict:
 
 
 def assert_same_problem(p: fpgrad.Problem, q: fpgrad.Problem) -> None:
-    """Bit-for-bit equality of every field."""
+    """Bit-for-bit equality of every field (``-0.0`` and ``0.0`` differ)."""
     a, b = p.network, q.network
-    assert (a.n_inputs, a.n_neurons, a.tau_syn) == (b.n_inputs, b.n_neurons, b.tau_syn)
-    for name in ("tau_mem", "threshold", "t_ref", "pre", "post", "weight"):
+    assert (a.n_inputs, a.n_neurons) == (b.n_inputs, b.n_neurons)
+    for name in (*NEURON_FIELDS, "pre", "post", "weight", "delay"):
         x, y = getattr(a, name), getattr(b, name)
-        assert x.dtype == y.dtype and np.array_equal(x, y), name
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
     assert p.t_max == q.t_max
     assert len(p.inputs) == len(q.inputs)
     for x, y in zip(p.inputs, q.inputs, strict=True):
-        assert np.array_equal(x, y)
+        assert x.tobytes() == y.tobytes()
 
 
 def awkward_problem() -> fpgrad.Problem:
@@ -206,7 +212,9 @@ BAD = [
     (_set("synapses.weight", [0.4, float("nan"), 0.9, -0.2]), "synapses.weight"),
     (_set("synapses.weight", [0.4, float("inf"), 0.9, -0.2]), "synapses.weight"),
     # wrong types
-    (_set("format", "fpgrad-problem/2"), "format"),
+    (_set("format", "fpgrad-problem/3"), "format"),
+    (_set("format", "fpgrad-problem/1 "), "format"),
+    (_set("format", ["fpgrad-problem/1"]), "format"),
     (_set("format", 1), "format"),
     (_set("t_max", "40"), "t_max"),
     (_set("t_max", True), "t_max"),
@@ -482,7 +490,7 @@ def test_neuron_count_is_capped(tmp_path):
         fpgrad.problem_from_dict(data)
     assert str(err.value) == (
         "neurons.count = 1000000000000 is too large: at most 100000000 neurons (their parameter "
-        "arrays alone would take 21.8 TiB)"
+        "arrays alone would take 43.7 TiB)"
     )
     data["neurons"]["count"] = MAX_SIZE + 1
     with pytest.raises(ProblemError, match=r"^neurons.count = 100000001 is too large"):
@@ -557,18 +565,25 @@ def test_messages_are_one_line_and_json_typed():
     assert len(str(err.value)) < 120 and "\n" not in str(err.value)
 
 
-def test_writing_refuses_what_a_file_cannot_hold():
-    """``save_problem`` of something that is not a Problem, or of a perfect integrator
+def test_writing_refuses_what_a_file_cannot_hold(tmp_path):
+    """``save_problem`` of something that is not a Problem, or of a perfect integrator in format 1
     (tau_mem = inf: JSON has no infinity), is a clear error, not an AttributeError or a
-    non-standard ``Infinity`` in the file."""
+    non-standard ``Infinity`` in the file, and leaves no file behind; format 2 (the default for
+    such a network) writes it as ``"inf"``."""
+    path = tmp_path / "never-written.json"
     with pytest.raises(fpgrad.ProblemError, match=r"expected a fpgrad\.Problem, got dict"):
-        fpgrad.save_problem({"format": "fpgrad-problem/1"}, "never-written.json")
+        fpgrad.save_problem({"format": "fpgrad-problem/1"}, path)
     net = fpgrad.Network(
         n_inputs=1, n_neurons=1, tau_syn=5.0, tau_mem=np.inf, threshold=1.0,
         pre=[0], post=[1], weight=[0.5],
     )  # fmt: skip
+    prob = fpgrad.Problem(net, ([1.0],), 10.0)
     with pytest.raises(fpgrad.ProblemError, match=r"tau_mem\[0\] = inf .* JSON has no infinity"):
-        fpgrad.problem_to_dict(fpgrad.Problem(net, ([1.0],), 10.0))
+        fpgrad.save_problem(prob, path, format=1)
+    assert not path.exists()
+    fpgrad.save_problem(prob, path)
+    text = path.read_text()
+    assert '"fpgrad-problem/2"' in text and '"inf"' in text and "Infinity" not in text
 
 
 @pytest.mark.parametrize("field", ["tau_mem", "tau_syn"])
@@ -579,3 +594,438 @@ def test_subnormal_time_constants_are_refused_in_python(field):
     kwargs[field] = 1e-310
     with pytest.raises(fpgrad.ProblemError, match=r"1e-310 is too small: time constants"):
         fpgrad.Network(**kwargs)
+
+
+# --- format 2 (model 2) ------------------------------------------------------------------------
+
+EXAMPLE2_FILE = ROOT / "examples" / "problem_model2.json"
+EXAMPLE2 = json.loads(EXAMPLE2_FILE.read_text())
+
+
+def example2() -> dict:
+    return copy.deepcopy(EXAMPLE2)
+
+
+def model2_problem() -> fpgrad.Problem:
+    """Every model-2 field, per-neuron lists with awkward floats (17 digits), ``tau_mem = inf``,
+    ``tau_syn = 0``, negative zeros, per-synapse delays, an empty and an unsorted train."""
+    rng = np.random.default_rng(2)
+    net = fpgrad.random_recurrent_network(
+        3, 5, rng, input_synapses=2, recurrent_synapses=2,
+        tau_mem=[10 / 3, np.inf, 20.0, np.inf, 1e300], tau_syn=[0.0, 1 / 3, 5.0, 0.0, 7e-300],
+        threshold=rng.uniform(0.5, 2, 5), t_ref=[0.0, -0.0, 1 / 7, 2.0, 0.0],
+        bias=[0.1 + 0.2, 0.0, -1e-300, -0.0, 2.5], v_reset=[-0.0, -1 / 3, 0.1, -1e300, 0.0],
+        delay=(0.0, 3.0),
+    )  # fmt: skip
+    net = net.replace(delay=np.where(np.arange(net.n_synapses) % 3 == 0, -0.0, net.delay))
+    inputs = [rng.uniform(0, 50, 4), [], [0.1 + 0.2, 1e-300, 3.0]]
+    return fpgrad.Problem(net, tuple(inputs), 50.0 + 1 / 7)
+
+
+def test_model2_example_loads():
+    """``examples/problem_model2.json`` (docs/model.md §3, README) holds what it says."""
+    prob = fpgrad.load_problem(EXAMPLE2_FILE)
+    net = prob.network
+    assert (net.n_inputs, net.n_neurons, net.n_synapses) == (2, 3, 6)
+    assert net.tau_mem.tolist() == [10.0, math.inf, 20.0]
+    assert net.tau_syn.tolist() == [5.0, 5.0, 0.0]
+    assert net.threshold.tolist() == [1.0] * 3 and net.t_ref.tolist() == [0.0, 0.0, 2.0]
+    assert net.bias.tolist() == [0.02, 0.0, 0.0] and net.v_reset.tolist() == [-0.2, 0.0, 0.0]
+    assert net.delay.tolist() == [0.0, 0.0, 1.5, 2.0, 1.0, 0.5]
+    assert not net.is_model1
+    assert fpgrad.problem_to_dict(prob) == EXAMPLE2  # written back as the file holds it
+
+
+def test_model2_round_trip_is_exact(tmp_path):
+    """Every field of model 2 survives ``problem_to_dict`` / ``save_problem`` bit for bit,
+    through JSON text, in format 2 (``inf`` as the string ``"inf"``, ``-0.0`` kept)."""
+    prob = model2_problem()
+    data = problem_to_json_and_back(fpgrad.problem_to_dict(prob))
+    assert data["format"] == "fpgrad-problem/2" and "tau_syn" not in data
+    assert data["neurons"]["tau_mem"][1] == "inf" and data["neurons"]["tau_mem"][3] == "inf"
+    assert set(data["neurons"]) == {
+        "count", "tau_mem", "tau_syn", "threshold", "t_ref", "bias", "v_reset"
+    }  # fmt: skip
+    assert len(data["synapses"]["delay"]) == prob.network.n_synapses
+    assert_same_problem(fpgrad.problem_from_dict(data), prob)
+    path = tmp_path / "model2.json"
+    fpgrad.save_problem(prob, path)
+    text = path.read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    assert_same_problem(fpgrad.load_problem(path), prob)
+    fpgrad.save_problem(prob, str(path), format=2)
+    assert path.read_text() == text
+
+
+def test_model2_scalars_and_optional_fields():
+    """Equal per-neuron values are written as one number (``"inf"`` too); ``t_ref``, ``bias``,
+    ``v_reset`` and ``delay`` are left out when 0, and read back as 0 when absent."""
+    net = fpgrad.Network(
+        n_inputs=1, n_neurons=2, tau_syn=0.0, tau_mem=math.inf, threshold=1.0,
+        pre=[0, 1], post=[1, 2], weight=[0.5, 0.7],
+    )  # fmt: skip
+    data = fpgrad.problem_to_dict(fpgrad.Problem(net, ([1.0],), 10.0))
+    assert data == {
+        "format": "fpgrad-problem/2",
+        "t_max": 10.0,
+        "neurons": {"count": 2, "tau_mem": "inf", "tau_syn": 0.0, "threshold": 1.0},
+        "inputs": [[1.0]],
+        "synapses": {"pre": [0, 1], "post": [1, 2], "weight": [0.5, 0.7]},
+    }
+    again = fpgrad.problem_from_dict(data).network
+    for name in ("t_ref", "bias", "v_reset"):
+        assert getattr(again, name).tolist() == [0.0, 0.0], name
+    assert again.delay.tolist() == [0.0, 0.0]
+    data["synapses"]["delay"] = 1.25  # a number is broadcast to every synapse
+    assert fpgrad.problem_from_dict(data).network.delay.tolist() == [1.25, 1.25]
+
+
+def test_format_1_read_unchanged_and_written_back_as_format_1(tmp_path):
+    """A format-1 file reads as before (one shared ``tau_syn`` broadcast to every neuron, model
+    1's zeros) and is written back as format 1 by default, the same text for the shipped example;
+    ``format=2`` writes the same problem in format 2, which reads back identically."""
+    text = (ROOT / "examples" / "problem.json").read_text()
+    prob = fpgrad.problem_from_dict(json.loads(text))
+    net = prob.network
+    assert net.tau_syn.tolist() == [5.0] * 3 and net.tau_syn.dtype == np.float64
+    assert net.is_model1
+    for name in ("bias", "v_reset", "t_ref"):
+        assert getattr(net, name).tolist() == [0.0] * 3
+    assert net.delay.tolist() == [0.0] * 4
+    assert fpgrad.problem_to_dict(prob) == json.loads(text)
+    assert fpgrad.problem_to_dict(prob, format=1) == json.loads(text)
+    as2 = fpgrad.problem_to_dict(prob, format=2)
+    assert as2["format"] == "fpgrad-problem/2" and as2["neurons"]["tau_syn"] == 5.0
+    assert "tau_syn" not in as2 and "delay" not in as2["synapses"]
+    back = fpgrad.problem_from_dict(problem_to_json_and_back(as2))
+    assert_same_problem(back, prob)
+    assert fpgrad.problem_to_dict(back) == json.loads(text)  # model 1 again: format 1
+    path = tmp_path / "p.json"
+    fpgrad.save_problem(prob, path, format=2)
+    assert json.loads(path.read_text()) == as2
+    fpgrad.save_problem(fpgrad.load_problem(path), path)
+    assert json.loads(path.read_text()) == json.loads(text)
+
+
+def test_format_1_written_for_an_empty_network():
+    """Without neurons there is no ``tau_syn`` to write; format 1 still gets a valid one."""
+    net = fpgrad.Network(
+        n_inputs=2, n_neurons=0, tau_syn=[], tau_mem=[], threshold=[],
+        pre=[], post=[], weight=[],
+    )  # fmt: skip
+    prob = fpgrad.Problem(net, ([1.0], []), 5.0)
+    for fmt in (None, 1, 2):
+        data = problem_to_json_and_back(fpgrad.problem_to_dict(prob, format=fmt))
+        assert_same_problem(fpgrad.problem_from_dict(data), prob)
+    assert fpgrad.problem_to_dict(prob)["format"] == "fpgrad-problem/1"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tau_mem": [10.0, math.inf, 10.0]},
+         'neurons.tau_mem[1] = inf (a perfect integrator) cannot be written in format '
+         'fpgrad-problem/1: JSON has no infinity (format fpgrad-problem/2 writes it as "inf")'),
+        ({"tau_syn": [5.0, 5.0, 0.0]},
+         "neurons.tau_syn[2] = 0.0 (delta synapses) cannot be written in format fpgrad-problem/1"),
+        ({"tau_syn": [5.0, 2.5, 5.0]},
+         "neurons.tau_syn[1] = 2.5 differs from neurons.tau_syn[0] = 5.0: format "
+         "fpgrad-problem/1 holds one shared tau_syn"),
+        ({"bias": [0.0, 0.0, 0.125]},
+         "neurons.bias[2] = 0.125 cannot be written in format fpgrad-problem/1"),
+        ({"v_reset": -0.5}, "neurons.v_reset[0] = -0.5 cannot be written in format"),
+        ({"delay": [0.0, 0.0, 0.0, 1.5]}, "synapses.delay[3] = 1.5 cannot be written in format"),
+    ],
+)  # fmt: skip
+def test_format_1_refuses_what_it_cannot_hold(tmp_path, change, message):
+    """``format=1`` for a network beyond model 1: one line naming the field; nothing written;
+    the default (``format=None``) writes format 2 instead, exactly."""
+    prob = fpgrad.problem_from_dict(example())
+    prob = prob.with_network(prob.network.replace(**change))
+    path = tmp_path / "p.json"
+    with pytest.raises(ProblemError) as err:
+        fpgrad.save_problem(prob, path, format=1)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value), str(err.value)
+    assert not path.exists()
+    with pytest.raises(ProblemError, match=re.escape(message)):
+        fpgrad.problem_to_dict(prob, format=1)
+    data = problem_to_json_and_back(fpgrad.problem_to_dict(prob))
+    assert data["format"] == "fpgrad-problem/2"
+    assert_same_problem(fpgrad.problem_from_dict(data), prob)
+
+
+def test_negative_zero_is_model_1():
+    """``-0.0`` bias, reset and delay are model 1 (``is_model1``, the same dynamics): written
+    in format 1 by default (as 0), in format 2 on request with the sign kept."""
+    prob = fpgrad.problem_from_dict(example())
+    prob = prob.with_network(prob.network.replace(bias=-0.0, v_reset=-0.0, delay=-0.0))
+    assert prob.network.is_model1
+    assert fpgrad.problem_to_dict(prob) == EXAMPLE
+    data = problem_to_json_and_back(fpgrad.problem_to_dict(prob, format=2))
+    assert_same_problem(fpgrad.problem_from_dict(data), prob)
+
+
+@pytest.mark.parametrize("fmt", [0, 3, True, "2", "fpgrad-problem/2", 2.0])
+def test_format_argument_is_checked(fmt):
+    prob = fpgrad.problem_from_dict(example())
+    with pytest.raises(ProblemError, match=r"^format = .*: expected 1, 2 or None"):
+        fpgrad.problem_to_dict(prob, format=fmt)
+
+
+def _top(key: str, value):
+    def mutate(d):
+        d[key] = value
+
+    return mutate
+
+
+BAD2 = [
+    # the format-1 key in format 2, format-2 keys in format 1 (below, BAD1_KEYS), unknown keys
+    (_top("tau_syn", 5.0), "tau_syn: not a field of format fpgrad-problem/2"),
+    (_set("neurons.tau", 10.0), "unknown field neurons.tau"),
+    (_set("synapses.delays", [0.0] * 6), "unknown field synapses.delays"),
+    (_set("neurons.V_reset", 0.0), "unknown field neurons.V_reset"),
+    # missing and required
+    (_delete("neurons.tau_syn"), "missing field neurons.tau_syn"),
+    (_delete("neurons.tau_mem"), "missing field neurons.tau_mem"),
+    # tau_syn
+    (_set("neurons.tau_syn", -5.0), "neurons.tau_syn[0] = -5.0 must be >= 0"),
+    (_set("neurons.tau_syn", [5.0, -0.5, 0.0]), "neurons.tau_syn[1] = -0.5 must be >= 0"),
+    (_set("neurons.tau_syn", [5.0, float("nan"), 0.0]), "neurons.tau_syn[1] = nan is not finite"),
+    (_set("neurons.tau_syn", float("inf")), "neurons.tau_syn[0] = inf is not finite"),
+    (
+        _set("neurons.tau_syn", [5.0, 0.0]),
+        "neurons.tau_syn: expected a number or a list of length 3",
+    ),
+    (_set("neurons.tau_syn", [0.0, 1e-310, 0.0]), "neurons.tau_syn[1] = 1e-310 is too small"),
+    (_set("neurons.tau_syn", 1e-310), "neurons.tau_syn = 1e-310 is too small"),
+    (_set("neurons.tau_syn", "5"), "neurons.tau_syn: expected a number, got '5'"),
+    (_set("neurons.tau_syn", None), "neurons.tau_syn: expected a number, got None"),
+    (_set("neurons.tau_syn", [[5.0], 5.0, 0.0]), "neurons.tau_syn[0]: expected a number"),
+    # bias and v_reset
+    (_set("neurons.bias", [0.0, 0.0]), "neurons.bias: expected a number or a list of length 3"),
+    (_set("neurons.bias", float("nan")), "neurons.bias[0] = nan is not finite"),
+    (_set("neurons.bias", [0.0, -float("inf"), 0.0]), "neurons.bias[1] = -inf is not finite"),
+    (_set("neurons.bias", True), "neurons.bias: expected a number, got True"),
+    (_set("neurons.v_reset", 1.0), "neurons.v_reset[0] = 1.0 must be below the threshold 1.0"),
+    (_set("neurons.v_reset", [0.0, 0.0, 2.0]), "neurons.v_reset[2] = 2.0 must be below the"),
+    (
+        _set("neurons.v_reset", [0.0] * 4),
+        "neurons.v_reset: expected a number or a list of length 3",
+    ),
+    (_set("neurons.v_reset", float("nan")), "neurons.v_reset[0] = nan is not finite"),
+    (_set("neurons.v_reset", -float("inf")), "neurons.v_reset[0] = -inf is not finite"),
+    (_set("neurons.t_ref", -1.0), "neurons.t_ref[0] = -1.0 must be >= 0"),
+    # delay
+    (_set("synapses.delay", -1.0), "synapses.delay[0] = -1.0 must be >= 0"),
+    (_set("synapses.delay", [0.0, 0.0, 1.5, -2.0, 1.0, 0.5]), "synapses.delay[3] = -2.0 must be"),
+    (_set("synapses.delay", [0.0, 1.0]), "synapses.delay: expected a number or a list of length 6"),
+    (_set("synapses.delay", [0.0] * 7), "synapses.delay: expected a number or a list of length 6"),
+    (_set("synapses.delay", [float("nan")] * 6), "synapses.delay[0] = nan is not finite"),
+    (_set("synapses.delay", float("inf")), "synapses.delay[0] = inf is not finite"),
+    (_set("synapses.delay", [0, 0, 0, 0, 0, "1"]), "synapses.delay[5]: expected a number, got '1'"),
+    (_set("synapses.delay", {"0": 1.0}), "synapses.delay: expected a number"),
+    (_set("synapses.delay", [[0.0]] * 6), "synapses.delay[0]: expected a number"),
+    # "inf": only tau_mem, only the exact string
+    (_set("neurons.tau_mem", "Inf"), 'neurons.tau_mem: expected a number or "inf" (a perfect'),
+    (_set("neurons.tau_mem", "infinity"), 'neurons.tau_mem: expected a number or "inf"'),
+    (_set("neurons.tau_mem", " inf"), 'neurons.tau_mem: expected a number or "inf"'),
+    (_set("neurons.tau_mem", "-inf"), 'neurons.tau_mem: expected a number or "inf"'),
+    (_set("neurons.tau_mem", "10"), 'neurons.tau_mem: expected a number or "inf"'),
+    (_set("neurons.tau_mem", [10.0, "INF", 20.0]), "neurons.tau_mem[1]: expected a number or"),
+    (_set("neurons.tau_mem", [10.0, None, 20.0]), "neurons.tau_mem[1]: expected a number"),
+    (
+        _set("neurons.tau_mem", ["inf", "inf"]),
+        "neurons.tau_mem: expected a number or a list of length 3",
+    ),
+    (_set("neurons.tau_mem", float("inf")), "neurons.tau_mem = inf is not a JSON number"),
+    (_set("neurons.tau_mem", [10.0, float("inf"), 20.0]), "neurons.tau_mem[1] = inf is not a JS"),
+    (_set("neurons.tau_mem", -float("inf")), "neurons.tau_mem = -inf is not a JSON number"),
+    (_set("neurons.tau_mem", [10.0, "inf", -1.0]), "neurons.tau_mem[2] = -1.0 must be > 0"),
+    (_set("neurons.tau_mem", {"inf": 1}), "neurons.tau_mem: expected a number"),
+    (_set("neurons.tau_syn", "inf"), "neurons.tau_syn: expected a number, got 'inf' (only neurons"),
+    (
+        _set("neurons.tau_syn", [5.0, "inf", 0.0]),
+        "neurons.tau_syn[1]: expected a number, got 'inf'",
+    ),
+    (_set("neurons.threshold", "inf"), "neurons.threshold: expected a number, got 'inf' (only"),
+    (_set("neurons.t_ref", "inf"), "neurons.t_ref: expected a number, got 'inf'"),
+    (_set("neurons.bias", "inf"), "neurons.bias: expected a number, got 'inf'"),
+    (_set("neurons.v_reset", "inf"), "neurons.v_reset: expected a number, got 'inf'"),
+    (_set("synapses.delay", "inf"), "synapses.delay: expected a number, got 'inf'"),
+    (_set("synapses.weight", [0.4, "inf", 0.5, 0.6, 0.6, -0.3]), "synapses.weight[1]: expected"),
+    (_set("t_max", "inf"), "t_max: expected a number, got 'inf' (only neurons.tau_mem"),
+    (_set_input(0, 1, "inf"), "inputs[0][1]: expected a number, got 'inf'"),
+    (_set("neurons.count", "inf"), "neurons.count: expected a non-negative integer, got 'inf'"),
+    # wrong format
+    (_top("format", "fpgrad-problem/2.0"), "format: unknown format 'fpgrad-problem/2.0'"),
+    (_top("format", 2), "format: unknown format 2, expected 'fpgrad-problem/1' or"),
+]
+
+#: Format-2 keys in a format-1 file (and format 1's "inf" that is not): named with the reason.
+BAD1 = [
+    (_set("neurons.tau_syn", 5.0), "neurons.tau_syn: not a field of format fpgrad-problem/1 "
+     "(per-neuron tau_syn needs format fpgrad-problem/2"),
+    (_set("neurons.bias", 0.0), "neurons.bias: not a field of format fpgrad-problem/1 (a bias"),
+    (_set("neurons.v_reset", 0.0), "neurons.v_reset: not a field of format fpgrad-problem/1"),
+    (_set("synapses.delay", [0.0] * 4), "synapses.delay: not a field of format fpgrad-problem/1"),
+    (_set("neurons.tau_mem", "inf"), "neurons.tau_mem: expected a number, got 'inf' (\"inf\", a "
+     "perfect integrator, needs format fpgrad-problem/2)"),
+    (_set("neurons.tau_mem", [10.0, "inf", 10.0]), "neurons.tau_mem[1]: expected a number, got"),
+    (_set("neurons.tau_mem", float("inf")),
+     'neurons.tau_mem = inf is not a JSON number: write a perfect integrator as "inf" (format '
+     "fpgrad-problem/2)"),
+    (_set("tau_syn", 0.0), "tau_syn = 0.0 must be finite and > 0 (tau_syn = 0, delta synapses, "
+     "needs format fpgrad-problem/2)"),
+    (_set("tau_syn", -1), "tau_syn = -1 must be finite and > 0"),
+    (_set("tau_syn", float("nan")), "tau_syn = nan must be finite and > 0"),
+    (_set("tau_syn", [5.0, 5.0, 5.0]), "tau_syn: expected a number, got [5.0, 5.0, 5.0]"),
+    (_set("tau_syn", "inf"), "tau_syn: expected a number, got 'inf' (only neurons.tau_mem"),
+]  # fmt: skip
+
+
+def _cases(cases):
+    return pytest.mark.parametrize(
+        ("mutate", "message"), cases, ids=[f"{i}-{m.split()[0]}" for i, (_, m) in enumerate(cases)]
+    )
+
+
+def _one_line_error(data) -> str:
+    with pytest.raises(ProblemError) as err:
+        fpgrad.problem_from_dict(data)
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 300, msg
+    assert "np.float64" not in msg, msg
+    return msg
+
+
+@_cases(BAD2)
+def test_malformed_format_2_names_the_field(mutate, message):
+    """Every malformed format-2 field: one line, starting with the field as written."""
+    data = example2()
+    mutate(data)
+    msg = _one_line_error(data)
+    assert msg.startswith(message), msg
+
+
+@_cases(BAD1)
+def test_format_2_fields_in_format_1_are_named(mutate, message):
+    """A format-2 key (or ``"inf"``, or ``tau_syn = 0``) in a format-1 file says so."""
+    data = example()
+    mutate(data)
+    msg = _one_line_error(data)
+    assert msg.startswith(message), msg
+
+
+def test_format_2_accepts_integers_and_the_limits():
+    """Integers for every number, ``tau_syn = 0`` and the smallest normal ``tau_syn``, ``"inf"``
+    for every neuron, ``v_reset`` just below threshold, zero delays."""
+    data = example2()
+    neurons = data["neurons"]
+    neurons.update(
+        tau_mem="inf",
+        tau_syn=[0, 2.2250738585072014e-308, 5],
+        threshold=1,
+        bias=[0, 1, -1],
+        v_reset=[math.nextafter(1.0, 0.0), -(10**300), 0],
+        t_ref=2,
+    )
+    data["synapses"]["delay"] = 0
+    net = fpgrad.problem_from_dict(data).network
+    assert net.tau_mem.tolist() == [math.inf] * 3 and net.tau_syn[0] == 0.0
+    assert net.v_reset[0] == math.nextafter(1.0, 0.0) and net.delay.tolist() == [0.0] * 6
+    assert net.bias.dtype == np.float64 and net.bias.tolist() == [0.0, 1.0, -1.0]
+
+
+def test_format_2_hostile_files(tmp_path, monkeypatch):
+    """The reader's limits hold for the new keys: a duplicate ``delay``, integers beyond
+    float64 in ``bias`` and ``delay``, an over-long ``tau_mem`` list with ``"inf"`` entries."""
+    text = EXAMPLE2_FILE.read_text()
+    path = _write(tmp_path, text.replace('"delay": [', '"delay": 1.0, "delay": [', 1))
+    assert _load_error(path).endswith("key 'delay' appears twice in one object")
+    path = _write(tmp_path, text.replace('"bias": [0.02', '"bias": [1' + "0" * 400, 1))
+    assert _load_error(path).startswith("neurons.bias[0] = 100000000000...000 (401 digits) is too")
+    path = _write(tmp_path, text.replace('"delay": [0.0', '"delay": [-' + "9" * 5000, 1))
+    assert _load_error(path).startswith("synapses.delay[0] = -999999999999...999 (5000 digits)")
+    path = _write(tmp_path, text.replace('"tau_mem": [10.0', '"tau_mem": [' + "1" * 400, 1))
+    assert _load_error(path).startswith("neurons.tau_mem[0] = 111111111111...111 (400 digits)")
+    path = _write(tmp_path, text.replace('"tau_syn": [5.0', '"tau_syn": [Infinity', 1))
+    assert _load_error(path).startswith("neurons.tau_syn[0] = inf is not finite")
+    monkeypatch.setattr("fpgrad._io.MAX_SIZE", 3)
+    data = example2()
+    data["neurons"]["tau_mem"] = ["inf"] * 4
+    assert _one_line_error(data) == "neurons.tau_mem: 4 values, more than the 3 allowed"
+
+
+# --- Network: the fields of model 2 ------------------------------------------------------------
+
+
+def _network(**changes) -> fpgrad.Network:
+    fields = dict(n_inputs=1, n_neurons=2, tau_syn=5.0, tau_mem=10.0, threshold=1.0,
+                  pre=[0, 1, 0], post=[1, 2, 2], weight=[0.5, 0.5, 0.25])  # fmt: skip
+    fields.update(changes)
+    return fpgrad.Network(**fields)
+
+
+def test_network_model2_fields_broadcast_and_freeze():
+    """Numbers broadcast (per neuron, per synapse), lists are kept, defaults are model 1, every
+    array is float64 and read-only; ``replace`` validates the new fields again."""
+    net = _network()
+    assert net.tau_syn.tolist() == [5.0, 5.0] and net.is_model1
+    for name in ("bias", "v_reset", "t_ref"):
+        assert getattr(net, name).tolist() == [0.0, 0.0]
+    assert net.delay.tolist() == [0.0, 0.0, 0.0]
+    net = _network(tau_syn=[0.0, 2.5], bias=0.5, v_reset=[-1.0, 0.5], delay=1.5)
+    assert net.tau_syn.tolist() == [0.0, 2.5] and net.bias.tolist() == [0.5, 0.5]
+    assert net.v_reset.tolist() == [-1.0, 0.5] and net.delay.tolist() == [1.5] * 3
+    for name in (*NEURON_FIELDS, "delay"):
+        arr = getattr(net, name)
+        assert arr.dtype == np.float64 and not arr.flags.writeable, name
+    assert not net.is_model1
+    with pytest.raises(ProblemError, match=r"^neurons\.v_reset\[1\] = 0\.5 must be below"):
+        net.replace(threshold=[1.0, 0.5])
+    assert net.replace(delay=[0.0, 1.0, 2.0]).delay.tolist() == [0.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("change", "is_model1"),
+    [
+        ({}, True),
+        ({"tau_syn": [5.0, 5.0]}, True),
+        ({"t_ref": 2.0, "tau_mem": [5.0, 20.0], "threshold": 0.5}, True),
+        ({"tau_syn": [5.0, 4.0]}, False),
+        ({"tau_syn": 0.0}, False),
+        ({"bias": [0.0, 0.1]}, False),
+        ({"v_reset": -0.1}, False),
+        ({"delay": [0.0, 0.0, 0.1]}, False),
+    ],
+)
+def test_is_model1(change, is_model1):
+    assert _network(**change).is_model1 is is_model1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tau_syn": -1.0}, "neurons.tau_syn[0] = -1.0 must be >= 0 (0: delta synapses)"),
+        ({"tau_syn": [0.0, float("nan")]}, "neurons.tau_syn[1] = nan is not finite"),
+        ({"tau_syn": [0.0, 1e-310]}, "neurons.tau_syn[1] = 1e-310 is too small"),
+        ({"tau_syn": [5.0, 5.0, 5.0]}, "neurons.tau_syn: expected a number or a list of length 2"),
+        ({"bias": [0.0, float("inf")]}, "neurons.bias[1] = inf is not finite"),
+        ({"bias": np.zeros((2, 1))}, "neurons.bias: expected a number or a list of length 2"),
+        ({"v_reset": 1.0}, "neurons.v_reset[0] = 1.0 must be below the threshold 1.0"),
+        ({"v_reset": [0.0, 3.0], "threshold": [1.0, 2.0]},
+         "neurons.v_reset[1] = 3.0 must be below the threshold 2.0"),
+        ({"v_reset": float("-inf")}, "neurons.v_reset[0] = -inf is not finite"),
+        ({"delay": -0.5}, "synapses.delay[0] = -0.5 must be >= 0"),
+        ({"delay": [0.0, 1.0]}, "synapses.delay: expected a number or a list of length 3"),
+        ({"delay": [0.0, 1.0, float("nan")]}, "synapses.delay[2] = nan is not finite"),
+        ({"t_ref": -1.0}, "neurons.t_ref[0] = -1.0 must be >= 0"),
+    ],
+)  # fmt: skip
+def test_network_validates_model2_fields(change, message):
+    """Each bad value of the new fields: a ``ProblemError`` naming the field and the index,
+    with plain numbers in the message (never ``np.float64(...)``)."""
+    with pytest.raises(ProblemError) as err:
+        _network(**change)
+    assert str(err.value).startswith(message), str(err.value)

@@ -376,7 +376,8 @@ def files(tmp_path_factory, problem):
     (root / "t.json").write_text('{"neurons": [6, 7], "targets": [5.0, 8.0]}')
     exact = fpgrad.gradient(problem, LOSS).grad
     np.savez(root / "exact.npz", **exact.groups())
-    np.savez(root / "scaled.npz", weight=0.5 * exact.weight, tau_syn=exact.tau_syn[0])
+    np.savez(root / "scaled.npz", weight=0.5 * exact.weight, tau_syn=exact.tau_syn)
+    np.savez(root / "shared-tau-syn.npz", tau_syn=np.sum(exact.tau_syn))  # model 1's layout
     np.savez(root / "bad-name.npz", weights=exact.weight)
     np.savez(root / "bad-size.npz", weight=exact.weight[:3])
     (root / "not.npz").write_text("hello")
@@ -421,9 +422,11 @@ def test_check_fails(files, capsys):
     [
         (["--gradient", "bad-name.npz"], "unknown array name(s) weights"),
         (["--gradient", "bad-size.npz"], "expected 15 values"),
+        (["--gradient", "shared-tau-syn.npz"], "expected 5 values (the problem's tau_syn"),
+        (["--gradient", "shared-tau-syn.npz"], "tau_syn is per neuron"),
         (["--gradient", "not.npz"], "not a readable .npz"),
         (["--gradient", "missing.npz"], "No such file"),
-        (["--params", "weight,bias"], "unknown parameter group 'bias'"),
+        (["--params", "weight,gain"], "unknown parameter group 'gain'"),
     ],
 )
 def test_check_bad_input(files, capsys, extra, message):

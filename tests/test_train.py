@@ -256,3 +256,187 @@ def test_cli_surrogate(tmp_path, capsys):
     args = _parser().parse_args(["train", "yinyang", "--method", "surrogate", "--surrogate", "x"])
     assert args.func(args) == 2
     assert "unknown surrogate 'x'" in capsys.readouterr().err
+
+
+# -- model 2: learning other parameter groups ---------------------------------------------------
+
+
+def _initial(config: TrainConfig, n_inputs: int = 5, n_classes: int = 3):
+    """The classifier and initial parameters a run of ``config`` starts from."""
+    from fpgrad.train._loop import _model_for
+
+    model = _model_for(config, n_inputs, n_classes)
+    params = init_params(model, np.random.default_rng(config.seed), delay=config.delay)
+    return model, params.holding(config.learn, model)
+
+
+def test_learning_weights_and_delays(tiny_yinyang, tmp_path):
+    """Delays drawn in [0, 2] ms are learned with the weights: the loss decreases, the delays
+    move and stay >= 0, and the checkpoint holds them."""
+    train_set, val_set = tiny_yinyang
+    config = TrainConfig(**{**TINY.to_dict(), "learn": ("weight", "delay"), "delay": (0.0, 2.0)})
+    assert config.learn == ("weight", "delay") and not config.train_threshold
+    model, start = _initial(config)
+    assert start.delay.min() >= 0 and 1.5 < start.delay.max() <= 2.0
+    result = train(config, train_set, val_set, out_dir=tmp_path, progress=False)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+    assert result.history[-1]["val_acc"] >= 0.55
+    delay = result.params.delay
+    assert delay.shape == (model.n_synapses,) and np.all(delay >= 0)
+    assert np.abs(delay - start.delay).max() > 1e-2  # learned
+    np.testing.assert_array_equal(result.params.threshold, 1.0)  # not learned
+    assert result.params.tau_mem is None  # the classifier's constant
+    net = result.model.network(result.params)
+    np.testing.assert_array_equal(net.delay, delay)
+    ckpt = load_checkpoint(tmp_path / "checkpoint.npz")
+    np.testing.assert_array_equal(ckpt.params.delay, delay)
+    assert ckpt.config["learn"] == ["weight", "delay"] and ckpt.config["delay"] == [0.0, 2.0]
+
+
+def test_delays_are_projected_at_zero(tiny_yinyang):
+    """Small initial delays and a large step: many are pushed below 0 and clipped there."""
+    train_set, _ = tiny_yinyang
+    config = TrainConfig(
+        **{**TINY.to_dict(), "hidden": (8,), "epochs": 1, "lr": 0.05, "delay": (0.0, 0.3)},
+    )
+    config = TrainConfig(**{**config.to_dict(), "hidden": (8,), "learn": "weight, delay"})
+    result = train(config, train_set.subset(np.arange(100)), progress=False)
+    assert np.all(result.params.delay >= 0)
+    assert np.count_nonzero(result.params.delay == 0) > 0
+
+
+def test_learning_threshold_time_constant_and_bias(tiny_yinyang):
+    train_set, val_set = tiny_yinyang
+    learn = ("weight", "threshold", "tau_mem", "bias")
+    config = TrainConfig(**{**TINY.to_dict(), "learn": learn})
+    assert config.learn == learn and config.train_threshold
+    _, start = _initial(config)
+    result = train(config, train_set, val_set, progress=False)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < losses[0]
+    assert result.history[-1]["val_acc"] >= 0.55
+    p = result.params
+    for name in learn:
+        assert not np.array_equal(getattr(p, name), getattr(start, name)), name
+    assert np.all(p.threshold >= 0.05) and np.all(p.tau_mem >= 1e-3)
+    assert p.delay is None and p.tau_syn is None and p.t_ref is None
+
+
+def test_projection_keeps_every_group_in_its_domain():
+    from fpgrad.train import project
+
+    model = Classifier(sizes=(2, 3), v_reset=0.2)
+    n = model.n_neurons
+    bad = fpgrad.train.Params(
+        weight=np.array([-5.0, 1.0, 2.0, 3.0, -1.0, 0.5]),
+        threshold=np.array([0.01, 0.15, 2.0]),
+        tau_mem=np.array([-1.0, 1e-9, 10.0]),
+        tau_syn=np.array([0.0, -2.0, 5.0]),
+        delay=np.array([-0.5, 0.0, 1.0, -1e-12, 3.0, 0.1]),
+        bias=np.array([-3.0, 0.0, 3.0]),
+        v_reset=np.array([0.5, 0.2, -1.0]),
+        t_ref=np.array([-1.0, 0.0, 2.0]),
+    )
+    # tau_syn[0] was 0 (a delta-synapse neuron) before the step and stays 0
+    before = bad.replace(tau_syn=np.array([0.0, 5.0, 5.0]))
+    out = project(bad, model, fpgrad.train.LEARNABLE, previous=before)
+    np.testing.assert_array_equal(out.weight, bad.weight)
+    np.testing.assert_array_equal(out.bias, bad.bias)
+    np.testing.assert_array_equal(out.threshold, [0.05, 0.15, 2.0])
+    np.testing.assert_allclose(out.v_reset, [0.04, 0.14, -1.0])
+    np.testing.assert_array_equal(out.tau_mem, [1e-3, 1e-3, 10.0])
+    np.testing.assert_array_equal(out.tau_syn, [0.0, 1e-3, 5.0])
+    np.testing.assert_array_equal(out.delay, [0.0, 0.0, 1.0, 0.0, 3.0, 0.1])
+    np.testing.assert_array_equal(out.t_ref, [0.0, 0.0, 2.0])
+    model.network(out)  # a valid network
+    # threshold learned, v_reset fixed (0.2): the threshold stays above it
+    only = project(bad.replace(v_reset=None), model, ("threshold",))
+    np.testing.assert_allclose(only.threshold, [0.21, 0.21, 2.0])
+    assert only.v_reset is None and only.tau_mem is bad.tau_mem  # other groups untouched
+    # v_reset learned, threshold fixed
+    fixed = project(bad.replace(threshold=np.ones(n)), model, ("v_reset",))
+    np.testing.assert_allclose(fixed.v_reset, [0.5, 0.2, -1.0])
+    fixed = project(bad.replace(threshold=np.full(n, 0.3)), model, ("v_reset",))
+    np.testing.assert_allclose(fixed.v_reset, [0.29, 0.2, -1.0])
+
+
+def test_learn_settings_are_checked():
+    with pytest.raises(ValueError, match="unknown parameter 'weights'; valid ones: weight, "):
+        TrainConfig(learn=("weights",))
+    with pytest.raises(ValueError, match="input_time"):
+        TrainConfig(learn="weight,input_time")
+    with pytest.raises(ValueError, match="nothing to learn"):
+        TrainConfig(learn=())
+    with pytest.raises(ValueError, match="delta synapses"):
+        TrainConfig(tau_syn=0.0, learn=("weight", "tau_syn"))
+    with pytest.raises(ValueError, match="delay"):
+        TrainConfig(delay=(2.0, 1.0))
+    with pytest.raises(ValueError, match="v_reset"):
+        TrainConfig(v_reset=1.0)
+    config = TrainConfig(learn="t_ref,weight", train_threshold=True, delay=1.5)
+    assert config.learn == ("weight", "threshold", "t_ref") and config.delay == (1.5, 1.5)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig(learn=("weight", "threshold")).train_threshold
+    # a config of before model 2 (no learn): weights, and thresholds with train_threshold
+    old = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("learn", "delay")}
+    assert TrainConfig.from_dict({**old, "train_threshold": True}).learn == ("weight", "threshold")
+    from fpgrad.train import check_learn
+
+    surrogate = Surrogate(dt=0.5, batch_pad=4)
+    check_learn(TrainConfig(learn=("weight", "tau_mem", "bias")), surrogate)
+    with pytest.raises(ValueError, match="surrogate method cannot learn delay, t_ref"):
+        check_learn(TrainConfig(learn=("weight", "delay", "t_ref")), surrogate)
+    with pytest.raises(ValueError, match="cannot learn delay"):
+        train(TrainConfig(learn=("delay",)), load_yinyang("validation").subset(np.arange(4)),
+              method=surrogate, progress=False)  # fmt: skip
+
+
+def test_delta_synapse_classifier_initialises_with_unit_psp_peak():
+    model = Classifier(sizes=(5, 12, 3), tau_syn=0.0, t_ref=1000.0)
+    params = init_params(model, np.random.default_rng(0))
+    net = model.network(params)
+    np.testing.assert_array_equal(net.tau_syn, 0.0)
+    # K = 1: the mean first-layer weight is gain * theta / n_inputs = 3 / 5
+    assert abs(params.weight[:60].mean() - 0.6) < 0.3
+
+
+def test_cli_learn_options(tmp_path, capsys):
+    args = _parser().parse_args(
+        ["train", "digits", "--learn", "weight,delay", "--delay", "0,10", "--tau-syn", "0"]
+    )
+    assert (args.learn, args.delay, args.tau_syn) == ("weight,delay", "0,10", 0.0)
+    for argv, expected in (
+        (["--learn", "weight,speed"], "learn: unknown parameter 'speed'; valid ones: weight, "
+         "threshold, tau_mem, tau_syn, delay, bias, v_reset, t_ref"),
+        (["--learn", ""], "learn: nothing to learn"),
+        (["--delay", "1,x"], "--delay: expected LOW,HIGH or one delay in ms, got '1,x'"),
+        (["--delay", "3,1"], "delay: expected finite 0 <= low <= high"),
+        (["--tau-syn", "0", "--learn", "tau_syn"], "delta synapses"),
+        (["--method", "surrogate", "--learn", "weight,delay"], "cannot learn delay"),
+        (["--method", "surrogate", "--learn", "t_ref"], "cannot learn t_ref"),
+    ):  # fmt: skip
+        args = _parser().parse_args(["train", "yinyang", *argv, "--out-dir", str(tmp_path)])
+        assert args.func(args) == 2, argv
+        out, err = capsys.readouterr()
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("fpgrad: error: "), err
+        assert expected in lines[0] and out == ""
+    assert not any(tmp_path.iterdir())  # refused before anything ran
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--learn" in out and "--delay" in out and "--tau-syn" in out
+
+
+def test_cli_trains_delays(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "yinyang", "--epochs", "1", "--hidden", "4", "--t-max", "20"]
+    argv += ["--learn", "weight,delay,bias", "--delay", "0,3", "--no-progress"]
+    args = _parser().parse_args([*argv, "--out-dir", str(out)])
+    assert args.func(args) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["config"]["learn"] == ["weight", "delay", "bias"]
+    ckpt = load_checkpoint(out / "checkpoint.npz")
+    assert ckpt.params.delay is not None and np.all(ckpt.params.delay >= 0)
+    assert ckpt.params.bias is not None and ckpt.config["delay"] == [0.0, 3.0]

@@ -153,7 +153,7 @@ def output_neurons(problem: Problem) -> list[int]:
 def add_problem_loss_arguments(parser: argparse.ArgumentParser) -> None:
     """The positional ``problem`` and ``--loss`` / ``--target`` (read by :func:`build_loss`),
     shared by the commands that evaluate a loss: ``grad``, ``check``, ``compare``."""
-    parser.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
+    parser.add_argument("problem", help="problem file (JSON, format fpgrad-problem/2 or /1)")
     parser.add_argument("--loss", required=True, choices=sorted(LOSSES), help="the loss")
     parser.add_argument("--target", metavar="FILE", help="JSON file with the loss's arguments")
 
@@ -296,23 +296,27 @@ def _overflow_cause(loss: Any, problem: Problem) -> str:
 
 
 def load_gradient_npz(path: str) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file named by parameter group (``weight``, ``input_time``,
-    ``threshold``, ``tau_mem``, ``tau_syn``); any other name, or an array of anything but real
-    numbers (booleans, complex numbers, strings, objects), is an error."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise ProblemError(f"{path}: not a readable .npz file of arrays ({err})") from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ProblemError(
-            f"{path}: expected an .npz archive of arrays named by group, got one array"
-        )
-    try:
-        arrays = {name: np.asarray(data[name]) for name in data.files}
-    except (ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise ProblemError(f"{path}: not a readable .npz file of arrays ({err})") from None
-    finally:
-        data.close()
+    """Arrays of an ``.npz`` file named by parameter group (:data:`fpgrad.GROUPS`: ``weight``,
+    ``input_time``, ``threshold``, ``tau_mem``, ``tau_syn``, ``delay``, ``bias``, ``v_reset``,
+    ``t_ref``); any other name, or an array of anything but real numbers (booleans, complex
+    numbers, strings, objects), is an error."""
+    # the file is opened here, not by np.load: np.load(path) leaks its handle when the file
+    # starts like a zip archive but is not one (NpzFile's constructor raises BadZipFile)
+    with open(path, "rb") as fh:
+        try:
+            data = np.load(fh, allow_pickle=False)
+        except (ValueError, zipfile.BadZipFile, EOFError) as err:
+            raise ProblemError(f"{path}: not a readable .npz file of arrays ({err})") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ProblemError(
+                f"{path}: expected an .npz archive of arrays named by group, got one array"
+            )
+        try:
+            arrays = {name: np.asarray(data[name]) for name in data.files}
+        except (ValueError, zipfile.BadZipFile, EOFError) as err:
+            raise ProblemError(f"{path}: not a readable .npz file of arrays ({err})") from None
+        finally:
+            data.close()
     unknown = sorted(set(arrays) - set(GROUPS))
     if unknown:
         raise ProblemError(

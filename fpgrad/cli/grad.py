@@ -47,8 +47,10 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         "grad",
         help="exact gradient of a spike-time loss, as JSON",
         description='Print {"loss", "method", "gradient": {group: [...]}, '
-        '"degenerate", "degeneracy"} for PROBLEM. Groups: weight (file order), input_time '
-        "(inputs flattened, each sorted), threshold, tau_mem, tau_syn. --target FILE is a JSON "
+        '"degenerate", "degeneracy"} for PROBLEM. Groups: weight and delay (per synapse, file '
+        "order), input_time (inputs flattened, each sorted), threshold, tau_mem, tau_syn, bias, "
+        "v_reset, t_ref (per neuron; a delta-synapse neuron's tau_syn entry is 0, delay and "
+        "t_ref at 0 get the right derivative). --target FILE is a JSON "
         'object of the loss\'s arguments: first-spike-mse {"targets": [ms...], "neurons": '
         '[ids]}, first-spike-ce {"label": k, "neurons": [ids], "tau0", "tau1", '
         '"alpha"}, van-rossum {"targets": {"node": [ms...]}, "tau"}, spike-count '

@@ -31,14 +31,14 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     sim = subparsers.add_parser(
         "simulate",
         help="simulate a problem file exactly and print its spikes as JSON",
-        description="Simulate PROBLEM (JSON, format fpgrad-problem/1) on [0, t_max] with the "
+        description="Simulate PROBLEM (JSON, format fpgrad-problem/2 or /1) on [0, t_max] with the "
         'exact event-driven simulator. Prints {"spike_node": [...], "spike_time": [...], '
         '"degeneracy": {...}}: neuron spikes sorted by time then node id (global ids), times '
         "in ms at full float64 precision, and the margins to a change of spike pattern (null "
         "where a margin does not exist). A value that is not finite (a float64 overflow in "
         "the Jacobian on an extreme problem) is an error (exit code 2), never written.",
     )
-    sim.add_argument("problem", help="problem file (JSON, format fpgrad-problem/1)")
+    sim.add_argument("problem", help="problem file (JSON, format fpgrad-problem/2 or /1)")
     sim.add_argument("--out", metavar="FILE", help="write the JSON to FILE instead of stdout")
     sim.add_argument(
         "--max-spikes",

@@ -46,12 +46,25 @@ def _method(args: argparse.Namespace, batch_size: int) -> GradientMethod:
     return Surrogate(batch_pad=batch_size, **{**SURROGATE_DEFAULTS, **options})
 
 
+def _delay(text: str | None) -> tuple[float, float] | None:
+    """``--delay``: ``LOW,HIGH`` (uniform draws per synapse) or one value ``D`` (every synapse)."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        values = [float(x) for x in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ValueError(f"--delay: expected LOW,HIGH or one delay in ms, got {text!r}")
+    return (values[0], values[-1])
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``fpgrad train`` with parsed ``args``; returns the exit code."""
-    from ..train import TrainConfig, load_task, train
+    from ..train import TASKS, TrainConfig, check_learn, load_task, train
 
-    task = load_task(args.task, seed=args.split_seed)
-    base: dict[str, Any] = {**TrainConfig().to_dict(), **task.defaults}
+    base: dict[str, Any] = {**TrainConfig().to_dict(), **TASKS[args.task]}
     given = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -67,14 +80,19 @@ def run(args: argparse.Namespace) -> int:
         "ema": args.ema,
         "train_threshold": args.train_threshold or None,
         "hidden": tuple(args.hidden) if args.hidden else None,
+        "learn": args.learn,
+        "tau_syn": args.tau_syn,
     }
-    base.update({k: v for k, v in given.items() if v is not None})
     try:
+        given["delay"] = _delay(args.delay)
+        base.update({k: v for k, v in given.items() if v is not None})
         config = TrainConfig.from_dict(base)
         method = _method(args, config.batch_size)
+        check_learn(config, method)
     except ValueError as err:
         print(f"fpgrad: error: {err}", file=sys.stderr, flush=True)
         return 2
+    task = load_task(args.task, seed=args.split_seed)
     result = train(
         config,
         task.train,
@@ -161,7 +179,32 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         help="per-step decay of the parameter average that is evaluated (0: none; default: task)",
     )
-    p.add_argument("--train-threshold", action="store_true", help="also train the thresholds")
+    p.add_argument(
+        "--learn",
+        metavar="GROUPS",
+        help="comma-separated parameters to learn, any of weight, threshold, tau_mem, tau_syn, "
+        "delay, bias, v_reset, t_ref (default: weight); each is projected back into its domain "
+        "after every step (delays, t_ref >= 0; time constants >= 1e-3 ms; threshold >= 0.05 and "
+        "v_reset at least 0.01 below it); the surrogate method cannot learn delay or t_ref",
+    )
+    p.add_argument(
+        "--train-threshold",
+        action="store_true",
+        help="also learn the thresholds (= --learn ...,threshold)",
+    )
+    p.add_argument(
+        "--delay",
+        metavar="LOW,HIGH",
+        help="initial synaptic delays in ms, drawn uniformly per synapse from [LOW, HIGH] (one "
+        "value: every synapse; default 0)",
+    )
+    p.add_argument(
+        "--tau-syn",
+        type=float,
+        metavar="MS",
+        help="synaptic time constant of every neuron in ms (default 5; 0: delta synapses, V "
+        "jumps by w)",
+    )
     p.add_argument("--split-seed", type=int, default=0, help="digits split seed (default 0)")
     p.add_argument("--threads", type=int, default=2, help="exact: threads over samples (default 2)")
     p.add_argument("--out-dir", default="train-output", help="output folder (default train-output)")

@@ -23,6 +23,7 @@ from ._model import DiscreteParams as DiscreteParams
 from ._model import DiscreteProblem as DiscreteProblem
 from ._model import discretize as discretize
 from ._model import simulate_discrete as simulate_discrete
+from ._propagators import bias_factor as bias_factor
 from ._propagators import step_factors as step_factors
 from ._surrogates import DEFAULT_WIDTH as DEFAULT_WIDTH
 from ._surrogates import PRESETS as PRESETS

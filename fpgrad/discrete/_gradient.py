@@ -1,4 +1,11 @@
-"""Surrogate-gradient BPTT: ``jax.grad`` of a loss of the discrete outputs through the scan."""
+"""Surrogate-gradient BPTT: ``jax.grad`` of a loss of the discrete outputs through the scan.
+
+Every group of :data:`fpgrad.grad.GROUPS` but ``input_time`` is reported, in the exact engines'
+shapes: ``weight`` ``(K,)``, ``threshold``, ``tau_mem``, ``tau_syn``, ``bias``, ``v_reset``
+``(N,)`` by BPTT (``tau_syn`` is 0 for delta-synapse neurons), and ``delay`` ``(K,)``, ``t_ref``
+``(N,)`` as zeros: on the grid they are whole steps ``round(d / dt)``, a piecewise-constant map
+with no derivative (docs/model.md §4).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from ._model import (
 )
 from ._surrogates import SurrogateSpike
 
-__all__ = ["SurrogateGradient", "surrogate_gradient"]
+__all__ = ["SurrogateGradient", "grid_gradients", "surrogate_gradient"]
 
 LossFn = Callable[..., ArrayLike]
 
@@ -40,9 +47,11 @@ class SurrogateGradient:
     Attributes:
         loss: the loss value.
         gradients: :class:`fpgrad.grad.Gradients` with ``weight`` (per synapse, file order;
-            duplicate synapses get equal gradients), ``threshold``, ``tau_mem`` and ``tau_syn``
-            (shape ``(1,)``), as float64 numpy arrays; ``input_time`` is ``None`` (spike times are
-            binned to the grid, a piecewise-constant map).
+            duplicate synapses get equal gradients), ``threshold``, ``tau_mem``, ``tau_syn``
+            (per neuron, 0 for delta-synapse neurons), ``bias`` and ``v_reset``, and zeros for
+            ``delay`` and ``t_ref`` (whole steps on the grid), as float64 numpy arrays;
+            ``input_time`` is ``None`` (spike times are binned to the grid, a
+            piecewise-constant map).
         inputs: gradient w.r.t. the binned input count raster, shape of ``dp.inputs``.
         output: the :class:`DiscreteOutput` the loss was computed from.
         dp: the :class:`DiscreteProblem`; ``surrogate``: the surrogate used.
@@ -63,13 +72,14 @@ def _loss_and_grad(
     pre: Array,
     post: Array,
     ref_steps: Array,
+    delay_steps: Array,
     loss_args: tuple[Any, ...],
     opts: _Options,
     loss_fn: LossFn,
     n_inputs: int,
 ):
     def objective(p: DiscreteParams, x: Array):
-        raster, voltage = _run(p, pre, post, ref_steps, x, opts)
+        raster, voltage = _run(p, pre, post, ref_steps, delay_steps, x, opts)
         out = DiscreteOutput(raster, voltage, opts.dt, n_inputs)
         loss = jnp.asarray(loss_fn(out, *loss_args))
         if loss.shape != ():
@@ -80,6 +90,27 @@ def _loss_and_grad(
         params, inputs
     )
     return loss, out, g_params, g_inputs
+
+
+def grid_gradients(g_params: DiscreteParams, network: Network) -> Gradients:
+    """The BPTT cotangent of :class:`DiscreteParams` as :class:`fpgrad.grad.Gradients` (float64
+    numpy): every network group, ``delay`` and ``t_ref`` as zeros (no grid gradient), the
+    ``tau_syn`` of delta-synapse neurons 0."""
+
+    def host(x: Array) -> NDArray[np.float64]:
+        return np.asarray(x, dtype=np.float64)
+
+    tau_syn = np.where(network.tau_syn == 0, 0.0, host(g_params.tau_syn))
+    return Gradients(
+        weight=host(g_params.weight),
+        threshold=host(g_params.threshold),
+        tau_mem=host(g_params.tau_mem),
+        tau_syn=tau_syn,
+        delay=np.zeros(network.n_synapses),
+        bias=host(g_params.bias),
+        v_reset=host(g_params.v_reset),
+        t_ref=np.zeros(network.n_neurons),
+    )
 
 
 def surrogate_gradient(
@@ -102,7 +133,8 @@ def surrogate_gradient(
     The problem is put on the grid of step ``dt`` (:func:`discretize`), simulated by
     :func:`simulate_discrete` and ``jax.value_and_grad`` is taken through the ``lax.scan``: the
     spike nonlinearity contributes its surrogate derivative, everything else its exact
-    derivative (propagators included, so ``tau_mem`` and ``tau_syn`` get gradients).
+    derivative (propagators included, so ``tau_mem``, ``tau_syn`` and ``bias`` get gradients;
+    ``delay`` and ``t_ref``, whole steps on the grid, get zeros).
 
     Args:
         problem: a :class:`Problem`, a :class:`Network` (with ``batch`` and ``t_max``) or an
@@ -136,25 +168,18 @@ def surrogate_gradient(
         dp.pre,
         dp.post,
         dp.ref_steps,
+        dp.delay_steps,
         tuple(loss_args),
         opts=opts,
         loss_fn=loss_fn,
         n_inputs=dp.n_inputs,
     )
 
-    def host(x: Array) -> NDArray[np.float64]:
-        return np.asarray(x, dtype=np.float64)
-
-    grads = Gradients(
-        weight=host(g_params.weight),
-        threshold=host(g_params.threshold),
-        tau_mem=host(g_params.tau_mem),
-        tau_syn=host(g_params.tau_syn).reshape(1),
-    )
+    grads = grid_gradients(g_params, dp.network)
     return SurrogateGradient(
         loss=float(loss),
         gradients=grads,
-        inputs=host(g_inputs),
+        inputs=np.asarray(g_inputs, dtype=np.float64),
         output=out,
         dp=dp,
         surrogate=opts.surrogate,

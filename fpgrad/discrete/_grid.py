@@ -18,6 +18,10 @@ chains of spikes: on a small recurrent test problem the mean error is about ``2 
 inputs to the *nearest* grid point roughly halves that constant, but moves some inputs earlier
 than they occur, breaking the "delayed events" reading; neuron spikes can only be delayed.)
 
+Synaptic delays are not binned but rounded to whole steps, ``round(d / dt)`` half up, by the
+grid model (:mod:`fpgrad.discrete._model`): an arrival lands ``round(d / dt)`` steps after its
+spike's step.
+
 Rasters are compared by their Hamming distance (:func:`raster_hamming`): the number of
 ``(step, neuron)`` entries whose spike counts differ, on the grid itself or after summing both
 over coarser bins (:func:`coarsen_raster`).

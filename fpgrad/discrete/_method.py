@@ -41,7 +41,7 @@ from .._method import (
 from .._problem import Network, Problem, ProblemError
 from ..grad import Gradients
 from ..losses import FirstSpikeCrossEntropy, Loss
-from ._gradient import _loss_and_grad, surrogate_gradient
+from ._gradient import _loss_and_grad, grid_gradients, surrogate_gradient
 from ._grid import _check_dt, bin_inputs, bin_times
 from ._model import DiscreteOutput, DiscreteParams, _Options, _options, _run_single, discretize
 from ._surrogates import SurrogateSpike, get_surrogate
@@ -208,14 +208,14 @@ def _cross_entropy_chunk(
     """Losses, grid first-spike times of every neuron (``inf`` if silent) of one padded chunk of
     a cross-entropy minibatch, and the masked *sum* of the per-sample gradients (each clipped to
     norm ``sample_clip`` if ``per_sample``)."""
-    tau_mem, tau_syn, pre, post, ref_steps = fixed
+    tau_mem, tau_syn, bias, v_reset, pre, post, ref_steps, delay_steps = fixed
     n_inputs = counts.shape[-1]
     out_index = jnp.asarray(outputs) - n_inputs
     per_label = [FirstSpikeCrossEntropy(outputs, c, *constants) for c in range(len(outputs))]
 
     def sample_loss(w: Array, th: Array, raster: Array, label: Array):
-        params = DiscreteParams(w, th, tau_mem, tau_syn)
-        spikes, _ = _run_single(params, pre, post, ref_steps, raster, opts)
+        params = DiscreteParams(w, th, tau_mem, tau_syn, bias, v_reset)
+        spikes, _ = _run_single(params, pre, post, ref_steps, delay_steps, raster, opts)
         # first-spike times of the output columns only (through all N columns, the gradient
         # of the cumulative product tripled the time of a step); every class's loss is
         # evaluated and the (traced) label picks one
@@ -273,8 +273,10 @@ class Surrogate(GradientMethod):
             it to the training batch size.
 
     Input-time gradients are not defined on the grid (binning is piecewise constant):
-    ``input_time`` is left out of the result. Predictions of a batch (``first_spike_time``) are
-    the grid times of the first spike of each neuron.
+    ``input_time`` is left out of the result. ``delay`` and ``t_ref`` (whole steps on the grid)
+    are reported as zeros, the ``tau_syn`` of delta-synapse neurons as 0; every other group of
+    :data:`fpgrad.grad.GROUPS` by BPTT, in the exact engines' shapes. Predictions of a batch
+    (``first_spike_time``) are the grid times of the first spike of each neuron.
     """
 
     dt: float = 0.1
@@ -408,7 +410,8 @@ class Surrogate(GradientMethod):
             "with_grad": with_grad,
             "per_sample": with_grad and sample_clip > 0,
         }
-        fixed = (p.tau_mem, p.tau_syn, dp.pre, dp.post, dp.ref_steps)
+        fixed = (p.tau_mem, p.tau_syn, p.bias, p.v_reset, dp.pre, dp.post, dp.ref_steps,
+                 dp.delay_steps)  # fmt: skip
         labels = np.array([lo.label for lo in losses], dtype=np.int32)
         counts = data.window(dp.n_steps + 1)
         size = self.batch_pad
@@ -458,20 +461,16 @@ class Surrogate(GradientMethod):
         inputs = jnp.asarray(data.window(dp.n_steps + 1), self.dtype)
         if params:
             _, out, g_params, _ = _loss_and_grad(
-                dp.params, inputs, dp.pre, dp.post, dp.ref_steps, (), opts=opts,
+                dp.params, inputs, dp.pre, dp.post, dp.ref_steps, dp.delay_steps, (), opts=opts,
                 loss_fn=_grid_mean(items, net.n_inputs, net.n_neurons, t_max),
                 n_inputs=dp.n_inputs,
             )  # fmt: skip
-            grads = {
-                "weight": _host(g_params.weight),
-                "threshold": _host(g_params.threshold),
-                "tau_mem": _host(g_params.tau_mem),
-                "tau_syn": _host(g_params.tau_syn).reshape(1),
-            }
+            grads = grid_gradients(g_params, net).groups()
         else:
             from ._model import _run
 
-            raster, _ = _run(dp.params, dp.pre, dp.post, dp.ref_steps, inputs, opts)
+            raster, _ = _run(dp.params, dp.pre, dp.post, dp.ref_steps, dp.delay_steps, inputs,
+                             opts)  # fmt: skip
             out, grads = DiscreteOutput(raster, None, dp.dt, dp.n_inputs), {}
         values = _host(values_fn(out)).reshape(-1)
         raster = np.asarray(out.raster) > 0.5

@@ -1,40 +1,68 @@
-"""The discrete-time model: the problem of docs/model.md §1 on a time grid, in JAX (``lax.scan``).
+"""The discrete-time model: the problem of docs/model.md §1 (model 2) on a time grid, in JAX.
 
 Grid and binning as in :mod:`fpgrad.discrete._grid` (``t_n = n dt``, an event at ``g`` lands at
-step ``ceil(g / dt)``). Per neuron ``i`` the state is ``(V_i, J_i)`` with
-``J_i = sum_k [post_k = i] w_k I_{pre_k}`` (the dense matrix ``W[pre_k, post_k] += w_k`` of shape
-``(M + N, N)``, duplicate synapses summed). Step ``n -> n + 1`` (``n = 0..n_steps - 1``):
+step ``ceil(g / dt)``). Per neuron ``i`` the state is ``(V_i, J_i)``; the factors of one exact
+step are ``alpha_i, beta_i, H_i`` (:func:`step_factors`) and ``G_i`` (:func:`bias_factor`).
+Neurons with ``tau_syn_i > 0`` have current synapses, those with ``tau_syn_i = 0`` delta
+synapses (no ``J``: ``alpha = H = 0``). Synapse ``k`` delays its spikes by
+``D_k = round(d_k / dt)`` whole steps (half up, like the refractory period): a spike emitted
+at step ``n`` (an input spike at ``g``: ``n = ceil(g / dt)``) arrives at step ``n + E_k`` with
+``E_k = D_k``, except that a synapse from a *neuron* onto a delta-synapse neuron has
+``E_k = max(D_k, 1)`` (below). ``A_n`` is the weighted arrival count at ``t_n``,
+``A_{n,i} = sum_k [post_k = i] w_k c_{pre_k, n - E_k}`` (``c_{j,m}``: spikes of node ``j`` at
+step ``m``; dense matrices ``W^(E)[pre_k, post_k] += w_k`` per distinct ``E``, duplicate
+synapses summed). Step ``n -> n + 1`` (``n = 0..n_steps - 1``):
 
-    J  <- J + x_n W_in                   inputs landing at t_n (x_n: input counts at step n)
-    U  =  beta V + H J                   V at t_{n+1}, before any reset (exact propagator)
+    J  <- J + A_n                        current-synapse arrivals landing at t_n
+    U  =  beta V + H J + G bias          V at t_{n+1} before delta arrivals (exact propagator)
     J  <- alpha J
+    U  <- U + A_{n+1}                    delta-synapse arrivals landing at t_{n+1} (n = 0: + A_0)
+    U  <- v_reset                        if refractory at t_{n+1} (bias and arrivals ignored)
     s  =  S(x),  x = (U - theta) / theta spike at t_{n+1}: H(x) forward, i.e. U >= theta fires
-    V  <- U - theta sd    (reset "subtract", the default)   or   U (1 - sd)   (reset "zero")
-    J  <- J + s W_rec                    recurrent spikes emitted at t_{n+1} land at t_{n+1}
+    V  <- U - (theta - v_reset) sd   (reset "subtract", the default)
+          U (1 - sd) + v_reset sd    (reset "zero": V <- v_reset exactly)
 
-with ``alpha, beta, H`` the exact step factors (:func:`step_factors`), ``S`` a
-:class:`SurrogateSpike` (surrogate derivative backward; its smooth primitive forward if
-``spiking=False``; ``x = U - theta`` for the library presets with ``relative=False``), and
+with ``S`` a :class:`SurrogateSpike` (surrogate derivative backward; its smooth primitive forward
+if ``spiking=False``; ``x = U - theta`` for the library presets with ``relative=False``), and
 ``sd = stop_gradient(s)`` if ``detach_reset`` (default) else ``s``. ``V_0 = J_0 = 0``. The
-threshold keeps its gradient through the reset term ``theta sd`` in either case.
+threshold and ``v_reset`` keep their gradients through the reset term in either case. The
+subtractive reset keeps the overshoot, ``V = v_reset + (U - theta)``; ``"zero"`` is the
+continuous model's ``V <- v_reset``. With ``bias = v_reset = 0``, ``tau_syn > 0`` and no
+delays (model 1) this is the model-1 step on the model-1 code path (one weight matrix, no
+arrival buffer): rasters, voltages and gradients bit for bit as before, but for the ``tau_mem``
+gradient, which may differ in the last bit (the exact zero that the bias term ``G bias``
+contributes joins it in another order).
 
-Timing. Every event is delayed to the next grid point, never earlier: an input spike at ``g``
-enters ``J`` at ``t_{ceil(g/dt)}``; a neuron whose ``U`` reaches threshold at ``t_{n+1}`` (its
-exact crossing lies in ``(t_n, t_{n+1}]``) fires at ``t_{n+1}``, is reset at ``t_{n+1}``, and its
-spike enters its targets' currents at ``t_{n+1}`` too -- the same step, no extra delay, like the
-continuous model's instantaneous synapses; as ``h(0) = 0`` the spike first moves the targets'
-``V`` at ``t_{n+2}``. So between events the grid model samples the exact continuous solution,
-and with every event on the grid (and no reset) it is exact at the grid points.
+Timing. Every event is delayed to the next grid point, never earlier (but for delays: rounding
+``d_k`` to the nearest step can move an arrival up to ``dt / 2`` before ``g + d_k``; a delay on
+the grid is exact): an input spike at ``g`` enters at ``t_{ceil(g/dt)}``; a neuron whose ``U``
+reaches threshold at ``t_{n+1}`` (its exact crossing lies in ``(t_n, t_{n+1}]``) fires at
+``t_{n+1}``, is reset at ``t_{n+1}``, and its spike enters its targets' currents at
+``t_{n+1 + D}`` -- with ``D = 0`` the same step, like the continuous model's instantaneous
+synapses; as ``h(0) = 0`` the spike first moves the targets' ``V`` at ``t_{n+2 + D}``. A delta
+arrival at ``t_m`` moves ``V(t_m)`` itself and can fire the target at ``t_m``, as in the
+continuous model; two arrivals the grid cannot see at their own point are moved one step later,
+undecayed: those landing at ``t_0`` (the raster has no check at ``t = 0``: they count at
+``t_1``) and zero-delay spikes of a neuron onto a delta-synapse neuron (a same-instant cascade:
+``E_k = max(D_k, 1)``). So between events the grid model samples the exact continuous solution,
+and with every event on the grid (delays, refractory periods and neuron spikes included, and no
+reset overshoot) it is exact at the grid points.
 
 Refractory period: ``r_i = round(t_ref_i / dt)`` steps (half up). After a spike at step ``n``,
-``V`` is held at 0 at steps ``n+1..n+r`` (no spike possible, no gradient through ``V``) while
-``J`` evolves and receives spikes; ``V`` is propagated again from 0 at ``t_{n+r}``, matching the
-continuous release at ``f + t_ref`` to within a step. It is triggered by ``U >= theta`` (also in
-the smooth mode).
+``V`` is held at ``v_reset`` at steps ``n+1..n+r`` (no spike possible, no gradient through ``V``;
+bias and delta arrivals are ignored, as in the continuous model, whose ``V`` is held on
+``(f, f + t_ref]``) while ``J`` evolves and receives spikes; ``V`` is propagated again from
+``v_reset`` at ``t_{n+r}``, matching the continuous release at ``f + t_ref`` to within a step. It
+is triggered by ``U >= theta`` (also in the smooth mode).
+
+Gradients (BPTT through the scan) reach ``weight``, ``threshold``, ``tau_mem``, ``tau_syn`` (of
+current-synapse neurons; 0 for delta-synapse ones, a discrete kind), ``bias`` and ``v_reset``;
+delays and refractory periods are whole steps on the grid (piecewise constant), so they have no
+grid gradient (:func:`fpgrad.discrete.surrogate_gradient` reports zeros).
 
 Outputs (:class:`DiscreteOutput`): the raster ``s`` and, optionally, the voltage ``U`` (the
-pre-reset potential the threshold sees, 0 while refractory), both ``(n_steps + 1, N)`` with row 0
-(``t = 0``) all zeros, batched as ``(B, n_steps + 1, N)``. Time in ms.
+pre-reset potential the threshold sees, ``v_reset`` while refractory), both ``(n_steps + 1, N)``
+with row 0 (``t = 0``) all zeros, batched as ``(B, n_steps + 1, N)``. Time in ms.
 """
 
 from __future__ import annotations
@@ -54,7 +82,7 @@ from numpy.typing import DTypeLike, NDArray
 from .._memory import check_allocation
 from .._problem import Network, Problem, ProblemError, as_inputs
 from ._grid import _check_dt, bin_inputs, n_grid_steps
-from ._propagators import step_factors
+from ._propagators import bias_factor, step_factors
 from ._surrogates import SurrogateSpike, get_surrogate
 
 __all__ = [
@@ -79,14 +107,19 @@ class DiscreteParams(NamedTuple):
     Attributes:
         weight: ``(K,)`` synaptic weights, file order.
         threshold: ``(N,)`` thresholds.
-        tau_mem: ``(N,)`` membrane time constants (ms).
-        tau_syn: ``()`` the synaptic time constant (ms).
+        tau_mem: ``(N,)`` membrane time constants (ms), ``inf`` allowed.
+        tau_syn: ``(N,)`` synaptic time constants (ms); ``0`` for delta-synapse neurons (which
+            neurons those are is fixed by the network, not by these values).
+        bias: ``(N,)`` constant input currents (V units per ms).
+        v_reset: ``(N,)`` reset values.
     """
 
     weight: Array
     threshold: Array
     tau_mem: Array
     tau_syn: Array
+    bias: Array
+    v_reset: Array
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,6 +136,7 @@ class DiscreteProblem:
         inputs: binned inputs, working dtype.
         pre: ``(K,)`` global source ids; ``post``: ``(K,)`` target *neuron* indices ``0..N-1``.
         ref_steps: ``(N,)`` refractory periods in steps, ``round(t_ref / dt)``.
+        delay_steps: ``(K,)`` synaptic delays in steps, ``round(delay / dt)`` (half up).
     """
 
     network: Network
@@ -113,6 +147,7 @@ class DiscreteProblem:
     pre: Array = field(repr=False)
     post: Array = field(repr=False)
     ref_steps: Array = field(repr=False)
+    delay_steps: Array = field(repr=False)
 
     @property
     def n_inputs(self) -> int:
@@ -187,12 +222,19 @@ def discretize(
     if not jnp.issubdtype(dtype, jnp.floating):
         raise ValueError(f"dtype = {dtype} must be a float dtype")
     n_samples = 1 if samples is None else len(samples)
+    delay_steps = _round_steps(network.delay, dt, n_steps)
+    buffer_rows = int(
+        _effective_delays(network, delay_steps)[network.pre >= network.n_inputs].max(initial=0)
+    )
+    buffer_rows = min(buffer_rows, n_steps - 1)  # later arrivals of a neuron's spikes never land
     check_allocation(
-        GRID_ARRAYS_PER_NEURON
-        * dtype.itemsize
+        dtype.itemsize
         * n_samples
         * (n_steps + 1.0)
-        * (network.n_inputs + network.n_neurons),
+        * (
+            GRID_ARRAYS_PER_NEURON * (network.n_inputs + network.n_neurons)
+            + buffer_rows * network.n_neurons
+        ),
         f"the grid model with dt = {dt:g} ms ({n_steps + 1} steps x {n_samples} sample(s) x "
         f"{network.n_inputs + network.n_neurons} nodes, with its BPTT)",
         "use a larger dt, fewer samples per batch, or the exact event-driven methods (no grid)",
@@ -205,12 +247,14 @@ def discretize(
         raster = np.stack(
             [bin_inputs(as_inputs(network.n_inputs, s), dt, n_steps) for s in samples]
         )
-    ref_steps = np.floor(network.t_ref / dt + 0.5).astype(np.int32)
+    ref_steps = _round_steps(network.t_ref, dt, n_steps)
     params = DiscreteParams(
         weight=jnp.asarray(network.weight, dtype),
         threshold=jnp.asarray(network.threshold, dtype),
         tau_mem=jnp.asarray(network.tau_mem, dtype),
         tau_syn=jnp.asarray(network.tau_syn, dtype),
+        bias=jnp.asarray(network.bias, dtype),
+        v_reset=jnp.asarray(network.v_reset, dtype),
     )
     return DiscreteProblem(
         network=network,
@@ -221,6 +265,25 @@ def discretize(
         pre=jnp.asarray(network.pre, jnp.int32),
         post=jnp.asarray(network.post - network.n_inputs, jnp.int32),
         ref_steps=jnp.asarray(ref_steps),
+        delay_steps=jnp.asarray(delay_steps),
+    )
+
+
+def _round_steps(duration: NDArray[np.float64], dt: float, n_steps: int) -> NDArray[np.int32]:
+    """A duration (ms) in whole steps, ``round(d / dt)`` half up (``floor(d / dt + 1/2)``),
+    capped at ``n_steps + 1`` (longer ones act alike on the grid: held to the end, or arriving
+    after it)."""
+    steps = np.minimum(np.floor(np.asarray(duration) / dt + 0.5), n_steps + 1)
+    return steps.astype(np.int32)
+
+
+def _effective_delays(network: Network, delay_steps: NDArray[np.int32]) -> NDArray[np.int32]:
+    """``E_k``: the delay in steps, at least 1 from a neuron onto a delta-synapse neuron (a
+    same-instant cascade the grid cannot resolve; module docstring)."""
+    delta_target = network.tau_syn[network.post - network.n_inputs] == 0
+    from_neuron = network.pre >= network.n_inputs
+    return np.where(delta_target & from_neuron, np.maximum(delay_steps, 1), delay_steps).astype(
+        np.int32
     )
 
 
@@ -237,7 +300,7 @@ class DiscreteOutput:
         raster: spikes ``(n_steps + 1, N)`` (batched ``(B, n_steps + 1, N)``); row ``n`` is
             ``t = n dt``, row 0 is zero. Values 0/1 (the smooth primitive if ``spiking=False``).
         voltage: the pre-reset potential ``U`` at the grid points, same shape, or ``None`` if not
-            recorded. Row 0 is ``V(0) = 0``; 0 while refractory.
+            recorded. Row 0 is ``V(0) = 0``; ``v_reset`` while refractory.
         dt: grid step (ms); ``n_inputs``: ``M``, to report global neuron ids.
     """
 
@@ -302,7 +365,11 @@ class _Options:
     ``rec_src`` / ``rec_dst``: the neurons (``0..N-1``) that send / receive neuron-to-neuron
     synapses (empty: none); the scan multiplies only that block of the recurrent weights, so
     a layered network costs its next-layer block per step, not ``N x N`` (a network with other
-    such neurons compiles anew).
+    such neurons compiles anew). ``delta``: the delta-synapse neurons (``tau_syn = 0``; empty:
+    none). ``delays``: the distinct effective delays ``E`` in steps (module docstring), sorted,
+    or ``()`` when they are all 0 (the model-1 path, one weight matrix and no arrival buffer);
+    ``in_classes`` / ``rec_classes``: the positions in ``delays`` of the delays of the synapses
+    from inputs / from neurons.
     """
 
     dt: float
@@ -314,6 +381,10 @@ class _Options:
     rec_src: tuple[int, ...]
     rec_dst: tuple[int, ...]
     refractory: bool
+    delta: tuple[int, ...] = ()
+    delays: tuple[int, ...] = ()
+    in_classes: tuple[int, ...] = ()
+    rec_classes: tuple[int, ...] = ()
 
 
 def _run_single(
@@ -321,6 +392,7 @@ def _run_single(
     pre: Array,
     post: Array,
     ref_steps: Array,
+    delay_steps: Array,
     inputs: Array,
     opts: _Options,
 ) -> tuple[Array, Array | None]:
@@ -328,39 +400,94 @@ def _run_single(
     n_neurons = params.threshold.shape[0]
     n_steps = inputs.shape[0] - 1
     dtype = params.threshold.dtype
-    w = jnp.zeros((n_inputs + n_neurons, n_neurons), dtype).at[pre, post].add(params.weight)
     # recurrent block restricted to the neurons that send / receive neuron-to-neuron synapses
     # (for a layered network the next layer only, not N x N)
     src, dst = np.asarray(opts.rec_src, np.int32), np.asarray(opts.rec_dst, np.int32)
-    w_in, w_rec = w[:n_inputs], w[n_inputs:][src[:, None], dst[None, :]]
+    is_delta = np.zeros(n_neurons, bool)
+    is_delta[list(opts.delta)] = True
+    has_delta = bool(opts.delta)
+    w_now = w_later = None  # recurrent weights of the arrivals at t_{n+1} / later
+    n_buffer = 0
+    if not opts.delays:
+        w = jnp.zeros((n_inputs + n_neurons, n_neurons), dtype).at[pre, post].add(params.weight)
+        w_in, w_now = w[:n_inputs], w[n_inputs:][src[:, None], dst[None, :]]
+        if has_delta:
+            arrivals = inputs @ w_in  # (n_steps + 1, N): input arrivals at t_0..t_T
+        else:
+            drive = inputs[:n_steps] @ w_in  # (n_steps, N): current jumps at t_0..t_{T-1}
+    else:
+        delays = np.asarray(opts.delays, np.int32)
+        eff = delay_steps
+        if has_delta:
+            onto_delta = (pre >= n_inputs) & jnp.asarray(is_delta)[post]
+            eff = jnp.where(onto_delta, jnp.maximum(eff, 1), eff)
+        cls = jnp.searchsorted(jnp.asarray(delays), eff)
+        shape = (delays.size, n_inputs + n_neurons, n_neurons)
+        w = jnp.zeros(shape, dtype).at[cls, pre, post].add(params.weight)  # W^(E) per delay
+        arrivals = jnp.zeros((n_steps + 1, n_neurons), dtype)
+        for c in opts.in_classes:  # an input spike at step m arrives at step m + E
+            d = int(delays[c])
+            if d <= n_steps:
+                arrivals = arrivals.at[d:].add(inputs[: n_steps + 1 - d] @ w[c, :n_inputs])
+        w_rec = w[:, n_inputs:][:, src[:, None], dst[None, :]]  # (classes, n_src, n_dst)
+        now = [c for c in opts.rec_classes if delays[c] == 0]
+        later = np.asarray([c for c in opts.rec_classes if delays[c] > 0], np.int64)
+        w_now = w_rec[now[0]] if now else None
+        if later.size:
+            w_later = w_rec[later]
+            later_rows = delays[later] - 1  # buffer row of an arrival E steps after its spike
+            n_buffer = int(delays[later].max())
+        if not has_delta:
+            drive = arrivals[:n_steps]
+    if has_delta:
+        dmask = jnp.asarray(is_delta)
+        drive = jnp.where(dmask, 0.0, arrivals[:n_steps])
+        # delta arrivals at t_1..t_T, those at t_0 counted at t_1 (no threshold check at t = 0)
+        jumps = jnp.where(dmask, arrivals[1:].at[0].add(arrivals[0]), 0.0)
     alpha, beta, h = step_factors(opts.dt, params.tau_syn, params.tau_mem)
-    theta = params.threshold
-    drive = inputs[:n_steps] @ w_in  # (n_steps, N): current jumps landing at t_0..t_{T-1}
+    drift = params.bias * bias_factor(opts.dt, params.tau_mem)  # G bias
+    theta, v_reset = params.threshold, params.v_reset
     sur = opts.surrogate
 
-    def step(carry, drive_n):
-        v, j, ref = carry
+    def step(carry, xs):
+        v, j, ref, *buffer = carry
+        drive_n, jump_n = xs if has_delta else (xs, None)
         j = j + drive_n
-        u = beta * v + h * j
+        u = beta * v + h * j + drift
         j = alpha * j
+        if has_delta:
+            u = u + jump_n
+            if n_buffer:
+                u = u + jnp.where(dmask, buffer[0][0], 0.0)
         if opts.refractory:
             held = ref > 0
-            u = jnp.where(held, 0.0, u)
+            u = jnp.where(held, v_reset, u)
         s = sur.spike(u, theta, opts.spiking)
         if opts.refractory:
             s = jnp.where(held, 0.0, s)
         sd = jax.lax.stop_gradient(s) if opts.detach_reset else s
-        v = u - theta * sd if opts.reset == "subtract" else u * (1.0 - sd)
+        if opts.reset == "subtract":
+            v = u - (theta - v_reset) * sd
+        else:
+            v = u * (1.0 - sd) + v_reset * sd
         if opts.refractory:
             fired = (jax.lax.stop_gradient(u) >= theta) & ~held
             ref = jnp.where(fired, ref_steps, jnp.maximum(ref - 1, 0))
-        if src.size:
-            j = j.at[dst].add(s[src] @ w_rec)
-        return (v, j, ref), ((s, u) if opts.record_voltage else s)
+        if w_now is not None and src.size:
+            j = j.at[dst].add(s[src] @ w_now)
+        if n_buffer:  # arrivals at t_{n+1} of earlier spikes; this step's spikes join the queue
+            (buf,) = buffer
+            j = j + (jnp.where(dmask, 0.0, buf[0]) if has_delta else buf[0])
+            later_in = jnp.einsum("s,csd->cd", s[src], w_later)
+            buf = jnp.concatenate([buf[1:], jnp.zeros_like(buf[:1])])
+            buffer = [buf.at[later_rows[:, None], dst[None, :]].add(later_in)]
+        return (v, j, ref, *buffer), ((s, u) if opts.record_voltage else s)
 
     zeros = jnp.zeros(n_neurons, dtype)
     init = (zeros, zeros, jnp.zeros(n_neurons, ref_steps.dtype))
-    _, out = jax.lax.scan(step, init, drive)
+    if n_buffer:
+        init = (*init, jnp.zeros((n_buffer, n_neurons), dtype))
+    _, out = jax.lax.scan(step, init, (drive, jumps) if has_delta else drive)
     s_seq, u_seq = out if opts.record_voltage else (out, None)
     first = zeros[None, :]
     raster = jnp.concatenate([first, s_seq], axis=0)
@@ -369,13 +496,13 @@ def _run_single(
 
 
 @partial(jax.jit, static_argnames=("opts",))
-def _run(params, pre, post, ref_steps, inputs, opts):
+def _run(params, pre, post, ref_steps, delay_steps, inputs, opts):
     fn = partial(_run_single, opts=opts)
     if inputs.ndim == 3:
-        return jax.vmap(fn, in_axes=(None, None, None, None, 0))(
-            params, pre, post, ref_steps, inputs
+        return jax.vmap(fn, in_axes=(None, None, None, None, None, 0))(
+            params, pre, post, ref_steps, delay_steps, inputs
         )
-    return fn(params, pre, post, ref_steps, inputs)
+    return fn(params, pre, post, ref_steps, delay_steps, inputs)
 
 
 def _options(
@@ -391,6 +518,17 @@ def _options(
     sur = get_surrogate() if surrogate is None else get_surrogate(surrogate)
     net = dp.network
     rec = net.pre >= net.n_inputs
+    eff = _effective_delays(net, np.asarray(dp.delay_steps))
+    delays: tuple[int, ...] = ()
+    in_classes: tuple[int, ...] = ()
+    rec_classes: tuple[int, ...] = ()
+    if np.any(eff):
+        values = np.unique(eff)
+        delays = tuple(int(d) for d in values)
+        in_classes = tuple(int(c) for c in np.searchsorted(values, np.unique(eff[~rec])))
+        # a neuron spikes at step 1 or later: arrivals E >= n_steps steps after it never land
+        landing = np.unique(eff[rec & (eff < dp.n_steps)])
+        rec_classes = tuple(int(c) for c in np.searchsorted(values, landing))
     return _Options(
         dt=dp.dt,
         surrogate=sur,
@@ -401,6 +539,10 @@ def _options(
         rec_src=tuple(int(i) for i in np.unique(net.pre[rec]) - net.n_inputs),
         rec_dst=tuple(int(i) for i in np.unique(net.post[rec]) - net.n_inputs),
         refractory=bool(np.any(np.asarray(dp.ref_steps) > 0)),
+        delta=tuple(int(i) for i in np.flatnonzero(net.tau_syn == 0)),
+        delays=delays,
+        in_classes=in_classes,
+        rec_classes=rec_classes,
     )
 
 
@@ -428,12 +570,14 @@ def simulate_discrete(
             for the forward pass when ``spiking=False``.
         spiking: Heaviside forward (``U >= theta`` fires) if True, else the surrogate's smooth
             primitive (graded "spikes", graded reset).
-        reset: ``"subtract"`` (``V <- U - theta s``, the continuous model's) or ``"zero"``
-            (``V <- U (1 - s)``).
-        detach_reset: stop the gradient through the spike in the reset term (the threshold's own
-            gradient through the reset is kept).
+        reset: ``"subtract"`` (``V <- U - (theta - v_reset) s``: ``v_reset`` plus the
+            overshoot) or ``"zero"`` (``V <- U (1 - s) + v_reset s``: the continuous model's
+            ``V <- v_reset``).
+        detach_reset: stop the gradient through the spike in the reset term (the gradients of
+            ``theta`` and ``v_reset`` through the reset are kept).
         record_voltage: also return the pre-reset potential ``U``.
-        params: parameters to use instead of ``dp.params`` (same shapes).
+        params: parameters to use instead of ``dp.params`` (same shapes; the synapse kind of
+            each neuron, current or delta, stays that of ``dp.network``).
         inputs: input raster to use instead of ``dp.inputs`` (``(T+1, M)`` or ``(B, T+1, M)``).
     """
     opts = _options(dp, surrogate, spiking, reset, detach_reset, record_voltage)
@@ -443,5 +587,5 @@ def simulate_discrete(
         raise ValueError(
             f"inputs: expected shape (..., {dp.n_steps + 1}, {dp.n_inputs}), got {x.shape}"
         )
-    raster, voltage = _run(params, dp.pre, dp.post, dp.ref_steps, x, opts)
+    raster, voltage = _run(params, dp.pre, dp.post, dp.ref_steps, dp.delay_steps, x, opts)
     return DiscreteOutput(raster, voltage, dp.dt, dp.n_inputs)

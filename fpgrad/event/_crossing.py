@@ -25,7 +25,7 @@ is needed (the root finder's bracket, a realised peak in the degeneracy report).
 import math
 
 from .._numba import jit
-from ._propagator import propagate
+from ._propagator import drive, propagate
 
 __all__ = [
     "NO_PEAK",
@@ -33,6 +33,7 @@ __all__ = [
     "peak_time",
     "peak_value",
     "refine_crossing",
+    "refine_root",
 ]
 
 NO_PEAK = math.inf  # returned as the peak time when there is none (or no crossing to bracket)
@@ -44,10 +45,19 @@ _LOW_SLACK = 1.0 - 64.0 * _EPS  # keeps the crossing's lower bound below it desp
 
 
 @jit
-def _refine_root(
-    v0: float, j0: float, a: float, b: float, theta: float, hi: float, f_hi: float, t0: float
+def refine_root(
+    v0: float,
+    j0: float,
+    a: float,
+    b: float,
+    c: float,
+    theta: float,
+    hi: float,
+    f_hi: float,
+    t0: float,
 ) -> float:
-    """Root of ``V(s) = theta`` on ``[0, hi]`` where ``V - theta`` rises from < 0 to ``f_hi > 0``.
+    """Root of ``V(s) = theta`` on ``[0, hi]`` where ``V - theta`` rises from < 0 to ``f_hi > 0``
+    (``V(s) = V0 E_b + J0 H + c G``; the bias term only when ``c != 0``).
 
     Newton steps are kept inside the shrinking bracket (bisection otherwise); iteration stops
     when the step is below a few ulps of the absolute time ``t0 + s``.
@@ -59,6 +69,8 @@ def _refine_root(
     for _ in range(200):
         ea, eb, h = propagate(s, a, b)
         v = v0 * eb + j0 * h
+        if c != 0.0:
+            v += c * drive(s, b)
         f = v - theta
         if f == 0.0:
             return s
@@ -66,7 +78,7 @@ def _refine_root(
             lo = s
         else:
             hi = s
-        slope = j0 * ea - b * v
+        slope = j0 * ea - b * v + c
         tol = 4.0 * _EPS * (t0 + s) + 1e-300
         if slope > 0.0:
             s_new = s - f / slope
@@ -84,7 +96,7 @@ def _refine_root(
 @jit
 def refine_crossing(v0, j0, a, b, theta, s_pk, t0):
     """The crossing inside the bracket ``(0, s_pk]`` found by :func:`crossing_bracket`."""
-    return _refine_root(v0, j0, a, b, theta, s_pk, peak_value(v0, j0, a, b, s_pk) - theta, t0)
+    return refine_root(v0, j0, a, b, 0.0, theta, s_pk, peak_value(v0, j0, a, b, s_pk) - theta, t0)
 
 
 @jit

@@ -11,7 +11,7 @@ the arrays without reference counting, which matters in the event loop.
 
 from .._numba import jit
 
-__all__ = ["heap_remove", "heap_set"]
+__all__ = ["heap_remove", "heap_set", "queue_push", "queue_replace_top"]
 
 
 @jit
@@ -105,4 +105,69 @@ def heap_remove(ht, hn, pos, size, node):
     ht[k] = t
     hn[k] = last
     pos[last] = k
+    return size
+
+
+# --- The queue of spikes in flight (synaptic delays) ------------------------------------------
+#
+# A spike whose source has synapses with a delay > 0 stays in this binary min-heap until its
+# last arrival: one entry per spike in flight, keyed by ``(arrival time, record index)`` of its
+# next arrival, with ``qp`` the CSR position of that arrival (the synapses of a source are sorted
+# by delay, so the arrivals of a spike are consecutive positions). The simulator and the replays
+# of the gradient engines use the same queue, so they process arrivals in the same order.
+
+
+@jit
+def queue_push(qt, qe, qp, size, t, e, p):
+    """Insert the entry ``(t, e, p)``. Returns the new size (the caller ensures capacity)."""
+    k = size
+    while k > 0:
+        parent = (k - 1) >> 1
+        tp = qt[parent]
+        if t < tp or (t == tp and e < qe[parent]):
+            qt[k] = tp
+            qe[k] = qe[parent]
+            qp[k] = qp[parent]
+            k = parent
+        else:
+            break
+    qt[k] = t
+    qe[k] = e
+    qp[k] = p
+    return size + 1
+
+
+@jit
+def queue_replace_top(qt, qe, qp, size, t, p):
+    """Give the top entry (same record index) the later key ``t`` and position ``p``, or remove
+    it if ``p < 0``. Returns the new size."""
+    e = qe[0]
+    if p < 0:
+        size -= 1
+        if size == 0:
+            return 0
+        t = qt[size]
+        e = qe[size]
+        p = qp[size]
+    k = 0
+    while True:
+        child = 2 * k + 1
+        if child >= size:
+            break
+        tc = qt[child]
+        if child + 1 < size:
+            t2 = qt[child + 1]
+            if t2 < tc or (t2 == tc and qe[child + 1] < qe[child]):
+                child += 1
+                tc = t2
+        if tc < t or (tc == t and qe[child] < e):
+            qt[k] = tc
+            qe[k] = qe[child]
+            qp[k] = qp[child]
+            k = child
+        else:
+            break
+    qt[k] = t
+    qe[k] = e
+    qp[k] = p
     return size

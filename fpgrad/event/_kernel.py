@@ -1,21 +1,31 @@
 """The event-driven simulation loop (Numba).
 
-Events are input spikes (known in advance, merged in time order) and neuron spikes (predicted
-crossings kept in an indexed heap, one entry per neuron). Processing a spike of node ``j`` at
-time ``t`` advances each target's state exactly to ``t``, adds the synaptic weight to its current
-``J`` and re-tests whether it will cross (:func:`crossing_bracket`; the crossing itself is
-located only when the heap reaches it). Because ``V`` is continuous (current-based synapses), a
-spike can never cause another spike at the same instant, so the loop needs no special cases.
+Events are input spikes (known in advance, merged in time order), neuron spikes (predicted
+crossings kept in an indexed heap, one entry per neuron) and, with synaptic delays, the arrivals
+of spikes in flight (a queue with one entry per such spike, :func:`~._heap.queue_push`).
+Processing a spike of node ``j`` at time ``t`` records it, then delivers its zero-delay
+arrivals at once and queues the others; an arrival advances its target's state exactly to the
+arrival time, adds the weight to its current ``J`` (or, for a delta synapse, to ``V``) and
+re-tests whether it will cross (:func:`crossing_bracket`; for model-1 neurons the crossing
+itself is located only when the heap reaches it).
 
-Ties are broken by node id; the record lists spikes in the order they were processed, which is
-causal order.
+Simultaneous events (docs/model.md §1). At equal times input spikes come first (by node), then
+queued arrivals (by the record index of their spike), then threshold crossings (by neuron).
+The arrivals of one spike at one instant act together: a delta-synapse neuron they lift to
+``theta`` or above is queued in a first-in first-out list and fires right after that event,
+before any other (if later arrivals of the same instant have not lowered it again); its spike
+records the arrival that lifted it (``ev_cause_e``, the record index of the presynaptic spike,
+and ``ev_cause_p``, the CSR position of the synapse), whose time derivative it inherits. The
+record lists spikes in the order they were processed, which is causal order; the replays of
+the gradient engines (:mod:`._schedule`) rebuild the same order of arrivals from it.
 
 Speed: a synaptic event costs one propagation (two transcendental calls) and a prediction that
 ends at a cheap bound or at the closed-form peak value (two more); the crossing is located only
-when due, and a sub-threshold maximum (for the degeneracy report) only once reached. The loop
-lives in :func:`_event_loop`, whose arrays are never rebound and whose callees take scalars (or
-are leaf functions): Numba then emits no reference counting (atomic increments) per event,
-which otherwise costs about a third of the time.
+when due, and a sub-threshold maximum (for the degeneracy report) only once reached. Neurons
+with a bias or delta synapses take the general path of :mod:`._general`. The loop lives in
+:func:`_event_loop`, whose arrays are never rebound and whose callees take scalars (or are leaf
+functions): Numba then emits no reference counting (atomic increments) per event, which
+otherwise costs about a third of the time.
 """
 
 import math
@@ -24,7 +34,8 @@ import numpy as np
 
 from .._numba import jit
 from ._crossing import crossing_bracket, peak_time, peak_value, refine_crossing
-from ._heap import heap_remove, heap_set
+from ._general import general_crossing, general_maximum
+from ._heap import heap_remove, heap_set, queue_push, queue_replace_top
 from ._propagator import advance, kernel_peak, log_rate_ratio
 
 __all__ = ["STATUS_BUDGET", "STATUS_OK", "simulate_kernel"]
@@ -43,11 +54,16 @@ def simulate_kernel(
     n_inputs,
     a,
     b,
+    c,
+    v_reset,
+    delta,
     theta,
     t_ref,
     out_ptr,
+    out_zend,
     out_post,
     out_w,
+    out_d,
     in_node,
     in_time,
     in_index,
@@ -58,18 +74,24 @@ def simulate_kernel(
 
     Args:
         n_inputs: ``M``; neuron ``i`` is node ``M + i``.
-        a: ``1/tau_syn``; b, theta, t_ref: per-neuron ``1/tau_mem``, threshold, refractory period.
-        out_ptr, out_post, out_w: outgoing synapses in CSR order by source node; ``out_post``
-            holds neuron indices ``0..N-1``.
+        a, b, c, v_reset, delta, theta, t_ref: per-neuron ``1/tau_syn`` (unused where
+            ``delta``), ``1/tau_mem``, bias, reset value, whether the synapses are delta
+            synapses, threshold, refractory period.
+        out_ptr, out_zend, out_post, out_w, out_d: outgoing synapses in CSR order by source
+            node, sorted by delay within a source (``out_zend[node]`` ends its zero-delay
+            ones); ``out_post`` holds neuron indices ``0..N-1``.
         in_node, in_time, in_index: input spikes sorted by ``(time, node)`` and each one's index
             in the flattened per-input spike list.
-        t_max: horizon; spikes at ``t <= t_max`` are simulated.
+        t_max: horizon; spikes (and arrivals) at ``t <= t_max`` are simulated.
         max_spikes: budget of neuron spikes.
 
     Returns:
-        ``(ev_node, ev_time, ev_input, status, n_syn_events, degeneracy)`` with every spike in
-        causal order (inputs included; ``ev_input`` is the flat input-spike index or -1) and
-        ``degeneracy = (min_gap, gap_neuron, gap_time, min_slope, slope_neuron, slope_time)``.
+        ``(ev_node, ev_time, ev_input, ev_cause_e, ev_cause_p, status, n_syn_events,
+        degeneracy, peak_in_flight)`` with every spike in causal order (inputs included;
+        ``ev_input`` is the flat input-spike index or -1; ``ev_cause_*`` the arrival that fired
+        a delta-synapse neuron, -1 for crossings and inputs), ``degeneracy = (min_gap,
+        gap_neuron, gap_time, min_slope, slope_neuron, slope_time)`` and the largest number of
+        spikes in flight at once.
     """
     n = b.shape[0]
     v = np.zeros(n)
@@ -81,35 +103,60 @@ def simulate_kernel(
     kink_t = np.full(n, math.nan)
     h_peak = np.empty(n)
     log_ba = np.zeros(n)
+    general = np.zeros(n, np.bool_)
     for i in range(n):
-        h_peak[i] = kernel_peak(a, b[i])
-        if b[i] != a:
-            log_ba[i] = log_rate_ratio(a, b[i])
+        general[i] = delta[i] or c[i] != 0.0
+        if general[i]:
+            continue
+        h_peak[i] = kernel_peak(a[i], b[i])
+        if b[i] != a[i]:
+            log_ba[i] = log_rate_ratio(a[i], b[i])
     cap = max(n, 1)
     ht = np.empty(cap)
     hn = np.empty(cap, np.int64)
     pos = np.full(cap, -1, np.int64)
+    fifo = np.empty(cap, np.int64)
+    in_fifo = np.zeros(cap, np.bool_)
+    cause_e = np.full(cap, -1, np.int64)
+    cause_p = np.full(cap, -1, np.int64)
 
     ecap = in_time.shape[0] + 1024
     ev_node = np.empty(ecap, np.int64)
     ev_time = np.empty(ecap)
     ev_input = np.empty(ecap, np.int64)
-    # Loop state that survives a pause of the event loop (when the record is full).
+    ev_ce = np.empty(ecap, np.int64)
+    ev_cp = np.empty(ecap, np.int64)
+    qcap = 64
+    qt = np.empty(qcap)
+    qe = np.empty(qcap, np.int64)
+    qp = np.empty(qcap, np.int64)
+    # Loop state that survives a pause of the event loop (when the record or queue is full).
     fs = np.array([math.inf, math.nan, math.inf, math.nan])  # min_gap, gap_t, min_slope, slope_t
     ints = np.zeros(_N_INTS, np.int64)
     ints[_GAP_NEURON] = -1
     ints[_SLOPE_NEURON] = -1
+    # Initial predictions: a bias can make a neuron fire without any input.
+    for i in range(n):
+        if general[i]:
+            t_cross = general_crossing(0.0, 0.0, a[i], b[i], c[i], delta[i], theta[i], 0.0)
+            if t_cross <= t_max:
+                ints[_HSIZE] = heap_set(ht, hn, pos, ints[_HSIZE], i, t_cross)
     # The loop runs in its own function whose arrays are never rebound: Numba then does no
-    # reference counting per event. It returns early only to let the record grow here.
+    # reference counting per event. It returns early only to let the record or queue grow here.
     while not _event_loop(
         n_inputs,
         a,
         b,
+        c,
+        v_reset,
+        delta,
         theta,
         t_ref,
         out_ptr,
+        out_zend,
         out_post,
         out_w,
+        out_d,
         in_node,
         in_time,
         in_index,
@@ -124,19 +171,37 @@ def simulate_kernel(
         kink_t,
         h_peak,
         log_ba,
+        general,
         ht,
         hn,
         pos,
+        fifo,
+        in_fifo,
+        cause_e,
+        cause_p,
         ev_node,
         ev_time,
         ev_input,
+        ev_ce,
+        ev_cp,
+        qt,
+        qe,
+        qp,
         fs,
         ints,
     ):
-        ecap *= 2
-        ev_node = _grow_int(ev_node, ecap)
-        ev_time = _grow_float(ev_time, ecap)
-        ev_input = _grow_int(ev_input, ecap)
+        if ints[_N_EV] == ecap:
+            ecap *= 2
+            ev_node = _grow_int(ev_node, ecap)
+            ev_time = _grow_float(ev_time, ecap)
+            ev_input = _grow_int(ev_input, ecap)
+            ev_ce = _grow_int(ev_ce, ecap)
+            ev_cp = _grow_int(ev_cp, ecap)
+        if ints[_QSIZE] == qcap:
+            qcap *= 2
+            qt = _grow_float(qt, qcap)
+            qe = _grow_int(qe, qcap)
+            qp = _grow_int(qp, qcap)
     status = ints[_STATUS]
     min_gap, gap_time, min_slope, slope_time = fs[0], fs[1], fs[2], fs[3]
     gap_neuron = ints[_GAP_NEURON]
@@ -144,6 +209,18 @@ def simulate_kernel(
     # Sub-threshold maxima of the last interval of each neuron, up to t_max.
     if status == STATUS_OK:
         for i in range(n):
+            if general[i]:
+                if t_max <= release[i]:
+                    continue
+                t0, v0, j0 = _free_start(
+                    t_upd[i], v[i], j[i], release[i], a[i], b[i], c[i], v_reset[i], delta[i]
+                )
+                top, s = general_maximum(v0, j0, a[i], b[i], c[i], delta[i], t_max - t0)
+                if top <= theta[i] and theta[i] - top < min_gap:
+                    min_gap = theta[i] - top
+                    gap_neuron = i
+                    gap_time = t0 + s
+                continue
             if kink_t[i] == t_upd[i]:
                 gap = _kink_gap(v[i], j[i], b[i], theta[i])
                 if gap < min_gap:
@@ -152,7 +229,9 @@ def simulate_kernel(
                     gap_time = t_upd[i]
             if pk_kind[i] != _TRACK or t_max <= release[i]:
                 continue
-            top, when = _free_maximum(v[i], j[i], t_upd[i], t_max, release[i], a, b[i], log_ba[i])
+            top, when = _free_maximum(
+                v[i], j[i], t_upd[i], t_max, release[i], a[i], b[i], log_ba[i], v_reset[i]
+            )
             if 0.0 < top <= theta[i] and theta[i] - top < min_gap:
                 min_gap = theta[i] - top
                 gap_neuron = i
@@ -160,7 +239,17 @@ def simulate_kernel(
 
     n_ev = ints[_N_EV]
     degeneracy = (min_gap, gap_neuron, gap_time, min_slope, ints[_SLOPE_NEURON], slope_time)
-    return ev_node[:n_ev], ev_time[:n_ev], ev_input[:n_ev], status, ints[_N_SYN], degeneracy
+    return (
+        ev_node[:n_ev],
+        ev_time[:n_ev],
+        ev_input[:n_ev],
+        ev_ce[:n_ev],
+        ev_cp[:n_ev],
+        status,
+        ints[_N_SYN],
+        degeneracy,
+        ints[_QPEAK],
+    )
 
 
 # Slots of the integer loop state.
@@ -172,7 +261,11 @@ _HSIZE = 4
 _GAP_NEURON = 5
 _SLOPE_NEURON = 6
 _STATUS = 7
-_N_INTS = 8
+_QSIZE = 8
+_QPEAK = 9
+_F_HEAD = 10
+_F_COUNT = 11
+_N_INTS = 12
 
 
 @jit
@@ -180,11 +273,16 @@ def _event_loop(
     n_inputs,
     a,
     b,
+    c,
+    v_reset,
+    delta,
     theta,
     t_ref,
     out_ptr,
+    out_zend,
     out_post,
     out_w,
+    out_d,
     in_node,
     in_time,
     in_index,
@@ -199,27 +297,41 @@ def _event_loop(
     kink_t,
     h_peak,
     log_ba,
+    general,
     ht,
     hn,
     pos,
+    fifo,
+    in_fifo,
+    cause_e,
+    cause_p,
     ev_node,
     ev_time,
     ev_input,
+    ev_ce,
+    ev_cp,
+    qt,
+    qe,
+    qp,
     fs,
     ints,
 ):
-    """Process events until the end (returns True) or until the record is full (False).
+    """Process events until the end (returns True) or until the record or queue is full (False).
 
-    Sub-threshold maxima for the degeneracy report (only of neurons whose last prediction
-    says the maximum may set a new smallest gap, ``pk_kind == _TRACK``): a free peak reached
-    before the next input (``V`` rose after the last update and falls when the input arrives);
-    or a kink, where inputs at ``t`` turn a rising ``V`` down. Whether
-    they do is known once every input at ``t`` has arrived, so ``kink_t[i] = t`` marks a
-    candidate, settled by :func:`_kink_gap` when the neuron is next touched at a later time
-    (or at the end), from its state at ``t``, which by then includes all inputs at ``t``.
+    Sub-threshold maxima for the degeneracy report (only of model-1 neurons whose last
+    prediction says the maximum may set a new smallest gap, ``pk_kind == _TRACK``): a free peak
+    reached before the next input (``V`` rose after the last update and falls when the input
+    arrives); or a kink, where inputs at ``t`` turn a rising ``V`` down. Whether they do is
+    known once every input at ``t`` has arrived, so ``kink_t[i] = t`` marks a candidate,
+    settled by :func:`_kink_gap` when the neuron is next touched at a later time (or at the
+    end), from its state at ``t``, which by then includes all inputs at ``t``. Neurons on the
+    general path report every maximum of ``V`` they reach, the value after a delta jump that
+    ``V`` falls from, and how far a delta arrival overshoots ``theta`` when it fires one.
     """
+    n = v.shape[0]
     n_in = in_time.shape[0]
     ecap = ev_node.shape[0]
+    qcap = qt.shape[0]
     p_in = ints[_P_IN]
     n_ev = ints[_N_EV]
     n_spikes = ints[_N_SPIKES]
@@ -228,41 +340,100 @@ def _event_loop(
     gap_neuron = ints[_GAP_NEURON]
     slope_neuron = ints[_SLOPE_NEURON]
     status = ints[_STATUS]
+    qsize = ints[_QSIZE]
+    qpeak = ints[_QPEAK]
+    f_head = ints[_F_HEAD]
+    f_count = ints[_F_COUNT]
     min_gap = fs[0]
     gap_time = fs[1]
     min_slope = fs[2]
     slope_time = fs[3]
     finished = True
     while True:
-        if n_ev == ecap:
+        if n_ev == ecap or qsize == qcap:
             finished = False
             break
-        t_in = in_time[p_in] if p_in < n_in else math.inf
-        t_nr = ht[0] if hsize > 0 else math.inf
-        from_input = p_in < n_in and (
-            t_in < t_nr or (t_in == t_nr and in_node[p_in] < n_inputs + hn[0])
-        )
-        if from_input:
-            t = t_in
-            node = in_node[p_in]
-            input_idx = in_index[p_in]
-            p_in += 1
-        else:
-            t = t_nr
-            if not t <= t_max:
-                break
-            i = hn[0]
-            if defer_s[i] > 0.0:  # a lower bound is due: locate the crossing now
-                t_cross = _refine(t_upd[i], v[i], j[i], release[i], a, b[i], theta[i], defer_s[i])
-                defer_s[i] = 0.0
+        spiking = -1  # the neuron that spikes in this event, if any
+        src = -1  # the record index whose arrivals are delivered
+        p_lo = -1  # the CSR range of those arrivals (-1: the zero-delay ones of a new record)
+        p_hi = -1
+        ce = -1
+        cp = -1
+        if f_count > 0:  # a delta arrival lifted this neuron to threshold: it fires now
+            i = fifo[f_head]
+            f_head = f_head + 1 if f_head + 1 < n else 0
+            f_count -= 1
+            in_fifo[i] = False
+            t = t_upd[i]
+            if not v[i] >= theta[i]:  # lowered again by a later arrival of the same instant
+                t0, v0, j0 = _free_start(t, v[i], j[i], release[i], a[i], b[i], c[i],
+                                         v_reset[i], delta[i])  # fmt: skip
+                t_cross = t0 + general_crossing(v0, j0, a[i], b[i], c[i], True, theta[i], t0)
                 if t_cross <= t_max:
                     hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
-                else:
-                    hsize = heap_remove(ht, hn, pos, hsize, i)
                 continue
-            node = n_inputs + i
-            input_idx = -1
-            hsize = heap_remove(ht, hn, pos, hsize, i)
+            spiking = i
+            ce = cause_e[i]
+            cp = cause_p[i]
+            gap = v[i] - theta[i]  # a smaller weight would not fire it
+            if gap < min_gap:
+                min_gap = gap
+                gap_neuron = i
+                gap_time = t
+        else:
+            t_in = in_time[p_in] if p_in < n_in else math.inf
+            t_q = qt[0] if qsize > 0 else math.inf
+            t_nr = ht[0] if hsize > 0 else math.inf
+            if p_in < n_in and t_in <= t_q and (
+                t_in < t_nr or (t_in == t_nr and in_node[p_in] < n_inputs + hn[0])
+            ):
+                t = t_in
+                if t > t_max:
+                    break
+                node = in_node[p_in]
+                ev_node[n_ev] = node
+                ev_time[n_ev] = t
+                ev_input[n_ev] = in_index[p_in]
+                ev_ce[n_ev] = -1
+                ev_cp[n_ev] = -1
+                p_in += 1
+                src = n_ev
+                n_ev += 1
+                p_lo = -1
+            elif qsize > 0 and t_q <= t_nr:  # the arrivals of a spike in flight at t_q
+                t = t_q
+                src = qe[0]
+                p0 = qp[0]
+                t_src = ev_time[src]
+                p_end = out_ptr[ev_node[src] + 1]
+                p1 = p0 + 1
+                while p1 < p_end and t_src + out_d[p1] == t:
+                    p1 += 1
+                if p1 < p_end and t_src + out_d[p1] <= t_max:
+                    qsize = queue_replace_top(qt, qe, qp, qsize, t_src + out_d[p1], p1)
+                else:
+                    qsize = queue_replace_top(qt, qe, qp, qsize, 0.0, -1)
+                p_lo = p0
+                p_hi = p1
+            else:
+                t = t_nr
+                if not t <= t_max:
+                    break
+                i = hn[0]
+                if defer_s[i] > 0.0:  # a lower bound is due: locate the crossing now
+                    t_cross = _refine(t_upd[i], v[i], j[i], release[i], a[i], b[i], theta[i],
+                                      defer_s[i], v_reset[i])  # fmt: skip
+                    defer_s[i] = 0.0
+                    if t_cross <= t_max:
+                        hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
+                    else:
+                        hsize = heap_remove(ht, hn, pos, hsize, i)
+                    continue
+                spiking = i
+        if spiking >= 0:
+            i = spiking
+            if pos[i] >= 0:
+                hsize = heap_remove(ht, hn, pos, hsize, i)
             n_spikes += 1
             if n_spikes > max_spikes:
                 status = STATUS_BUDGET
@@ -274,35 +445,115 @@ def _event_loop(
                     gap_neuron = i
                     gap_time = t_upd[i]
                 kink_t[i] = math.nan
-            vi, ji = advance(v[i], j[i], t_upd[i], t, release[i], a, b[i])
-            slope = ji - b[i] * theta[i]
-            if slope < min_slope:
-                min_slope = slope
-                slope_neuron = i
-                slope_time = t
-            v[i] = 0.0
+            vi, ji = advance(v[i], j[i], t_upd[i], t, release[i], a[i], b[i], c[i],
+                             v_reset[i], delta[i])  # fmt: skip
+            if ce < 0:
+                slope = ji - b[i] * theta[i] + c[i]
+                if slope < min_slope:
+                    min_slope = slope
+                    slope_neuron = i
+                    slope_time = t
+            v[i] = v_reset[i]
             j[i] = ji
             t_upd[i] = t
             release[i] = t + t_ref[i]
-            t_cross, pk_kind[i], defer_s[i] = _predict(
-                t, 0.0, ji, release[i], a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
-            )
+            if general[i]:
+                t0, v0, j0 = _free_start(t, v[i], ji, release[i], a[i], b[i], c[i],
+                                         v_reset[i], delta[i])  # fmt: skip
+                t_cross = t0 + general_crossing(v0, j0, a[i], b[i], c[i], delta[i], theta[i], t0)
+            else:
+                t_cross, pk_kind[i], defer_s[i] = _predict(
+                    t, v[i], ji, release[i], a[i], b[i], theta[i], h_peak[i], log_ba[i],
+                    min_gap, v_reset[i],
+                )  # fmt: skip
             if t_cross <= t_max:
                 hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
-        if t > t_max:
-            break
-        ev_node[n_ev] = node
-        ev_time[n_ev] = t
-        ev_input[n_ev] = input_idx
-        n_ev += 1
+            node = n_inputs + i
+            ev_node[n_ev] = node
+            ev_time[n_ev] = t
+            ev_input[n_ev] = -1
+            ev_ce[n_ev] = ce
+            ev_cp[n_ev] = cp
+            src = n_ev
+            n_ev += 1
+        if p_lo < 0:  # record src is new: deliver its zero-delay arrivals now, queue the others
+            node = ev_node[src]
+            p_lo = out_ptr[node]
+            p_hi = out_zend[node]
+            if p_hi < out_ptr[node + 1] and t + out_d[p_hi] <= t_max:
+                qsize = queue_push(qt, qe, qp, qsize, t + out_d[p_hi], src, p_hi)
+                if qsize > qpeak:
+                    qpeak = qsize
 
-        for k in range(out_ptr[node], out_ptr[node + 1]):
+        for k in range(p_lo, p_hi):
             i = out_post[k]
             n_syn += 1
             rel = release[i]
             if rel >= t_max:
                 continue  # refractory to the end: its state can no longer matter
             tu = t_upd[i]
+            if general[i]:
+                if delta[i] and t <= rel and t_ref[i] > 0.0:
+                    continue  # a delta arrival while V is held (spike instant included)
+                rising = False
+                if t > rel:  # the maximum of V since the last update, if it was reached
+                    t0, v0, j0 = _free_start(tu, v[i], j[i], rel, a[i], b[i], c[i],
+                                             v_reset[i], delta[i])  # fmt: skip
+                    s_end = t - t0
+                    top, s_top = general_maximum(v0, j0, a[i], b[i], c[i], delta[i], s_end)
+                    rising = s_top == s_end
+                    if top <= theta[i] and s_top < s_end and theta[i] - top < min_gap:
+                        min_gap = theta[i] - top
+                        gap_neuron = i
+                        gap_time = t0 + s_top
+                vi, ji = advance(v[i], j[i], tu, t, rel, a[i], b[i], c[i], v_reset[i],
+                                 delta[i])  # fmt: skip
+                w = out_w[k]
+                if delta[i]:
+                    v_after = vi + w
+                    if rising and w < 0.0:  # a kink: V rose to vi, then dropped
+                        kink = theta[i] - vi
+                    elif v_after < theta[i] and c[i] - b[i] * v_after <= 0.0:
+                        kink = theta[i] - v_after  # V falls from the jump
+                    else:
+                        kink = math.inf
+                    v[i] = v_after
+                    j[i] = 0.0
+                    t_upd[i] = t
+                    if v_after >= theta[i]:  # fires right after this event
+                        if not in_fifo[i]:
+                            in_fifo[i] = True
+                            fifo[(f_head + f_count) % n] = i
+                            f_count += 1
+                            cause_e[i] = src
+                            cause_p[i] = k
+                        elif vi < theta[i]:
+                            cause_e[i] = src
+                            cause_p[i] = k
+                        if pos[i] >= 0:
+                            hsize = heap_remove(ht, hn, pos, hsize, i)
+                        continue
+                else:
+                    kink = math.inf
+                    if rising and ji + w - b[i] * vi + c[i] <= 0.0:
+                        kink = theta[i] - vi
+                    v[i] = vi
+                    j[i] = ji + w
+                    t_upd[i] = t
+                if 0.0 <= kink < min_gap:
+                    min_gap = kink
+                    gap_neuron = i
+                    gap_time = t
+                if in_fifo[i]:
+                    continue  # lowered below threshold; settled when it leaves the list
+                t0, v0, j0 = _free_start(t, v[i], j[i], rel, a[i], b[i], c[i], v_reset[i],
+                                         delta[i])  # fmt: skip
+                t_cross = t0 + general_crossing(v0, j0, a[i], b[i], c[i], delta[i], theta[i], t0)
+                if t_cross <= t_max:
+                    hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
+                elif pos[i] >= 0:
+                    hsize = heap_remove(ht, hn, pos, hsize, i)
+                continue
             if kink_t[i] == tu and t > tu:
                 gap = _kink_gap(v[i], j[i], b[i], theta[i])
                 if gap < min_gap:
@@ -310,12 +561,13 @@ def _event_loop(
                     gap_neuron = i
                     gap_time = tu
                 kink_t[i] = math.nan
-            vi, ji = advance(v[i], j[i], tu, t, rel, a, b[i])
+            vi, ji = advance(v[i], j[i], tu, t, rel, a[i], b[i], 0.0, v_reset[i], False)
             if pk_kind[i] == _TRACK and t > rel:
                 if ji - b[i] * vi > 0.0:  # V still rising: a kink if the inputs at t turn it down
                     kink_t[i] = t
                 else:  # the free peak was reached before this input
-                    top, when = _free_maximum(v[i], j[i], tu, t, rel, a, b[i], log_ba[i])
+                    top, when = _free_maximum(v[i], j[i], tu, t, rel, a[i], b[i], log_ba[i],
+                                              v_reset[i])  # fmt: skip
                     if 0.0 < top <= theta[i] and theta[i] - top < min_gap:
                         min_gap = theta[i] - top
                         gap_neuron = i
@@ -325,7 +577,7 @@ def _event_loop(
             j[i] = ji
             t_upd[i] = t
             t_cross, pk_kind[i], defer_s[i] = _predict(
-                t, vi, ji, rel, a, b[i], theta[i], h_peak[i], log_ba[i], min_gap
+                t, vi, ji, rel, a[i], b[i], theta[i], h_peak[i], log_ba[i], min_gap, v_reset[i]
             )
             if t_cross <= t_max:
                 hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
@@ -340,6 +592,10 @@ def _event_loop(
     ints[_GAP_NEURON] = gap_neuron
     ints[_SLOPE_NEURON] = slope_neuron
     ints[_STATUS] = status
+    ints[_QSIZE] = qsize
+    ints[_QPEAK] = qpeak
+    ints[_F_HEAD] = f_head
+    ints[_F_COUNT] = f_count
     fs[0] = min_gap
     fs[1] = gap_time
     fs[2] = min_slope
@@ -359,9 +615,9 @@ def _kink_gap(v, j, b, theta):
 
 
 @jit
-def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
-    """Next crossing of a neuron whose state at ``t`` is ``(v0, j0)`` (``V`` held at 0 until
-    ``rel`` if ``t < rel``): ``(t_key, peak_kind, s_defer)``.
+def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap, v_reset):
+    """Next crossing of a model-1 neuron whose state at ``t`` is ``(v0, j0)`` (``V`` held at
+    ``v_reset`` until ``rel`` if ``t < rel``): ``(t_key, peak_kind, s_defer)``.
 
     ``t_key`` is ``inf`` without a crossing. With one, either ``s_defer = 0`` and ``t_key`` is
     the crossing, or ``s_defer > 0``: ``t_key`` is a lower bound of the crossing, which lies
@@ -369,7 +625,7 @@ def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
     heap reaches it. ``peak_kind`` is ``_TRACK`` when ``V`` rises towards a maximum whose gap
     to threshold may be smaller than the smallest gap ``min_gap`` found so far (or crosses).
     """
-    t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b)
+    t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b, 0.0, v_reset, False)
     s_low, s_pk, v_pk = crossing_bracket(v0, j0, a, b, theta, h_peak, log_ba)
     if s_low < math.inf:
         if s_pk == 0.0:
@@ -381,14 +637,14 @@ def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap):
 
 
 @jit
-def _refine(t, v0, j0, rel, a, b, theta, s_pk):
+def _refine(t, v0, j0, rel, a, b, theta, s_pk, v_reset):
     """The crossing deferred by :func:`_predict` from the same state, to float64 precision."""
-    t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b)
+    t_start, v0, j0 = _free_start(t, v0, j0, rel, a, b, 0.0, v_reset, False)
     return t_start + refine_crossing(v0, j0, a, b, theta, s_pk, t_start)
 
 
 @jit
-def _free_maximum(v, j, t, t_end, rel, a, b, log_ba):
+def _free_maximum(v, j, t, t_end, rel, a, b, log_ba, v_reset):
     """``(V*, t*)``: the maximum of ``V`` on ``(t, t_end]`` for the state ``(v, j)`` at ``t``
     (``V`` held at 0 until ``rel``), free of input, if ``V`` rises from the (free) start; the
     value at ``t_end`` if the maximum lies later. ``(-inf, nan)`` if ``V`` does not rise.
@@ -396,7 +652,7 @@ def _free_maximum(v, j, t, t_end, rel, a, b, log_ba):
     Only maxima that are reached are located (:func:`_predict` merely notes that one may
     matter), with the propagator the root finder uses: they are few.
     """
-    t0, v0, j0 = _free_start(t, v, j, rel, a, b)
+    t0, v0, j0 = _free_start(t, v, j, rel, a, b, 0.0, v_reset, False)
     if not (j0 > 0.0 and j0 - b * v0 > 0.0):
         return -math.inf, math.nan
     s = peak_time(v0, j0, a, b, log_ba)
@@ -406,11 +662,11 @@ def _free_maximum(v, j, t, t_end, rel, a, b, log_ba):
 
 
 @jit
-def _free_start(t, v0, j0, rel, a, b):
+def _free_start(t, v0, j0, rel, a, b, c, v_reset, delta):
     """Where the free trajectory from ``(v0, j0)`` at ``t`` can start rising: ``(t, v0, j0)``,
     or the state at the release ``rel`` if the neuron is refractory until then."""
     if t < rel:
-        v0, j0 = advance(v0, j0, t, rel, rel, a, b)
+        v0, j0 = advance(v0, j0, t, rel, rel, a, b, c, v_reset, delta)
         return rel, v0, j0
     return t, v0, j0
 

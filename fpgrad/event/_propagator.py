@@ -1,11 +1,14 @@
 """Exact propagation of a neuron's state between events, and its parameter derivatives.
 
-With ``a = 1/tau_syn`` and ``b = 1/tau_mem``, a neuron's state between events is ``(V, J)``,
-``J = sum_k w_k I_pre(k)`` its total input current (docs/model.md §1):
+With ``a = 1/tau_syn``, ``b = 1/tau_mem`` and the bias ``c``, a neuron's state between events is
+``(V, J)``, ``J`` its synaptic current (docs/model.md §1):
 
-    J(t0 + s) = J0 E_a(s),                  E_a(s) = e^{-a s}
-    V(t0 + s) = V0 E_b(s) + J0 H(s),        E_b(s) = e^{-b s}
+    J(t0 + s) = J0 E_a(s),                           E_a(s) = e^{-a s}
+    V(t0 + s) = V0 E_b(s) + J0 H(s) + c G(s),        E_b(s) = e^{-b s}
     H(s) = (E_a - E_b) / (b - a) = integral_0^s e^{-a u} e^{-b (s - u)} du   (= s e^{-a s} if a = b)
+    G(s) = (1 - E_b) / b = integral_0^s e^{-b u} du                           (= s if b = 0)
+
+A delta-synapse neuron (``tau_syn = 0``) has no current: ``J = 0`` and ``V = V0 E_b + c G``.
 
 ``H`` is the post-synaptic kernel ``h``; it is evaluated without cancellation when ``a ~ b``.
 The gradient engines also need the derivatives of ``H`` with respect to the rates:
@@ -18,7 +21,15 @@ import math
 
 from .._numba import jit
 
-__all__ = ["advance", "kernel_peak", "log_rate_ratio", "propagate", "propagate_rate_derivatives"]
+__all__ = [
+    "advance",
+    "drive",
+    "drive_rate_derivative",
+    "kernel_peak",
+    "log_rate_ratio",
+    "propagate",
+    "propagate_rate_derivatives",
+]
 
 # Below this |(b - a) s| the difference formulas lose digits; series / expm1 forms are used.
 _SMALL = 0.5
@@ -85,6 +96,24 @@ def propagate_rate_derivatives(
 
 
 @jit
+def drive(s: float, b: float) -> float:
+    """``G(s) = (1 - e^{-b s}) / b``, the voltage a unit bias builds up in ``s`` ms from 0
+    (``s`` for a perfect integrator, ``b = 0``); ``expm1`` keeps it exact for small ``b s``."""
+    if b == 0.0:
+        return s
+    return -math.expm1(-b * s) / b
+
+
+@jit
+def drive_rate_derivative(s: float, b: float) -> float:
+    """``dG/db = -integral_0^s u e^{-b u} du = -s^2 psi(b s)``."""
+    x = b * s
+    if abs(x) < 1.0:
+        return -s * s * _psi_pair(x)[0]
+    return -s * s * (1.0 - (1.0 + x) * math.exp(-x)) / (x * x)
+
+
+@jit
 def log_rate_ratio(a: float, b: float) -> float:
     """``ln(b / a)`` to full precision for every pair of positive rates a float64 can hold:
     ``log1p((b - a) / a)`` for ratios in ``(2^-30, 2^30)`` (no cancellation near 1), ``ln b -
@@ -115,18 +144,39 @@ def kernel_peak(a: float, b: float) -> float:
 
 @jit
 def advance(
-    v: float, j: float, t_from: float, t_to: float, release: float, a: float, b: float
+    v: float,
+    j: float,
+    t_from: float,
+    t_to: float,
+    release: float,
+    a: float,
+    b: float,
+    c: float,
+    v_reset: float,
+    delta: bool,
 ) -> tuple[float, float]:
     """State ``(V, J)`` at ``t_to`` from the state at ``t_from``, free of input in between.
 
-    ``V`` is held at 0 while ``t <= release`` (the end of the refractory period after the last
-    spike; ``release <= t_from`` when the neuron is not refractory), ``J`` decays throughout.
+    ``V`` is held at ``v_reset`` while ``t <= release`` (the end of the refractory period after
+    the last spike; ``release <= t_from`` when the neuron is not refractory), ``J`` decays
+    throughout. ``delta``: a delta-synapse neuron (``J = 0``, ``a`` unused). The bias term is
+    added only when ``c != 0``, so model-1 neurons compute exactly what they always did.
     """
     if t_from < release:
         if t_to <= release:
-            return 0.0, j * math.exp(-a * (t_to - t_from))
-        j = j * math.exp(-a * (release - t_from))
-        v = 0.0
+            return v_reset, (0.0 if delta else j * math.exp(-a * (t_to - t_from)))
+        if not delta:
+            j = j * math.exp(-a * (release - t_from))
+        v = v_reset
         t_from = release
-    ea, eb, h = propagate(t_to - t_from, a, b)
-    return v * eb + j * h, j * ea
+    s = t_to - t_from
+    if delta:
+        v = v * math.exp(-b * s)
+        if c != 0.0:
+            v += c * drive(s, b)
+        return v, 0.0
+    ea, eb, h = propagate(s, a, b)
+    v = v * eb + j * h
+    if c != 0.0:
+        v += c * drive(s, b)
+    return v, j * ea

@@ -75,7 +75,13 @@ class SimulationResult:
             synaptic events are its source node's outgoing synapses, so the gradient engines walk
             the graph forwards or backwards in time linear in the number of synaptic events.
         spike_record_index: for each spike of ``spike_node``/``spike_time``, its row in the record.
+        record_cause, record_cause_synapse: for a record row that is the spike of a
+            delta-synapse neuron fired by an arrival (docs/model.md §1), the row of the
+            presynaptic spike and the synapse (file index) of that arrival; -1 otherwise
+            (threshold crossings, inputs).
         n_synaptic_events: number of (spike, outgoing synapse) pairs processed.
+        max_in_flight: the most spikes in flight at once (spikes with arrivals still pending
+            because of synaptic delays; 0 without delays): the size of the arrival queue.
         degeneracy: the :class:`Degeneracy` report.
     """
 
@@ -86,7 +92,10 @@ class SimulationResult:
     record_time: NDArray[np.float64]
     record_input: NDArray[np.int64]
     spike_record_index: NDArray[np.int64]
+    record_cause: NDArray[np.int64]
+    record_cause_synapse: NDArray[np.int64]
     n_synaptic_events: int
+    max_in_flight: int
     degeneracy: Degeneracy
 
     @property

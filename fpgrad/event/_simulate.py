@@ -27,29 +27,48 @@ class RunawayActivityError(RuntimeError):
 
 @dataclass(frozen=True)
 class CompiledNetwork:
-    """A network's arrays in the layout of the kernels: CSR outgoing synapses by source node.
+    """A network's arrays in the layout of the kernels: CSR outgoing synapses by source node,
+    sorted by delay within a source (stable, so synapses of one source and delay keep their
+    file order; without delays the order is the file order).
 
-    ``out_syn[k]`` is the file index of the ``k``-th synapse in CSR order (stable, so synapses of
-    one source keep their file order). :attr:`simulation_args` and :attr:`gradient_args` are the
-    leading arguments of the simulation and gradient kernels, built here only.
+    ``out_syn[p]`` is the file index of the synapse at CSR position ``p``; ``out_zend[node]``
+    ends the zero-delay synapses of ``node``. ``a`` is ``1/tau_syn`` (``inf`` for delta-synapse
+    neurons, never used there), ``delta`` marks them. :attr:`simulation_args` and
+    :attr:`gradient_args` are the leading arguments of the simulation and gradient kernels,
+    built here only.
     """
 
     n_inputs: int
-    a: float
+    a: NDArray[np.float64]
     b: NDArray[np.float64]
+    c: NDArray[np.float64]
+    v_reset: NDArray[np.float64]
+    delta: NDArray[np.bool_]
     theta: NDArray[np.float64]
     t_ref: NDArray[np.float64]
     out_ptr: NDArray[np.int64]
+    out_zend: NDArray[np.int64]
     out_post: NDArray[np.int64]
     out_w: NDArray[np.float64]
+    out_d: NDArray[np.float64]
     out_syn: NDArray[np.int64]
+    syn_pos: NDArray[np.int64]
+
+    def record_args(self, result: SimulationResult) -> tuple:
+        """The record arguments of the gradient kernels: ``(ev_node, ev_time, ev_input,
+        ev_cause_e, ev_cause_p, t_max)`` (causes as CSR positions)."""
+        cause = result.record_cause_synapse
+        cause_p = np.full(cause.shape, -1, np.int64)
+        cause_p[cause >= 0] = self.syn_pos[cause[cause >= 0]]
+        return (result.record_node, result.record_time, result.record_input,
+                result.record_cause, cause_p, result.problem.t_max)  # fmt: skip
 
     @property
     def simulation_args(self) -> tuple:
-        """``(n_inputs, a, b, theta, t_ref, out_ptr, out_post, out_w)``: the network arguments of
-        :func:`~fpgrad.event._kernel.simulate_kernel`."""
-        return (self.n_inputs, self.a, self.b, self.theta, self.t_ref, self.out_ptr,
-                self.out_post, self.out_w)  # fmt: skip
+        """The network arguments of :func:`~fpgrad.event._kernel.simulate_kernel`."""
+        return (self.n_inputs, self.a, self.b, self.c, self.v_reset, self.delta, self.theta,
+                self.t_ref, self.out_ptr, self.out_zend, self.out_post, self.out_w,
+                self.out_d)  # fmt: skip
 
     @property
     def gradient_args(self) -> tuple:
@@ -72,20 +91,31 @@ def compile_network(network: Network) -> CompiledNetwork:
 
 
 def _layout(network: Network) -> CompiledNetwork:
-    order = np.argsort(network.pre, kind="stable")
+    order = np.lexsort((network.delay, network.pre))  # by source, then delay; stable
     counts = np.bincount(network.pre, minlength=network.n_nodes)
     out_ptr = np.zeros(network.n_nodes + 1, np.int64)
     np.cumsum(counts, out=out_ptr[1:])
+    out_d = network.delay[order].copy()
+    zero_counts = np.bincount(network.pre[network.delay == 0], minlength=network.n_nodes)
+    delta = network.tau_syn == 0
+    with np.errstate(divide="ignore"):
+        a = 1.0 / network.tau_syn
     return CompiledNetwork(
         n_inputs=network.n_inputs,
-        a=1.0 / network.tau_syn,
+        a=a,
         b=1.0 / network.tau_mem,
+        c=np.ascontiguousarray(network.bias),
+        v_reset=np.ascontiguousarray(network.v_reset),
+        delta=delta,
         theta=np.ascontiguousarray(network.threshold),
         t_ref=np.ascontiguousarray(network.t_ref),
         out_ptr=out_ptr,
+        out_zend=(out_ptr[:-1] + zero_counts).astype(np.int64),
         out_post=(network.post[order] - network.n_inputs).astype(np.int64),
         out_w=network.weight[order].copy(),
+        out_d=out_d,
         out_syn=order.astype(np.int64),
+        syn_pos=np.argsort(order).astype(np.int64),
     )
 
 
@@ -110,6 +140,14 @@ def _check_budget(max_spikes: int) -> int:
     return int(max_spikes)
 
 
+def _file_synapse(net: CompiledNetwork, position: NDArray[np.int64]) -> NDArray[np.int64]:
+    """File indices of the synapses at CSR ``position`` (-1 stays -1)."""
+    out = np.full(position.shape, -1, np.int64)
+    hit = position >= 0
+    out[hit] = net.out_syn[position[hit]]
+    return out
+
+
 def _global_id(neuron: int, n_inputs: int) -> int:
     """The global node id of kernel neuron index ``neuron`` (``-1``, none, stays ``-1``)."""
     return neuron + n_inputs if neuron >= 0 else -1
@@ -117,7 +155,7 @@ def _global_id(neuron: int, n_inputs: int) -> int:
 
 def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationResult:
     in_node, in_time, in_index = merge_inputs(problem.inputs)
-    ev_node, ev_time, ev_input, status, n_syn, deg = simulate_kernel(
+    ev_node, ev_time, ev_input, cause_e, cause_p, status, n_syn, deg, in_flight = simulate_kernel(
         *net.simulation_args,
         in_node,
         in_time,
@@ -144,7 +182,10 @@ def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationR
         record_time=ev_time,
         record_input=ev_input,
         spike_record_index=rows[order],
+        record_cause=cause_e,
+        record_cause_synapse=_file_synapse(net, cause_p),
         n_synaptic_events=int(n_syn),
+        max_in_flight=int(in_flight),
         degeneracy=Degeneracy(
             min_peak_gap=float(deg[0]),
             peak_gap_neuron=_global_id(int(deg[1]), n_inputs),

@@ -29,17 +29,27 @@ from ._reverse import reverse_kernel
 __all__ = ["cross_entropy_batch"]
 
 
+#: The groups the fused path computes, in the order of :func:`_batch_kernel`'s sums (every
+#: group but the per-sample input times, in :data:`~fpgrad.GROUPS` order).
+BATCH_GROUPS = ("weight", "threshold", "tau_mem", "tau_syn", "delay", "bias", "v_reset", "t_ref")
+
+
 @jit
 def _batch_kernel(
     rows,
     n_inputs,
     a,
     b,
+    c,
+    v_reset,
+    delta,
     theta,
     t_ref,
     out_ptr,
+    out_zend,
     out_post,
     out_w,
+    out_d,
     out_syn,
     in_node,
     in_time,
@@ -52,14 +62,15 @@ def _batch_kernel(
     tau0,
     tau1,
     alpha,
-    with_grad,
+    want,
     sample_clip,
 ):
     """Losses, first spike times, degeneracy margins and summed gradients of ``rows``.
 
     ``rows[r]`` is the sample (into ``in_ptr``) of batch position ``r``, with label
-    ``labels[r]``. With ``sample_clip > 0`` each sample's gradient (weights and thresholds
-    together) is scaled to Euclidean norm at most ``sample_clip`` before it is added.
+    ``labels[r]``. ``want[q]`` says whether group ``BATCH_GROUPS[q]`` is wanted (none: no
+    gradient). With ``sample_clip > 0`` each sample's gradient (the wanted groups together) is
+    scaled to Euclidean norm at most ``sample_clip`` before it is added.
     """
     n = b.shape[0]
     n_synapses = out_w.shape[0]
@@ -69,61 +80,73 @@ def _batch_kernel(
     first = np.full((m, n), math.inf)
     margins = np.zeros((m, 2))
     status_bad = -1
-    g_w = np.zeros(n_synapses)
-    g_theta = np.zeros(n)
+    with_grad = False
+    for q in range(want.shape[0]):
+        with_grad = with_grad or want[q]
+    g_syn = np.zeros((2, n_synapses))  # weight, delay
+    g_neu = np.zeros((6, n))  # threshold, tau_mem, tau_syn, bias, v_reset, t_ref
     times = np.empty(n_out)
     where = np.empty(n_out, np.int64)
     for r in range(m):
         s = rows[r]
         lo = in_ptr[s]
         hi = in_ptr[s + 1]
-        ev_node, ev_time, ev_input, status, _n_syn, deg = simulate_kernel(
-            n_inputs, a, b, theta, t_ref, out_ptr, out_post, out_w,
-            in_node[lo:hi], in_time[lo:hi], in_index[lo:hi], t_max, max_spikes,
+        ev_node, ev_time, ev_input, ev_ce, ev_cp, status, _n_syn, deg, _fl = simulate_kernel(
+            n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post,
+            out_w, out_d, in_node[lo:hi], in_time[lo:hi], in_index[lo:hi], t_max, max_spikes,
         )  # fmt: skip
         if status == STATUS_BUDGET:
             status_bad = r
             break
         margins[r, 0] = deg[0]
         margins[r, 1] = deg[3]
-        for c in range(n_out):
-            times[c] = t_max
-            where[c] = -1
+        for q in range(n_out):
+            times[q] = t_max
+            where[q] = -1
         for e in range(ev_node.shape[0]):
             if ev_input[e] < 0:
                 i = ev_node[e] - n_inputs
                 if first[r, i] == math.inf:
                     first[r, i] = ev_time[e]
-                for c in range(n_out):
-                    if outputs[c] == ev_node[e] and where[c] < 0:
-                        where[c] = e
-                        times[c] = ev_time[e]
+                for q in range(n_out):
+                    if outputs[q] == ev_node[e] and where[q] < 0:
+                        where[q] = e
+                        times[q] = ev_time[e]
         loss[r], dl_dt = cross_entropy_and_time_grad(times, labels[r], tau0, tau1, alpha)
         if not with_grad:
             continue
         lam_f = np.zeros(ev_node.shape[0])
-        for c in range(n_out):
-            if where[c] >= 0:  # a silent neuron's "time" t_max carries no gradient
-                lam_f[where[c]] += dl_dt[c]
-        gw, _gin, gth, _gtm, _gts = reverse_kernel(
-            n_inputs, a, b, theta, t_ref, out_ptr, out_post, out_w, out_syn,
-            ev_node, ev_time, ev_input, hi - lo, lam_f, False, False,
+        for q in range(n_out):
+            if where[q] >= 0:  # a silent neuron's "time" t_max carries no gradient
+                lam_f[where[q]] += dl_dt[q]
+        gw, _gin, gth, gtm, gts, gd, gc, gvr, gtr = reverse_kernel(
+            n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post,
+            out_w, out_d, out_syn, ev_node, ev_time, ev_input, ev_ce, ev_cp, t_max, hi - lo,
+            lam_f, want[3], want[2], want[5],
         )  # fmt: skip
+        syn = (gw, gd)
+        neu = (gth, gtm, gts, gc, gvr, gtr)
         scale = 1.0
         if sample_clip > 0.0:
             sq = 0.0
-            for k in range(n_synapses):
-                sq += gw[k] * gw[k]
-            for i in range(n):
-                sq += gth[i] * gth[i]
+            for g in range(2):
+                if want[0 if g == 0 else 4]:
+                    for k in range(n_synapses):
+                        sq += syn[g][k] * syn[g][k]
+            for g in range(6):
+                if want[g + 1 if g < 3 else g + 2]:
+                    for i in range(n):
+                        sq += neu[g][i] * neu[g][i]
             norm = math.sqrt(sq)
             if norm > sample_clip:
                 scale = sample_clip / norm
-        for k in range(n_synapses):
-            g_w[k] += scale * gw[k]
-        for i in range(n):
-            g_theta[i] += scale * gth[i]
-    return loss, first, margins, g_w, g_theta, status_bad
+        for g in range(2):
+            for k in range(n_synapses):
+                g_syn[g, k] += scale * syn[g][k]
+        for g in range(6):
+            for i in range(n):
+                g_neu[g, i] += scale * neu[g][i]
+    return loss, first, margins, g_syn, g_neu, status_bad
 
 
 def cross_entropy_batch(
@@ -135,11 +158,11 @@ def cross_entropy_batch(
     t_max: float,
     constants: tuple[float, float, float],
     *,
-    with_grad: bool,
+    groups: tuple[str, ...],
     sample_clip: float,
     max_spikes: int,
     n_threads: int | None,
-) -> tuple[NDArray, NDArray, NDArray, NDArray | None, NDArray | None]:
+) -> tuple[NDArray, NDArray, NDArray, dict[str, NDArray]]:
     """First-spike cross-entropy of the samples ``rows`` of ``merged`` and its exact gradient.
 
     ``labels[r]`` and the output neurons ``outputs`` (global ids, class ``c`` is ``outputs[c]``)
@@ -147,18 +170,19 @@ def cross_entropy_batch(
     contiguous chunks, one per thread; partial sums are added in chunk order, so the result does
     not depend on thread timing. Returns per-sample losses ``(B,)``, first spike times
     ``(B, N)`` (``inf`` if silent), degeneracy margins ``(B, 2)`` (peak gap, crossing slope)
-    and the *mean* weight and threshold gradients (``None`` without ``with_grad``).
+    and the *mean* gradient of each of ``groups`` (a subset of :data:`BATCH_GROUPS`).
     """
-    tau0, tau1, alpha = (float(c) for c in constants)
+    tau0, tau1, alpha = (float(x) for x in constants)
+    want = np.array([name in groups for name in BATCH_GROUPS])
     n_chunks = max(1, min(thread_count(n_threads), rows.size))
-    chunks = [(int(c[0]), int(c[-1]) + 1) for c in np.array_split(np.arange(rows.size), n_chunks)]
+    chunks = [(int(x[0]), int(x[-1]) + 1) for x in np.array_split(np.arange(rows.size), n_chunks)]
 
     def run(chunk: tuple[int, int]) -> tuple:
         lo, hi = chunk
         return _batch_kernel(
             rows[lo:hi], *net.gradient_args, merged["node"], merged["time"], merged["flat"],
             merged["ptr"], float(t_max), int(max_spikes), outputs, labels[lo:hi], tau0, tau1,
-            alpha, bool(with_grad), float(sample_clip),
+            alpha, want, float(sample_clip),
         )  # fmt: skip
 
     parts = map_threads(run, chunks, len(chunks))
@@ -168,19 +192,20 @@ def cross_entropy_batch(
                 f"runaway activity in sample {lo + int(part[5])} of the batch: more than "
                 f"max_spikes={max_spikes} neuron spikes"
             )
-    g_w = g_theta = None
-    if with_grad:
-        g_w = parts[0][3].copy()
-        g_theta = parts[0][4].copy()
+    grads: dict[str, NDArray] = {}
+    if groups:
+        g_syn = parts[0][3].copy()
+        g_neu = parts[0][4].copy()
         for part in parts[1:]:
-            g_w += part[3]
-            g_theta += part[4]
-        g_w /= rows.size
-        g_theta /= rows.size
+            g_syn += part[3]
+            g_neu += part[4]
+        stacked = {"weight": g_syn[0], "delay": g_syn[1]}
+        for q, name in enumerate(("threshold", "tau_mem", "tau_syn", "bias", "v_reset", "t_ref")):
+            stacked[name] = g_neu[q]
+        grads = {name: stacked[name] / rows.size for name in groups}
     return (
         np.concatenate([p[0] for p in parts]),
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
-        g_w,
-        g_theta,
+        grads,
     )

@@ -56,7 +56,7 @@ class SpikeJacobian:
 
 
 def _kernel_args(net: CompiledNetwork, result: SimulationResult) -> tuple:
-    return (*net.gradient_args, result.record_node, result.record_time, result.record_input)
+    return (*net.gradient_args, *net.record_args(result))
 
 
 def spike_jacobian(
@@ -67,15 +67,15 @@ def spike_jacobian(
 
     Args:
         problem_or_result: a problem (simulated first) or a simulation result.
-        params: ``None`` for every parameter, group names (``"weight"``, ``"input_time"``,
-            ``"threshold"``, ``"tau_mem"``, ``"tau_syn"``), or ``{group: indices}`` for a subset.
+        params: ``None`` for every parameter, group names (:data:`~fpgrad.GROUPS`: ``"weight"``,
+            ``"input_time"``, ``"threshold"``, ``"tau_mem"``, ``"tau_syn"``, ``"delay"``,
+            ``"bias"``, ``"v_reset"``, ``"t_ref"``), or ``{group: indices}`` for a subset.
             Cost and memory grow linearly with the number of selected parameters.
     """
     result = _as_result(problem_or_result)
     problem = result.problem
     cols = select_columns(problem, params)
     net = compile_network(problem.network)
-    taus = cols.column["tau_syn"]
     n_events = result.record_node.shape[0]
     check_allocation(
         8.0 * cols.n_columns * (n_events + 2 * problem.network.n_neurons),
@@ -90,7 +90,11 @@ def spike_jacobian(
         cols.column["input_time"],
         cols.column["threshold"],
         cols.column["tau_mem"],
-        int(taus[0]),
+        cols.column["tau_syn"],
+        cols.column["delay"],
+        cols.column["bias"],
+        cols.column["v_reset"],
+        cols.column["t_ref"],
         cols.n_columns,
     )
     rows = df[result.spike_record_index]
@@ -118,7 +122,8 @@ def spike_vjp(
 
     ``cotangent`` has one entry per neuron spike in the order of ``result.spike_time``.
     Cost is linear in the number of synaptic events, independent of the number of parameters;
-    gradients for the time constants add about one third (skip them with ``params``).
+    gradients for the time constants add about one third, the bias a little (skip them with
+    ``params``).
     """
     wanted = GROUPS if params is None else tuple(check_groups(params))
     cot = np.asarray(cotangent, dtype=np.float64)
@@ -131,18 +136,14 @@ def spike_vjp(
     net = compile_network(result.problem.network)
     lam_f = np.zeros(result.record_node.shape[0])
     lam_f[result.spike_record_index] = cot
-    g_w, g_in, g_theta, g_taum, g_taus = reverse_kernel(
+    groups = reverse_kernel(
         *_kernel_args(net, result),
         result.problem.n_input_spikes,
         lam_f,
         "tau_syn" in wanted,
         "tau_mem" in wanted,
+        "bias" in wanted,
     )
-    values = {
-        "weight": g_w,
-        "input_time": g_in,
-        "threshold": g_theta,
-        "tau_mem": g_taum,
-        "tau_syn": g_taus,
-    }
+    values = dict(zip(GROUPS, groups, strict=True))  # the kernel returns them in GROUPS order
     return Gradients(**{name: values[name] for name in wanted})
+

@@ -12,12 +12,12 @@ from .._method import (
     GradientMethod,
     GradientResult,
     InputBatch,
-    is_classification_batch,
+    is_uniform_cross_entropy,
 )
 from .._problem import Network, Problem, ProblemError
 from ..event import DEFAULT_MAX_SPIKES, SimulationResult, simulate
 from ..event._simulate import compile_network
-from ._batch import cross_entropy_batch
+from ._batch import BATCH_GROUPS, cross_entropy_batch
 from ._exact import spike_jacobian, spike_vjp
 from ._params import Gradients
 
@@ -75,7 +75,9 @@ class ExactReverse(GradientMethod):
         n_threads: int | None,
     ) -> BatchGradient:
         if not (
-            isinstance(data, InputBatch) and is_classification_batch(losses, params, sample_clip)
+            isinstance(data, InputBatch)
+            and set(params) <= set(BATCH_GROUPS)
+            and is_uniform_cross_entropy(losses)
         ):
             return super()._batch(network, data, t_max, losses, params, tol, sample_clip, n_threads)
         head = losses[0]
@@ -85,7 +87,7 @@ class ExactReverse(GradientMethod):
                 f"loss neurons: node {outside[0]} is not a neuron "
                 f"(ids {network.n_inputs}..{network.n_nodes - 1})"
             )
-        values, first, margins, g_w, g_theta = cross_entropy_batch(
+        values, first, margins, grads = cross_entropy_batch(
             compile_network(network),
             data.merged(),
             data.index,
@@ -93,14 +95,12 @@ class ExactReverse(GradientMethod):
             np.asarray(head.neurons, dtype=np.int64),
             t_max,
             (head.tau0, head.tau1, head.alpha),
-            with_grad=bool(params),
+            groups=tuple(params),
             sample_clip=sample_clip,
             max_spikes=DEFAULT_MAX_SPIKES,
             n_threads=n_threads,
         )
-        grad = None
-        if params:
-            grad = Gradients(**{"weight": g_w, "threshold": g_theta}).select(params)
+        grad = Gradients(**grads) if params else None
         return BatchGradient(
             loss=float(np.mean(values)),
             grad=grad,

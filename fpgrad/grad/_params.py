@@ -10,8 +10,18 @@ group           shape               meaning
                                     (input 0's spikes first, each train sorted)
 ``threshold``   ``(N,)``            firing thresholds
 ``tau_mem``     ``(N,)``            membrane time constants (ms)
-``tau_syn``     ``(1,)``            the synaptic time constant (ms)
+``tau_syn``     ``(N,)``            synaptic time constants (ms) of each target neuron
+``delay``       ``(K,)``            synaptic delays (ms), file order
+``bias``        ``(N,)``            constant input currents (V units per ms)
+``v_reset``     ``(N,)``            reset values
+``t_ref``       ``(N,)``            refractory periods (ms)
 ==============  ==================  =================================================
+
+At the edge of a domain the one-sided derivative into the domain is reported: ``t_ref = 0``
+and ``delay = 0`` give the right derivative (a longer refractory period, a longer delay).
+``tau_syn = 0`` (delta synapses) is a different kind of synapse, not the limit ``tau_syn -> 0+``
+of a current synapse (whose charge ``w tau_syn`` vanishes there), so the ``tau_syn`` derivative
+of a delta-synapse neuron is reported as 0 (the kind is a discrete choice).
 """
 
 from __future__ import annotations
@@ -36,7 +46,17 @@ __all__ = [
     "with_parameter",
 ]
 
-GROUPS: tuple[str, ...] = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
+GROUPS: tuple[str, ...] = (
+    "weight",
+    "input_time",
+    "threshold",
+    "tau_mem",
+    "tau_syn",
+    "delay",
+    "bias",
+    "v_reset",
+    "t_ref",
+)
 
 
 def group_sizes(problem: Problem) -> dict[str, int]:
@@ -47,7 +67,11 @@ def group_sizes(problem: Problem) -> dict[str, int]:
         "input_time": problem.n_input_spikes,
         "threshold": net.n_neurons,
         "tau_mem": net.n_neurons,
-        "tau_syn": 1,
+        "tau_syn": net.n_neurons,
+        "delay": net.n_synapses,
+        "bias": net.n_neurons,
+        "v_reset": net.n_neurons,
+        "t_ref": net.n_neurons,
     }
 
 
@@ -111,7 +135,7 @@ def select_columns(
 class Gradients:
     """A gradient (or any vector over the parameters) split into the groups of :data:`GROUPS`.
 
-    Missing groups (not requested) are ``None``. ``tau_syn`` is an array of shape ``(1,)``.
+    Missing groups (not requested) are ``None``.
     """
 
     weight: NDArray[np.float64] | None = None
@@ -119,6 +143,10 @@ class Gradients:
     threshold: NDArray[np.float64] | None = None
     tau_mem: NDArray[np.float64] | None = None
     tau_syn: NDArray[np.float64] | None = None
+    delay: NDArray[np.float64] | None = None
+    bias: NDArray[np.float64] | None = None
+    v_reset: NDArray[np.float64] | None = None
+    t_ref: NDArray[np.float64] | None = None
 
     def groups(self) -> dict[str, NDArray[np.float64]]:
         """The present groups, in :data:`GROUPS` order."""
@@ -154,7 +182,11 @@ def parameter_values(problem: Problem) -> Gradients:
         input_time=flat_inputs.astype(np.float64),
         threshold=net.threshold.copy(),
         tau_mem=net.tau_mem.copy(),
-        tau_syn=np.array([net.tau_syn]),
+        tau_syn=net.tau_syn.copy(),
+        delay=net.delay.copy(),
+        bias=net.bias.copy(),
+        v_reset=net.v_reset.copy(),
+        t_ref=net.t_ref.copy(),
     )
 
 
@@ -166,6 +198,4 @@ def with_parameter(problem: Problem, group: str, values: ArrayLike) -> Problem:
     if group == "input_time":
         splits = np.cumsum([len(train) for train in problem.inputs])[:-1]
         return problem.with_inputs(np.split(values, splits))
-    if group == "tau_syn":
-        return problem.with_network(net.replace(tau_syn=float(values.reshape(-1)[0])))
     return problem.with_network(net.replace(**{group: values}))

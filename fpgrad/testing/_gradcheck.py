@@ -72,10 +72,12 @@ def as_gradients(
     """Validate a gradient computed elsewhere against ``problem``'s parameter layout.
 
     ``grad`` is a :class:`~fpgrad.Gradients` or a mapping ``{group: array}`` with groups among
-    ``weight`` (synapse/file order), ``input_time`` (``problem.inputs`` flattened, each train
-    sorted), ``threshold``, ``tau_mem`` (one per neuron) and ``tau_syn`` (a scalar or shape
-    ``(1,)``). Groups not in ``params`` (default: all) are dropped; unknown names, wrong sizes
-    and non-finite values raise :class:`~fpgrad.ProblemError` naming the group.
+    :data:`fpgrad.GROUPS`: ``weight`` and ``delay`` (one per synapse, file order),
+    ``input_time`` (``problem.inputs`` flattened, each train sorted), and ``threshold``,
+    ``tau_mem``, ``tau_syn``, ``bias``, ``v_reset``, ``t_ref`` (one per neuron; ``tau_syn`` too,
+    since model 2: the derivative of a shared ``tau_syn`` is their sum). Groups not in
+    ``params`` (default: all) are dropped; unknown names, wrong sizes and non-finite values
+    raise :class:`~fpgrad.ProblemError` naming the group.
     """
     if not isinstance(grad, Gradients | Mapping):
         shape = f" of shape {np.shape(grad)}" if hasattr(grad, "shape") else ""
@@ -96,9 +98,14 @@ def as_gradients(
             continue
         arr = np.asarray(value, dtype=np.float64).reshape(-1)
         if arr.shape != (sizes[name],):
+            hint = (
+                " (tau_syn is per neuron: one value per neuron, not one shared value)"
+                if name == "tau_syn" and arr.size == 1
+                else ""
+            )
             raise ProblemError(
                 f"gradient[{name!r}]: expected {sizes[name]} values (the problem's {name} "
-                f"parameters), got shape {np.shape(value)}"
+                f"parameters), got shape {np.shape(value)}{hint}"
             )
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:
@@ -439,12 +446,31 @@ def gradcheck(
         notes.append(
             f"finite differences: {fd.n_discarded} (parameter, step) trials changed the causal "
             "order of the spikes and were discarded"
-            + (f"; {n_skipped} parameters had no usable step (skipped)" if n_skipped else "")
         )
-    if fd.n_one_sided:
+    if fd.n_outside:
         notes.append(
-            f"finite differences: {fd.n_one_sided} parameters at the edge of their domain (an "
-            "input spike near t = 0) used one-sided stencils (fd.one_sided)"
+            f"finite differences: {fd.n_outside} (parameter, step) trials would have left the "
+            "parameter's domain (v_reset must stay below the threshold) and were skipped"
+        )
+    if n_skipped:
+        notes[-1] += f"; {n_skipped} parameters had no usable step (skipped)"
+    if fd.n_one_sided:
+        where = ", ".join(
+            f"{group} {int(np.sum(flags))}"
+            for group, flags in fd.one_sided.groups().items()
+            if np.any(flags)
+        )
+        notes.append(
+            f"finite differences: {fd.n_one_sided} parameters at the edge of their domain "
+            f"({where}: an input spike time, delay or refractory period at or near 0) used "
+            "one-sided stencils, the right derivative (fd.one_sided)"
+        )
+    n_delta = int(np.sum(problem.network.tau_syn == 0)) if "tau_syn" in names else 0
+    if n_delta:
+        notes.append(
+            f"finite differences: {n_delta} tau_syn entries are delta-synapse neurons "
+            "(tau_syn = 0, a discrete kind of synapse): their reference is 0 by convention, "
+            "as the exact engines report"
         )
     if fd.n_shrunk:
         notes.append(

@@ -24,6 +24,29 @@ simulates its draw and rejects it (``hypothesis.assume``) unless it meets the st
 
 Default ranges give a few spikes per neuron (weights ~0.05-0.3, a few input spikes each over
 20 ms); widen them with care, activity grows fast with weight.
+
+**Model 2.** By default the strategies draw model-1 networks (one shared ``tau_syn > 0``, no
+bias, resets to 0, no delays, ``t_ref = 0``), exactly as before model 2. Options add each
+feature of model 2 (docs/model.md §1):
+
+* :func:`lif_parameters` (through ``neuron_params`` of the problem strategies):
+  ``per_neuron_tau_syn`` (one ``tau_syn`` per neuron), ``delta_fraction`` (each neuron a
+  delta-synapse neuron, ``tau_syn = 0``, with that probability), ``bias`` and ``v_reset``
+  ranges (``v_reset`` below the threshold range), ``t_ref`` with ``zero_t_ref_fraction``
+  (some refractory periods exactly 0);
+* the problem strategies: ``delay`` (a range of synaptic delays) with ``zero_delay_fraction``
+  (some delays exactly 0), and ``delta_weight_scale`` (the weights onto delta neurons are
+  scaled up: a delta synapse moves ``V`` by ``w``, a current synapse by up to ``~2.5 w``).
+
+:func:`model2_problems` draws problems with all of them at once (:data:`MODEL2_NEURON_PARAMS`,
+:data:`MODEL2_DELAY`)::
+
+    @given(fst.model2_problems())
+    def test_my_model2_gradient(problem):
+        ...
+
+The guarantees hold for model 2 too: the peak-gap margin includes how close a delta arrival
+comes to threshold (or how far past it it fires one).
 """
 
 from __future__ import annotations
@@ -42,16 +65,20 @@ from ..event import RunawayActivityError, SimulationResult, simulate
 from ..losses import FirstSpikeCrossEntropy, FirstSpikeMSE, Loss, VanRossum
 
 __all__ = [
+    "MODEL2_DELAY",
+    "MODEL2_NEURON_PARAMS",
     "feedforward_problems",
     "first_spike_targets",
     "input_spike_trains",
     "lif_parameters",
     "losses",
     "meets_guarantees",
+    "model2_problems",
     "problems",
     "problems_and_losses",
     "recurrent_problems",
     "spike_trains",
+    "synaptic_delays",
 ]
 
 T = TypeVar("T")
@@ -63,6 +90,20 @@ DEFAULT_MIN_PEAK_GAP = 1e-3
 DEFAULT_MIN_CROSSING_SLOPE = 1e-2
 DEFAULT_T_MAX_MARGIN = 0.1
 LOSS_KINDS = ("first-spike-mse", "first-spike-ce", "van-rossum")
+#: The model-2 neuron options of :func:`model2_problems` (``neuron_params``, see
+#: :func:`lif_parameters`): per-neuron ``tau_syn`` with about 30 % delta-synapse neurons, biases
+#: that stay below threshold on their own (``bias * tau_mem <= 0.75``), resets on both sides of
+#: 0, refractory periods up to 1.5 ms with about a quarter exactly 0.
+MODEL2_NEURON_PARAMS: dict[str, Any] = {
+    "per_neuron_tau_syn": True,
+    "delta_fraction": 0.3,
+    "bias": (-0.02, 0.05),
+    "v_reset": (-0.3, 0.3),
+    "t_ref": (0.05, 1.5),
+    "zero_t_ref_fraction": 0.25,
+}
+#: The delay range (ms) of :func:`model2_problems` (about a quarter of the delays exactly 0).
+MODEL2_DELAY: Range = (0.2, 3.0)
 
 
 def _value(draw: Any, value: T | st.SearchStrategy[T]) -> T:
@@ -78,6 +119,29 @@ def _check_range(name: str, bounds: Range) -> Range:
     if not lo <= hi:
         raise ValueError(f"{name}: need low <= high, got {bounds}")
     return lo, hi
+
+
+def _check_fraction(name: str, fraction: float) -> float:
+    value = float(fraction)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: need a fraction in [0, 1], got {fraction!r}")
+    return value
+
+
+def _chosen(draw: Any, n: int, fraction: float) -> NDArray[np.bool_]:
+    """``n`` booleans, each True with probability about ``fraction`` (none drawn for 0 or 1,
+    so a fraction of 0 draws exactly what the strategies drew before the option existed)."""
+    if fraction <= 0.0 or n == 0:
+        return np.zeros(n, dtype=bool)
+    if fraction >= 1.0:
+        return np.ones(n, dtype=bool)
+    u = draw(st.lists(_floats(0.0, 1.0), min_size=n, max_size=n))
+    return np.asarray(u, dtype=np.float64) < fraction
+
+
+def _per_item(draw: Any, name: str, bounds: Range, n: int) -> NDArray[np.float64]:
+    lo, hi = _check_range(name, bounds)
+    return np.array(draw(st.lists(_floats(lo, hi), min_size=n, max_size=n)), dtype=np.float64)
 
 
 @st.composite
@@ -148,22 +212,90 @@ def lif_parameters(
     tau_mem: Range = (5.0, 15.0),
     threshold: Range = (0.8, 1.2),
     t_ref: Range = (0.0, 0.0),
+    per_neuron_tau_syn: bool = False,
+    delta_fraction: float = 0.0,
+    bias: Range | None = None,
+    v_reset: Range | None = None,
+    zero_t_ref_fraction: float = 0.0,
 ) -> dict[str, Any]:
     """Neuron parameters as keyword arguments of :class:`fpgrad.Network` and the builders.
 
-    Returns ``{"tau_syn": float, "tau_mem": (N,), "threshold": (N,), "t_ref": (N,)}`` with
-    each value drawn uniformly-ish (hypothesis floats) from its ``(low, high)`` range; times in
-    ms, thresholds in the units of the weights. ``tau_mem == tau_syn`` is allowed (the
-    simulator uses the stable form).
+    By default (model 1) returns ``{"tau_syn": float, "tau_mem": (N,), "threshold": (N,),
+    "t_ref": (N,)}`` with each value drawn uniformly-ish (hypothesis floats) from its
+    ``(low, high)`` range; times in ms, thresholds in the units of the weights. ``tau_mem ==
+    tau_syn`` is allowed (the simulator uses the stable form).
+
+    Model-2 options (each off by default; off, nothing more is drawn):
+
+    Args:
+        per_neuron_tau_syn: draw one ``tau_syn`` per neuron from ``tau_syn`` (``"tau_syn"`` is
+            then an array of shape ``(N,)``).
+        delta_fraction: each neuron is a delta-synapse neuron (``tau_syn = 0``: an arrival
+            makes ``V`` jump by ``w``) with about this probability (hypothesis draws are not
+            uniform; 1 makes every neuron one); implies ``per_neuron_tau_syn``.
+        bias: a range of constant input currents (``V`` units per ms): adds ``"bias": (N,)``.
+            A neuron with ``bias * tau_mem > threshold`` fires on its own, periodically.
+        v_reset: a range of reset values, which must lie below the ``threshold`` range (every
+            reset below every threshold): adds ``"v_reset": (N,)``.
+        zero_t_ref_fraction: each refractory period is exactly 0 with about this probability
+            (the edge of its domain: finite differences are one-sided there), the others drawn
+            from ``t_ref``.
+
+    Raises:
+        ValueError: an empty or non-positive range (``tau_syn``, ``tau_mem``, ``threshold``), a
+            negative ``t_ref``, a ``v_reset`` range reaching the ``threshold`` range, or a
+            fraction outside ``[0, 1]``.
     """
     n = _value(draw, n_neurons)
-    out: dict[str, Any] = {"tau_syn": draw(_floats(*_check_range("tau_syn", tau_syn)))}
+    delta_fraction = _check_fraction("delta_fraction", delta_fraction)
+    zero_t_ref_fraction = _check_fraction("zero_t_ref_fraction", zero_t_ref_fraction)
+    syn_lo, syn_hi = _check_range("tau_syn", tau_syn)
+    if per_neuron_tau_syn or delta_fraction > 0:
+        out: dict[str, Any] = {"tau_syn": _per_item(draw, "tau_syn", (syn_lo, syn_hi), n)}
+    else:
+        out = {"tau_syn": draw(_floats(syn_lo, syn_hi))}
     for name, bounds in (("tau_mem", tau_mem), ("threshold", threshold), ("t_ref", t_ref)):
-        lo, hi = _check_range(name, bounds)
-        out[name] = np.array(draw(st.lists(_floats(lo, hi), min_size=n, max_size=n)))
-    if np.any(out["tau_mem"] <= 0) or np.any(out["threshold"] <= 0) or out["tau_syn"] <= 0:
+        out[name] = _per_item(draw, name, bounds, n)
+    if np.any(out["tau_mem"] <= 0) or np.any(out["threshold"] <= 0) or np.any(out["tau_syn"] <= 0):
         raise ValueError("tau_syn, tau_mem and threshold ranges must be positive")
+    if np.any(out["t_ref"] < 0):
+        raise ValueError(f"t_ref: the range must be >= 0, got {t_ref}")
+    if delta_fraction > 0:
+        out["tau_syn"] = np.where(_chosen(draw, n, delta_fraction), 0.0, out["tau_syn"])
+    if zero_t_ref_fraction > 0:
+        out["t_ref"] = np.where(_chosen(draw, n, zero_t_ref_fraction), 0.0, out["t_ref"])
+    if bias is not None:
+        out["bias"] = _per_item(draw, "bias", bias, n)
+    if v_reset is not None:
+        lo, hi = _check_range("v_reset", v_reset)
+        if hi >= _check_range("threshold", threshold)[0]:
+            raise ValueError(
+                f"v_reset: the range {v_reset} must lie below the threshold range {threshold} "
+                "(v_reset < threshold)"
+            )
+        out["v_reset"] = _per_item(draw, "v_reset", (lo, hi), n)
     return out
+
+
+@st.composite
+def synaptic_delays(
+    draw: Any,
+    n_synapses: IntOrStrategy,
+    *,
+    delay: Range = MODEL2_DELAY,
+    zero_delay_fraction: float = 0.25,
+) -> NDArray[np.float64]:
+    """Transmission delays (ms) of ``n_synapses`` synapses, shape ``(K,)``: each exactly 0 with
+    about probability ``zero_delay_fraction`` (a zero-delay synapse delivers at once, in the
+    causal order of the spike; finite differences are one-sided there), the others drawn from
+    the ``delay`` range (``>= 0``)."""
+    k = _value(draw, n_synapses)
+    fraction = _check_fraction("zero_delay_fraction", zero_delay_fraction)
+    lo, hi = _check_range("delay", delay)
+    if lo < 0:
+        raise ValueError(f"delay: the range must be >= 0, got {delay}")
+    values = _per_item(draw, "delay", (lo, hi), k)
+    return np.where(_chosen(draw, k, fraction), 0.0, values)
 
 
 def meets_guarantees(
@@ -218,7 +350,10 @@ def feedforward_problems(
     weight_range: Range = (-0.05, 0.3),
     t_max: float = 20.0,
     inputs: st.SearchStrategy[tuple[NDArray[np.float64], ...]] | None = None,
-    neuron_params: dict[str, Range] | None = None,
+    neuron_params: dict[str, Any] | None = None,
+    delay: Range | None = None,
+    zero_delay_fraction: float = 0.25,
+    delta_weight_scale: float = 3.0,
     min_peak_gap: float = DEFAULT_MIN_PEAK_GAP,
     min_crossing_slope: float = DEFAULT_MIN_CROSSING_SLOPE,
     min_spikes: int = 1,
@@ -234,7 +369,16 @@ def feedforward_problems(
         t_max: horizon (ms).
         inputs: a strategy for the input trains given the number of inputs is known; default
             :func:`input_spike_trains` (1-4 spikes per input in ``[0.5, t_max]``).
-        neuron_params: ranges passed to :func:`lif_parameters`.
+        neuron_params: keyword arguments of :func:`lif_parameters` (ranges, and the model-2
+            options ``per_neuron_tau_syn``, ``delta_fraction``, ``bias``, ``v_reset``,
+            ``zero_t_ref_fraction``).
+        delay: a range of synaptic delays (ms), drawn by :func:`synaptic_delays` with
+            ``zero_delay_fraction`` of them exactly 0; default ``None``: no delays.
+        zero_delay_fraction: see ``delay``.
+        delta_weight_scale: the weights of the synapses onto delta-synapse neurons
+            (``tau_syn = 0``) are drawn from ``weight_range`` times this (with the default
+            ranges, a current synapse lifts ``V`` by up to ``~2.5 w``, a delta synapse by
+            ``w``); no effect without delta neurons.
         min_peak_gap, min_crossing_slope: guaranteed degeneracy margins (draws below are
             rejected).
         min_spikes, max_spikes: guaranteed range of the total number of neuron spikes.
@@ -253,6 +397,18 @@ def feedforward_problems(
         for a, b in itertools.pairwise(sizes)
     ]
     params = draw(lif_parameters(sum(sizes[1:]), **(neuron_params or {})))
+    delta = np.broadcast_to(params["tau_syn"], (sum(sizes[1:]),)) == 0
+    if np.any(delta):
+        starts = np.cumsum([0, *sizes[1:]])
+        weights = [
+            np.where(delta[starts[idx] : starts[idx + 1]], delta_weight_scale * w, w)
+            for idx, w in enumerate(weights)
+        ]
+    if delay is not None:
+        n_syn = sum(w.size for w in weights)
+        params["delay"] = draw(
+            synaptic_delays(n_syn, delay=delay, zero_delay_fraction=zero_delay_fraction)
+        )
     from .._builders import feedforward_network
 
     net = feedforward_network(weights, **params)
@@ -273,7 +429,10 @@ def recurrent_problems(
     recurrent_weight_range: Range = (-0.3, 0.2),
     self_loops: bool = True,
     t_max: float = 20.0,
-    neuron_params: dict[str, Range] | None = None,
+    neuron_params: dict[str, Any] | None = None,
+    delay: Range | None = None,
+    zero_delay_fraction: float = 0.25,
+    delta_weight_scale: float = 3.0,
     min_peak_gap: float = DEFAULT_MIN_PEAK_GAP,
     min_crossing_slope: float = DEFAULT_MIN_CROSSING_SLOPE,
     min_spikes: int = 1,
@@ -285,7 +444,8 @@ def recurrent_problems(
     Every neuron receives synapses from a non-empty subset of the inputs (weights in
     ``input_weight_range``) and from a subset of the neurons (``recurrent_weight_range``,
     negative values are inhibitory; the first neuron always has at least one). Other arguments
-    as in :func:`feedforward_problems`.
+    (the model-2 options ``neuron_params``, ``delay``, ``zero_delay_fraction`` and
+    ``delta_weight_scale`` included) as in :func:`feedforward_problems`.
     """
     m, n = _value(draw, n_inputs), _value(draw, n_neurons)
     if m < 1 or n < 1:
@@ -315,12 +475,21 @@ def recurrent_problems(
             st.lists(_floats(rlo, rhi), min_size=len(recurrent), max_size=len(recurrent))
         )
     params = draw(lif_parameters(n, **(neuron_params or {})))
+    post_arr = np.array(post, dtype=np.int64)
+    weight_arr = np.array(weight, dtype=np.float64)
+    delta = np.broadcast_to(params["tau_syn"], (n,)) == 0
+    if np.any(delta):
+        weight_arr = np.where(delta[post_arr - m], delta_weight_scale * weight_arr, weight_arr)
+    if delay is not None:
+        params["delay"] = draw(
+            synaptic_delays(len(weight), delay=delay, zero_delay_fraction=zero_delay_fraction)
+        )
     net = Network(
         n_inputs=m,
         n_neurons=n,
         pre=np.array(pre, dtype=np.int64),
-        post=np.array(post, dtype=np.int64),
-        weight=np.array(weight, dtype=np.float64),
+        post=post_arr,
+        weight=weight_arr,
         **params,
     )
     trains = draw(input_spike_trains(m, t_max=t_max))
@@ -330,9 +499,26 @@ def recurrent_problems(
 
 def problems(**guarantees: Any) -> st.SearchStrategy[Problem]:
     """Feedforward or recurrent problems; ``guarantees`` (``min_peak_gap``,
-    ``min_crossing_slope``, ``min_spikes``, ``max_spikes``, ``t_max_margin``, ``t_max``) go to
-    both :func:`feedforward_problems` and :func:`recurrent_problems`."""
+    ``min_crossing_slope``, ``min_spikes``, ``max_spikes``, ``t_max_margin``, ``t_max``; also
+    the model-2 options ``neuron_params``, ``delay``, ``zero_delay_fraction``,
+    ``delta_weight_scale``) go to both :func:`feedforward_problems` and
+    :func:`recurrent_problems`."""
     return st.one_of(feedforward_problems(**guarantees), recurrent_problems(**guarantees))
+
+
+def model2_problems(**options: Any) -> st.SearchStrategy[Problem]:
+    """Feedforward or recurrent problems of model 2: per-neuron ``tau_syn`` with delta-synapse
+    neurons, biases, resets, refractory periods and delays, some of them exactly 0
+    (:data:`MODEL2_NEURON_PARAMS`, ``delay`` = :data:`MODEL2_DELAY`, a quarter of the delays 0),
+    meeting the same guarantees as :func:`problems`.
+
+    ``options`` go to both :func:`feedforward_problems` and :func:`recurrent_problems`;
+    ``neuron_params`` entries override those of :data:`MODEL2_NEURON_PARAMS` one by one (pass
+    ``{"delta_fraction": 0.0}`` for current synapses only), ``delay=None`` turns delays off.
+    """
+    neuron = {**MODEL2_NEURON_PARAMS, **(options.pop("neuron_params", None) or {})}
+    options = {"delay": MODEL2_DELAY, "neuron_params": neuron, **options}
+    return st.one_of(feedforward_problems(**options), recurrent_problems(**options))
 
 
 @st.composite

@@ -6,6 +6,9 @@ checkpoints).
   fused Numba loop; ``fpgrad.discrete.Surrogate(dt, dtype="float32", batch_pad=batch_size)`` for
   surrogate-gradient BPTT on the time grid);
 * :class:`Classifier`, :class:`Params`, :func:`init_params`: the layered LIF model;
+  :data:`LEARNABLE`: the parameter groups ``TrainConfig.learn`` may name (weights by default;
+  thresholds, time constants, delays, biases, reset values, refractory periods), each projected
+  back into its domain after every step (:func:`project`, see :mod:`fpgrad.train._loop`);
 * :func:`save_checkpoint`, :func:`load_checkpoint`: NPZ checkpoints; :func:`load_task`: the
   built-in tasks (the ``fpgrad train`` command is :mod:`fpgrad.cli.train`).
 
@@ -30,9 +33,12 @@ from ._checkpoint import save_checkpoint as save_checkpoint
 from ._loop import EvalResult as EvalResult
 from ._loop import TrainConfig as TrainConfig
 from ._loop import TrainResult as TrainResult
+from ._loop import check_learn as check_learn
 from ._loop import evaluate as evaluate
 from ._loop import make_optimizer as make_optimizer
+from ._loop import project as project
 from ._loop import train as train
+from ._model import LEARNABLE as LEARNABLE
 from ._model import Classifier as Classifier
 from ._model import Params as Params
 from ._model import init_params as init_params

@@ -4,13 +4,23 @@ With parameter averaging (``TrainConfig.ema``) a checkpoint holds two parameter 
 the averaged parameters that are evaluated (and whose matrices ``W0, W1, ...`` are), and
 ``train_params``, the optimizer's own iterate, from which a resumed run continues.
 
+Besides ``weight`` and ``threshold`` a checkpoint holds one array per other parameter group the
+parameters hold (:class:`~fpgrad.train.Params`: the learned groups of the stored config's
+``learn``, and ``delay`` when the delays were drawn at initialisation), named after the group
+(``tau_mem``, ``tau_syn``, ``delay``, ``bias``, ``v_reset``, ``t_ref``; ``train_<group>`` for the
+iterate). Checkpoints written before model 2 have none of them and no ``learn`` in their config:
+they load as runs that learn the weights (and the thresholds with ``train_threshold``).
+
 A checkpoint holds plain numeric arrays and two JSON strings (``config``, ``rng_state``, stored as
 0-d unicode arrays); nothing in it is a pickle, and :func:`load_checkpoint` never unpickles
 (``allow_pickle=False``; an object array is refused before it is read). Loading validates the
 file against itself: the archive's integrity (zip CRCs, each array's header against its size),
 the keys present, dtypes, the shapes of the weight matrices against the layer sizes of the stored
-config's ``hidden``, the flat weights against the matrices, thresholds, the optimizer state
-against a fresh state of the stored config's optimizer, finite values, the RNG state. Anything
+config's ``hidden``, the flat weights against the matrices, thresholds, every learned group
+present (with its iterate when there is one), the network the parameters make (domains: delays
+and refractory periods ``>= 0``, time constants, ``v_reset`` below the threshold), the optimizer
+state against a fresh state of the stored config's optimizer over the learned groups, finite
+values, the RNG state. Anything
 wrong raises one :class:`fpgrad.ProblemError` naming the file and the fault.
 """
 
@@ -29,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._problem import ProblemError
-from ._model import Classifier, Params
+from ._model import OPTIONAL_GROUPS, Classifier, Params
 
 if TYPE_CHECKING:
     from ._loop import TrainConfig
@@ -38,6 +48,7 @@ __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
 
 _REQUIRED = ("weight", "threshold", "epoch", "n_opt", "n_layers", "rng_state", "config")
 _ITERATE = ("train_weight", "train_threshold")
+_OPTIONAL = (*OPTIONAL_GROUPS, *(f"train_{name}" for name in OPTIONAL_GROUPS))
 
 #: What reading a damaged zip / npy member can raise (zipfile, zlib, numpy's header parser).
 _READ_ERRORS = (
@@ -83,9 +94,10 @@ def save_checkpoint(
     train_params: Params | None = None,
 ) -> Path:
     """Write ``path`` (``.npz``): ``weight`` (flat, synapse order), ``W0``, ``W1``, ...
-    (matrices), ``threshold``, ``opt_0..opt_k`` (optimizer leaves), ``epoch``, ``rng_state`` and
-    ``config`` (JSON strings), and ``train_weight`` / ``train_threshold`` if ``train_params``
-    is given. Written to a temporary file first, then renamed."""
+    (matrices), ``threshold``, the other groups ``params`` holds (``delay``, ``tau_mem``, ...),
+    ``opt_0..opt_k`` (optimizer leaves), ``epoch``, ``rng_state`` and ``config`` (JSON strings),
+    and ``train_weight`` / ``train_threshold`` / ``train_<group>`` if ``train_params`` is given.
+    Written to a temporary file first, then renamed."""
     import jax
 
     path = Path(path)
@@ -100,9 +112,11 @@ def save_checkpoint(
         "rng_state": np.array(json.dumps(rng.bit_generator.state)),
         "config": np.array(json.dumps(config)),
     }
+    for name, value in params.arrays().items():
+        arrays[name] = value
     if train_params is not None:
-        arrays["train_weight"] = train_params.weight
-        arrays["train_threshold"] = train_params.threshold
+        for name, value in train_params.arrays().items():
+            arrays[f"train_{name}"] = value
     for i, w in enumerate(weights):
         arrays[f"W{i}"] = w
     for i, leaf in enumerate(leaves):
@@ -245,7 +259,7 @@ def _checkpoint(
             path,
             f"no {', '.join(missing)} (n_layers = {n_layers}, n_opt = {n_opt})",
         )
-    extra = sorted(set(arrays) - {*_REQUIRED, *_ITERATE, *layers, *leaves})
+    extra = sorted(set(arrays) - {*_REQUIRED, *_ITERATE, *_OPTIONAL, *layers, *leaves})
     if extra:
         raise _bad(path, f"unexpected arrays {', '.join(extra)}")
 
@@ -286,9 +300,9 @@ def _checkpoint(
             "another task?)",
         )
     try:
-        model = Classifier(
-            sizes=sizes, tau_syn=cfg.tau_syn, tau_mem=cfg.tau_mem, t_ref=cfg.t_ref, t_max=cfg.t_max
-        )
+        from ._loop import _model_for  # here: _loop imports this module
+
+        model = _model_for(cfg, sizes[0], sizes[-1])  # sizes: (W0 rows, *hidden, last W cols)
     except ValueError as err:
         raise _bad(path, f"config: {err}") from None
     for name in ("init_gain", "init_spread"):
@@ -296,16 +310,22 @@ def _checkpoint(
         if value is not None and len(value) != n_layers:
             raise _bad(path, f"config: {name} has {len(value)} values, expected {n_layers}")
 
-    n_weights = sum(a * b for a, b in model.shapes)
-    params = _params(arrays, "weight", "threshold", path, n_weights, model.n_neurons)
+    params = _params(arrays, "", path, model, cfg)
     flat = np.concatenate([w.ravel() for w in weights])
     if not np.array_equal(flat, params.weight):
         raise _bad(path, "the matrices W0, W1, ... differ from the flat weights")
     train_params = None
     if iterate:
-        train_params = _params(
-            arrays, "train_weight", "train_threshold", path, n_weights, model.n_neurons
-        )
+        train_params = _params(arrays, "train_", path, model, cfg)
+        held, held_iterate = set(params.arrays()), set(train_params.arrays())
+        if held != held_iterate:
+            odd = sorted(held ^ held_iterate)
+            raise _bad(
+                path,
+                f"the averaged parameters and the iterate hold different groups ({', '.join(odd)})",
+            )
+    elif any(f"train_{name}" in arrays for name in OPTIONAL_GROUPS):
+        raise _bad(path, "train_<group> arrays without train_weight / train_threshold")
     elif cfg.ema > 0:
         raise _bad(
             path,
@@ -313,7 +333,7 @@ def _checkpoint(
             "train_weight / train_threshold (the optimizer's iterate) to resume from",
         )
     opt_leaves = [arrays[k] for k in leaves]
-    _check_optimizer(opt_leaves, cfg, params, path)
+    _check_optimizer(opt_leaves, cfg, params, model, path)
     return Checkpoint(
         params=params,
         opt_leaves=opt_leaves,
@@ -358,22 +378,43 @@ def _floats(arrays: dict[str, np.ndarray], key: str, path: Path, *, ndim: int) -
 
 
 def _params(
-    arrays: dict[str, np.ndarray],
-    weight_key: str,
-    threshold_key: str,
-    path: Path,
-    n_weights: int,
-    n_neurons: int,
+    arrays: dict[str, np.ndarray], prefix: str, path: Path, model: Classifier, cfg: TrainConfig
 ) -> Params:
+    """The parameter set of the arrays named ``prefix + group`` (``""``: the averaged one,
+    ``"train_"``: the iterate), checked against ``model`` and the config's ``learn``."""
+    weight_key, threshold_key = f"{prefix}weight", f"{prefix}threshold"
     weight = _floats(arrays, weight_key, path, ndim=1)
     threshold = _floats(arrays, threshold_key, path, ndim=1)
+    n_weights, n_neurons = model.n_synapses, model.n_neurons
     if weight.shape != (n_weights,):
         raise _bad(path, f"{weight_key} has {weight.size} values, the layers need {n_weights}")
     if threshold.shape != (n_neurons,):
         raise _bad(path, f"{threshold_key} has {threshold.size} values, for {n_neurons} neurons")
     if not np.all(threshold > 0):
         raise _bad(path, f"{threshold_key}: thresholds must be > 0")
-    return Params(weight=weight, threshold=threshold)
+    groups: dict[str, np.ndarray] = {}
+    for name in OPTIONAL_GROUPS:
+        key = f"{prefix}{name}"
+        if key not in arrays:
+            if name in cfg.learn:
+                raise _bad(
+                    path,
+                    f"the stored config learns {name} but there is no {key} array (the learned "
+                    "values)",
+                )
+            continue
+        value = _floats(arrays, key, path, ndim=1)
+        size = model.group_size(name)
+        if value.shape != (size,):
+            per = "synapses" if name == "delay" else "neurons"
+            raise _bad(path, f"{key} has {value.size} values, for {size} {per}")
+        groups[name] = value
+    params = Params(weight=weight, threshold=threshold, **groups)
+    try:
+        model.network(params)
+    except ProblemError as err:
+        raise _bad(path, f"{prefix or 'the '}parameters make no valid network: {err}") from None
+    return params
 
 
 def _train_config(config: dict[str, Any], path: Path) -> TrainConfig:
@@ -389,6 +430,10 @@ def _train_config(config: dict[str, Any], path: Path) -> TrainConfig:
         value, default = config[f.name], getattr(defaults, f.name)
         if f.name == "hidden":
             ok = isinstance(value, list) and all(_is_int(h) and h >= 1 for h in value)
+        elif f.name == "learn":
+            ok = isinstance(value, list) and all(isinstance(x, str) for x in value)
+        elif f.name == "delay":
+            ok = isinstance(value, list) and len(value) == 2 and all(map(_is_real, value))
         elif f.name in ("init_gain", "init_spread"):
             ok = value is None or (isinstance(value, list) and all(map(_is_real, value)))
         elif isinstance(default, bool):
@@ -426,7 +471,7 @@ def _check_rng_state(state: dict[str, Any], path: Path) -> None:
 
 
 def _check_optimizer(
-    leaves: list[np.ndarray], cfg: TrainConfig, params: Params, path: Path
+    leaves: list[np.ndarray], cfg: TrainConfig, params: Params, model: Classifier, path: Path
 ) -> None:
     """The leaves against a fresh state of ``cfg``'s optimizer: count, shapes, kinds, finite."""
     import jax
@@ -438,16 +483,15 @@ def _check_optimizer(
         optimizer = make_optimizer(cfg, 1)
     except ValueError as err:
         raise _bad(path, f"config: {err}") from None
-    trained = ["weight", "threshold"] if cfg.train_threshold else ["weight"]
     template = jax.tree_util.tree_leaves(
-        optimizer.init({name: jnp.asarray(getattr(params, name)) for name in trained})
+        optimizer.init({name: jnp.asarray(params.value(name, model)) for name in cfg.learn})
     )
     if len(leaves) != len(template):
         raise _bad(
             path,
             f"the optimizer state has {len(leaves)} arrays, the stored config's optimizer "
-            f"({cfg.optimizer}{', clipped' if cfg.clip > 0 else ''}"
-            f"{', thresholds trained' if cfg.train_threshold else ''}) has {len(template)}",
+            f"({cfg.optimizer}{', clipped' if cfg.clip > 0 else ''}, learning "
+            f"{', '.join(cfg.learn)}) has {len(template)}",
         )
     for i, (leaf, ref) in enumerate(zip(leaves, template, strict=True)):
         ref_kind = np.dtype(ref.dtype).kind

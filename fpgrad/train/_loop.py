@@ -5,10 +5,31 @@ first-spike cross-entropy and its mean gradient with the method object (any
 :class:`fpgrad.GradientMethod`, through its batch entry :meth:`~fpgrad.GradientMethod.batch`:
 :class:`fpgrad.ExactReverse` runs a fused Numba loop, ``fpgrad.discrete.Surrogate`` one compiled
 ``vmap``), apply the optax update
-(parameters are kept in float64; the optimizer state lives in JAX's default dtype), clip
-thresholds to stay positive, then revive silent neurons (below). After every epoch the
+(parameters are kept in float64; the optimizer state lives in JAX's default dtype), project the
+parameters back into their domain (below), then revive silent neurons (below). After every epoch the
 validation split is evaluated, metrics are appended to ``metrics.csv`` / ``metrics.json`` and a
 checkpoint is written (``checkpoint.npz``, and ``best.npz`` for the best validation accuracy).
+
+Learned parameters (``TrainConfig.learn``): any of :data:`~fpgrad.train.LEARNABLE` (``weight``,
+``threshold``, ``tau_mem``, ``tau_syn``, ``delay``, ``bias``, ``v_reset``, ``t_ref``; default
+``weight``), one optax state over all of them (one learning rate: Adam's steps are about ``lr``
+in each parameter's own unit, ms for the delays and time constants). The groups not learned
+keep the classifier's constants (or the delays drawn at initialisation). Each step asks the
+method for the gradients of ``weight``, ``threshold`` and the learned groups (``sample_clip``
+clips their joint norm). ``fpgrad.discrete.Surrogate`` cannot learn ``delay`` or ``t_ref``: on
+its grid they are whole steps, whose gradient is 0 (:func:`check_learn` refuses them).
+
+Projection. After every update each learned group is projected back into its domain:
+``delay >= 0`` and ``t_ref >= 0`` (clipped at 0); ``tau_mem >= MIN_TIME_CONSTANT`` and
+``tau_syn >= MIN_TIME_CONSTANT`` (1e-3 ms), except that a delta-synapse neuron (``tau_syn = 0``)
+keeps ``tau_syn = 0`` (a kind of synapse, not a time constant: its gradient is reported as 0 and
+the value is never moved; with the classifier's ``tau_syn = 0`` learning ``tau_syn`` is refused);
+``threshold >= MIN_THRESHOLD`` (0.05) and then ``v_reset <= threshold - RESET_MARGIN`` (0.01),
+the threshold clipped first: if only the threshold is learned it is kept at least
+``RESET_MARGIN`` above the (fixed) reset value, if only ``v_reset`` it is clipped below the
+(fixed) threshold. ``weight`` and ``bias`` are unconstrained. The projection is the Euclidean one
+on each box constraint; it is applied to the optimizer's iterate (the average below is a convex
+combination of projected iterates, so it stays in the domain too).
 
 Parameter averaging (``TrainConfig.ema``, Polyak averaging with an exponential window): after
 step ``k`` (counted from 0 over the whole run) ``avg <- d_k avg + (1 - d_k) params`` with
@@ -27,7 +48,8 @@ step, an output neuron that stayed silent on samples of its own class gets ``bum
 added to every incoming weight (``f`` is the fraction of the batch's samples of that class on
 which it was silent, ``n_in`` its fan-in), and a hidden neuron silent on the whole minibatch gets
 ``bump_hidden / n_in`` on every incoming weight: the bumps are increases of the neuron's summed
-input weight, so the kick does not grow with the layer size. ``0`` turns either off. Both are
+input weight, so the kick does not grow with the layer size. ``0`` turns either off; bumping
+acts on the weights, so only when they are learned. Both are
 needed in practice: without output bumping every output falls silent within an epoch (the
 cross-entropy pushes each output later on the samples of the other classes), and without hidden
 bumping the single-spike hidden layer dies progressively (a third of it within 12 digits
@@ -53,15 +75,35 @@ from ..data import Dataset
 from ..losses import FirstSpikeCrossEntropy
 from ._checkpoint import load_checkpoint, restore_opt_state, save_checkpoint
 from ._metrics import MetricsLog
-from ._model import Classifier, Params, init_params
+from ._model import LEARNABLE, Classifier, Params, init_params
 
 if TYPE_CHECKING:
     import optax
 
-__all__ = ["EvalResult", "TrainConfig", "TrainResult", "evaluate", "make_optimizer", "train"]
+__all__ = [
+    "EvalResult",
+    "TrainConfig",
+    "TrainResult",
+    "check_learn",
+    "evaluate",
+    "make_optimizer",
+    "project",
+    "train",
+]
 
 MIN_THRESHOLD = 0.05
 """Trained thresholds are clipped to at least this value (a threshold must stay > 0)."""
+
+MIN_TIME_CONSTANT = 1e-3
+"""Learned ``tau_mem`` and ``tau_syn`` (of current synapses) are clipped to at least this (ms)."""
+
+RESET_MARGIN = 0.01
+"""A learned ``v_reset`` stays at least this far below the threshold (and a learned threshold
+this far above a fixed reset value)."""
+
+#: The groups ``fpgrad.discrete.Surrogate`` reports as zeros (whole grid steps, docs/model.md §4):
+#: a surrogate run cannot learn them.
+SURROGATE_ZERO_GROUPS = ("delay", "t_ref")
 
 
 @dataclass(frozen=True)
@@ -78,10 +120,19 @@ class TrainConfig:
         lr: Adam learning rate (initial).
         lr_decay: multiplicative learning-rate decay per epoch (1 = constant).
         optimizer: ``"adam"`` (default), ``"adamw"`` or ``"sgd"`` (optax).
-        train_threshold: also train the thresholds.
+        learn: the parameter groups to learn, any of :data:`~fpgrad.train.LEARNABLE` (a tuple,
+            or one comma-separated string); stored in :data:`~fpgrad.train.LEARNABLE` order.
+            Default: the weights only. Projection onto each group's domain: module docstring.
+        train_threshold: also learn the thresholds (the same as ``"threshold"`` in ``learn``;
+            kept for older configs; always equal to ``"threshold" in learn`` after
+            construction).
         seed: seeds initialisation and shuffling.
         tau_syn, tau_mem, t_ref, t_max: neuron constants and horizon (ms); see
-            :class:`~fpgrad.train.Classifier`.
+            :class:`~fpgrad.train.Classifier` (``tau_syn = 0``: delta synapses).
+        bias, v_reset: model 2's constant input current and reset value of every neuron (the
+            initial values when learned; ``v_reset`` below the initial threshold 1).
+        delay: ``(low, high)`` in ms: initial delays drawn uniformly per synapse (after the
+            weights, from the run's generator); ``low == high`` gives every synapse that delay.
         init_gain, init_spread: weight initialisation per layer (see
             :func:`~fpgrad.train.init_params`); ``None`` for the defaults.
         bump, bump_hidden: summed-weight increments for silent output / hidden neurons
@@ -102,12 +153,16 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 0.95
     optimizer: str = "adam"
+    learn: tuple[str, ...] = ("weight",)
     train_threshold: bool = False
     seed: int = 0
     tau_syn: float = 5.0
     tau_mem: float = 10.0
     t_ref: float = 1000.0
     t_max: float = 30.0
+    bias: float = 0.0
+    v_reset: float = 0.0
+    delay: tuple[float, float] = (0.0, 0.0)
     init_gain: tuple[float, ...] | None = None
     init_spread: tuple[float, ...] | None = None
     bump: float = 0.5
@@ -123,6 +178,34 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema: expected a decay in [0, 1), got {self.ema!r}")
+        learn = _learn_names(self.learn)
+        if self.train_threshold:
+            learn.append("threshold")
+        learn_t = tuple(name for name in LEARNABLE if name in learn)
+        if not learn_t:
+            raise ValueError(f"learn: nothing to learn; choose from {', '.join(LEARNABLE)}")
+        object.__setattr__(self, "learn", learn_t)
+        object.__setattr__(self, "train_threshold", "threshold" in learn_t)
+        if "tau_syn" in learn_t and self.tau_syn == 0:
+            raise ValueError(
+                "learn: tau_syn cannot be learned with tau_syn = 0 (delta synapses are a kind of "
+                "synapse, not a time constant)"
+            )
+        delay = self.delay
+        if isinstance(delay, int | float) and not isinstance(delay, bool):
+            delay = (delay, delay)
+        try:
+            low, high = (float(x) for x in delay)
+        except (TypeError, ValueError):
+            raise ValueError(f"delay: expected (low, high) in ms, got {self.delay!r}") from None
+        if not 0.0 <= low <= high < float("inf"):
+            raise ValueError(f"delay: expected finite 0 <= low <= high (ms), got {self.delay!r}")
+        object.__setattr__(self, "delay", (low, high))
+        if not float(self.v_reset) <= 1.0 - RESET_MARGIN:
+            raise ValueError(
+                f"v_reset: {self.v_reset!r} must lie below the initial threshold 1 (by at least "
+                f"{RESET_MARGIN})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -135,9 +218,10 @@ class TrainConfig:
         """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
-        for key in ("hidden", "init_gain", "init_spread"):
-            if kwargs.get(key) is not None:
-                kwargs[key] = tuple(kwargs[key])
+        for key in ("hidden", "init_gain", "init_spread", "learn", "delay"):
+            value = kwargs.get(key)
+            if value is not None and not isinstance(value, str | int | float):
+                kwargs[key] = tuple(value)  # JSON lists (a "w,d" string or a number stays)
         return cls(**kwargs)
 
     def losses(self, model: Classifier, labels: NDArray[np.int64]) -> list[FirstSpikeCrossEntropy]:
@@ -198,6 +282,72 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientT
     return base
 
 
+def _learn_names(learn: Any) -> list[str]:
+    """``learn`` as a list of names (a comma-separated string is split); an unknown name raises
+    one :class:`ValueError` listing the valid ones."""
+    if isinstance(learn, str):
+        names = [x.strip() for x in learn.split(",") if x.strip()]
+    else:
+        try:
+            names = list(learn)
+        except TypeError:
+            raise ValueError(f"learn: expected parameter names, got {learn!r}") from None
+    for name in names:
+        if name not in LEARNABLE:
+            raise ValueError(
+                f"learn: unknown parameter {name!r}; valid ones: {', '.join(LEARNABLE)}"
+            )
+    return names
+
+
+def check_learn(config: TrainConfig, method: GradientMethod) -> None:
+    """Refuse groups ``method`` cannot differentiate: ``delay`` and ``t_ref`` for a surrogate
+    method (whole grid steps; :data:`SURROGATE_ZERO_GROUPS`). Raises :class:`ValueError`."""
+    if method.kind != "surrogate":
+        return
+    bad = [name for name in config.learn if name in SURROGATE_ZERO_GROUPS]
+    if bad:
+        raise ValueError(
+            f"learn: the surrogate method cannot learn {', '.join(bad)} (whole steps on its time "
+            "grid, gradient 0); use --method exact (ExactReverse)"
+        )
+
+
+def _gradient_groups(config: TrainConfig) -> tuple[str, ...]:
+    """The groups a training step asks the method for: weight, threshold and the learned ones."""
+    wanted = {"weight", "threshold", *config.learn}
+    return tuple(name for name in LEARNABLE if name in wanted)
+
+
+def project(
+    params: Params, model: Classifier, learn: tuple[str, ...], previous: Params | None = None
+) -> Params:
+    """``params`` with every learned group projected into its domain (module docstring).
+
+    ``previous`` (the parameters before the update) marks the delta-synapse neurons: those with
+    ``tau_syn = 0`` there keep ``tau_syn = 0``; without it, those at 0 now.
+    """
+    out: dict[str, NDArray[np.float64]] = {}
+    threshold = params.threshold
+    if "threshold" in learn:
+        threshold = np.maximum(threshold, MIN_THRESHOLD)
+        if "v_reset" not in learn:
+            threshold = np.maximum(threshold, params.value("v_reset", model) + RESET_MARGIN)
+        out["threshold"] = threshold
+    if "v_reset" in learn:
+        out["v_reset"] = np.minimum(params.value("v_reset", model), threshold - RESET_MARGIN)
+    if "tau_mem" in learn:
+        out["tau_mem"] = np.maximum(params.value("tau_mem", model), MIN_TIME_CONSTANT)
+    if "tau_syn" in learn:
+        tau_syn = params.value("tau_syn", model)
+        delta = (previous if previous is not None else params).value("tau_syn", model) == 0
+        out["tau_syn"] = np.where(delta, 0.0, np.maximum(tau_syn, MIN_TIME_CONSTANT))
+    for name in ("delay", "t_ref"):
+        if name in learn:
+            out[name] = np.maximum(params.value(name, model), 0.0)
+    return params.replace(**out)
+
+
 def _model_for(config: TrainConfig, n_inputs: int, n_classes: int) -> Classifier:
     return Classifier(
         sizes=(n_inputs, *config.hidden, n_classes),
@@ -205,6 +355,9 @@ def _model_for(config: TrainConfig, n_inputs: int, n_classes: int) -> Classifier
         tau_mem=config.tau_mem,
         t_ref=config.t_ref,
         t_max=config.t_max,
+        bias=config.bias,
+        v_reset=config.v_reset,
+        delay=config.delay[0],
     )
 
 
@@ -276,19 +429,25 @@ def _bump_silent(
     if not per_neuron.any():
         return params, 0
     return (
-        Params(weight=params.weight + (per_neuron / fan_in)[post], threshold=params.threshold),
+        params.replace(weight=params.weight + (per_neuron / fan_in)[post]),
         int(np.count_nonzero(per_neuron)),
     )
 
 
-def _average(averaged: Params, params: Params, ema: float, step: int) -> Params:
-    """The running average after step ``step`` (module docstring; ``params`` if ``ema = 0``)."""
+def _average(
+    averaged: Params, params: Params, ema: float, step: int, learn: tuple[str, ...]
+) -> Params:
+    """The running average after step ``step`` (module docstring; ``params`` if ``ema = 0``):
+    of the weights, thresholds and learned groups; the other groups are ``params``'."""
     decay = min(ema, (1.0 + step) / (10.0 + step))
     if decay <= 0.0:
         return params
-    return Params(
-        weight=decay * averaged.weight + (1.0 - decay) * params.weight,
-        threshold=decay * averaged.threshold + (1.0 - decay) * params.threshold,
+    names = [name for name in params.arrays() if name in ("weight", "threshold", *learn)]
+    return params.replace(
+        **{
+            name: decay * getattr(averaged, name) + (1.0 - decay) * getattr(params, name)
+            for name in names
+        }
     )
 
 
@@ -313,7 +472,8 @@ def train(
             for ``epochs``).
         train_set, val_set, test_set: the splits (``test_set`` is evaluated once at the end).
         method: a :class:`fpgrad.GradientMethod`; default :class:`fpgrad.ExactReverse`
-            (``fpgrad.discrete.Surrogate`` for surrogate-gradient BPTT on the time grid).
+            (``fpgrad.discrete.Surrogate`` for surrogate-gradient BPTT on the time grid;
+            it cannot learn ``delay`` or ``t_ref``: :func:`check_learn`).
         n_threads: threads of the exact kernels (default 2).
         out_dir: folder for ``metrics.csv``, ``metrics.json``, ``checkpoint.npz``, ``best.npz``
             (nothing is written when ``None``).
@@ -335,13 +495,18 @@ def train(
     )
     if ckpt is not None:
         config = dataclasses.replace(TrainConfig.from_dict(ckpt.config), epochs=config.epochs)
+    check_learn(config, method)
     model = _model_for(config, n_inputs, train_set.n_classes)
     n_train = len(train_set)
     steps_per_epoch = -(-n_train // config.batch_size)
     optimizer = make_optimizer(config, steps_per_epoch)
     rng = np.random.default_rng(config.seed)
-    params = init_params(model, rng, gain=config.init_gain, spread=config.init_spread)
-    trained = ["weight", "threshold"] if config.train_threshold else ["weight"]
+    params = init_params(
+        model, rng, gain=config.init_gain, spread=config.init_spread, delay=config.delay
+    )
+    trained = list(config.learn)
+    params = params.holding(trained, model)
+    fetch = _gradient_groups(config)
 
     def tree(p: Params) -> dict[str, Any]:
         return {name: jnp.asarray(getattr(p, name)) for name in trained}
@@ -390,10 +555,10 @@ def train(
             idx = order[step * config.batch_size : (step + 1) * config.batch_size]
             res = method.batch(
                 model.network(params), train_data.subset(idx), model.t_max,
-                config.losses(model, train_set.y[idx]), params=("weight", "threshold"),
+                config.losses(model, train_set.y[idx]), params=fetch,
                 sample_clip=config.sample_clip, n_threads=n_threads,
             )  # fmt: skip
-            grads = {"weight": res.grad.weight, "threshold": res.grad.threshold}
+            grads = {k: getattr(res.grad, k) for k in trained}
             # optax mixes int32 step counts with floats: standard promotion whatever the caller's
             # jax_numpy_dtype_promotion (fpgrad's own JAX code passes the strict mode's tests)
             with jax.numpy_dtype_promotion("standard"):
@@ -401,11 +566,8 @@ def train(
                     {k: jnp.asarray(grads[k]) for k in trained}, opt_state, tree(params)
                 )
             new = {k: getattr(params, k) + np.asarray(updates[k], np.float64) for k in trained}
-            params = Params(
-                weight=new["weight"],
-                threshold=np.maximum(new.get("threshold", params.threshold), MIN_THRESHOLD),
-            )
-            if config.bump > 0 or config.bump_hidden > 0:
+            params = project(params.replace(**new), model, config.learn, previous=params)
+            if "weight" in config.learn and (config.bump > 0 or config.bump_hidden > 0):
                 params, n_b = _bump_silent(
                     model,
                     params,
@@ -416,7 +578,9 @@ def train(
                     config.bump_hidden,
                 )
                 bumped += n_b
-            averaged = _average(averaged, params, config.ema, epoch * steps_per_epoch + step)
+            averaged = _average(
+                averaged, params, config.ema, epoch * steps_per_epoch + step, config.learn
+            )
             loss_sum += float(res.losses.sum())
             correct += int(np.sum(_predict(model, res.first_spike_time) == train_set.y[idx]))
             seen += idx.size

@@ -1,0 +1,102 @@
+"""The order in which the simulator touched neurons, rebuilt from its record (for the replays).
+
+The gradient engines replay a simulation touch by touch: each neuron spike resets its neuron
+(an *own* touch), each arrival of a spike through a synapse updates the target (an *arrival*
+touch). Without delays the order is the record's: a spike, then its arrivals in CSR order.
+With delays the arrivals of spikes in flight interleave with later spikes; this module rebuilds
+that interleaving with the simulator's own queue (:func:`~._heap.queue_push`) and rules
+(docs/model.md §1, "Simultaneous events"; :mod:`._kernel`):
+
+* before an input spike at ``t``, the queued arrivals at times ``< t``;
+* before a threshold crossing at ``t``, those at times ``<= t`` (arrivals before crossings);
+* before the spike of a delta-synapse neuron fired by an arrival, the queued arrivals up to
+  and including the group that holds that arrival (it fires right after that group).
+
+Arrivals after the last spike of the record are left out: no spike depends on them.
+
+Each touch is ``(touch_e[u], touch_p[u])``: the record row of the spike and the CSR position of
+the synapse, or ``-1`` for the own touch of a neuron spike. Memory: 16 bytes per touch.
+"""
+
+import numpy as np
+
+from .._numba import jit
+from ._heap import queue_push, queue_replace_top
+
+__all__ = ["touch_schedule"]
+
+
+@jit
+def touch_schedule(n_inputs, out_ptr, out_zend, out_d, ev_node, ev_time, ev_cause_e, ev_cause_p,
+                   t_max):  # fmt: skip
+    """``(touch_e, touch_p)``: every touch of the simulation of this record, in the simulator's
+    order (module docstring)."""
+    n_ev = ev_node.shape[0]
+    bound = 0
+    for e in range(n_ev):
+        node = ev_node[e]
+        bound += out_ptr[node + 1] - out_ptr[node] + (1 if node >= n_inputs else 0)
+    touch_e = np.empty(bound, np.int64)
+    touch_p = np.empty(bound, np.int64)
+    cursor = np.empty(n_ev, np.int64)  # next undelivered CSR position of each spike
+    qcap = 16
+    qt = np.empty(qcap)
+    qe = np.empty(qcap, np.int64)
+    qp = np.empty(qcap, np.int64)
+    qsize = 0
+    u = 0
+    for r in range(n_ev):
+        node = ev_node[r]
+        t = ev_time[r]
+        ce = ev_cause_e[r]
+        while qsize > 0:
+            if ce >= 0:  # fired by an arrival: deliver up to the group that holds it
+                if cursor[ce] > ev_cause_p[r]:
+                    break
+            elif qt[0] > t or (qt[0] == t and node < n_inputs):
+                break
+            src = qe[0]
+            p0 = qp[0]
+            t_q = qt[0]
+            t_src = ev_time[src]
+            p_end = out_ptr[ev_node[src] + 1]
+            p1 = p0 + 1
+            while p1 < p_end and t_src + out_d[p1] == t_q:
+                p1 += 1
+            if p1 < p_end and t_src + out_d[p1] <= t_max:
+                qsize = queue_replace_top(qt, qe, qp, qsize, t_src + out_d[p1], p1)
+                cursor[src] = p1
+            else:
+                qsize = queue_replace_top(qt, qe, qp, qsize, 0.0, -1)
+                cursor[src] = p_end
+            for p in range(p0, p1):
+                touch_e[u] = src
+                touch_p[u] = p
+                u += 1
+        if node >= n_inputs:
+            touch_e[u] = r
+            touch_p[u] = -1
+            u += 1
+        z_end = out_zend[node]
+        for p in range(out_ptr[node], z_end):
+            touch_e[u] = r
+            touch_p[u] = p
+            u += 1
+        cursor[r] = z_end
+        if z_end < out_ptr[node + 1] and t + out_d[z_end] <= t_max:
+            if qsize == qcap:
+                qcap *= 2
+                qt = _grow(qt, qcap)
+                qe = _grow(qe, qcap)
+                qp = _grow(qp, qcap)
+            qsize = queue_push(qt, qe, qp, qsize, t + out_d[z_end], r, z_end)
+        else:
+            cursor[r] = out_ptr[node + 1]
+    return touch_e[:u], touch_p[:u]
+
+
+@jit
+def _grow(arr, cap):
+    out = np.empty(cap, arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
