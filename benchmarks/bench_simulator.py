@@ -47,7 +47,10 @@ Model 2 against NEST: per-connection delays and delta synapses, each spike by sp
   ``iaf_psc_delta_ps`` in NEST (``V`` jumps by ``w``, inputs during the refractory period are
   ignored in both: NEST's ``refractory_input = False``), weights ``delta_weight_scale`` times
   those of (a) (4.5: about the charge of a current synapse). Every spike is then at an arrival
-  (no bias), so both simulators compute the same sums of input times and delays.
+  (no bias), so both simulators compute the same sums of input times and delays; in the
+  recurrent network such sums tie in exact arithmetic (two arrivals at one instant, or one at
+  the end of a refractory period), where the two simulators' conventions differ (:func:`ties`
+  classifies the earliest disagreement).
 
 Scan: throughput of network (a)'s construction (fixed in-degree, as many inputs as neurons) against
 network size (``scan_sizes`` neurons at the input rate of (a)) and activity (input rates
@@ -799,6 +802,52 @@ def _bench_feedforward(cfg: Config, nest) -> dict[str, Any]:
     return out
 
 
+TIE_TOL = 1e-9  # ms: two instants closer than this are a tie (equal in exact arithmetic)
+
+
+def _arrivals(problem: fpgrad.Problem, result, neuron: int) -> list[tuple[float, int, float]]:
+    """``(arrival time, presynaptic node, spike time)`` of every arrival at ``neuron`` (fpgrad's
+    spikes plus delays)."""
+    net = problem.network
+    out = []
+    for k in np.flatnonzero(net.post == net.n_inputs + neuron):
+        pre = int(net.pre[k])
+        if pre < net.n_inputs:
+            g = np.asarray(problem.inputs[pre], dtype=float)
+        else:
+            g = result.spike_time[result.spike_node == pre]
+        out += [(float(x) + float(net.delay[k]), pre, float(x)) for x in g]
+    return out
+
+
+def simultaneous_arrivals(problem: fpgrad.Problem, result, neuron: int, t: float) -> int:
+    """How many arrivals reach ``neuron`` within ``TIE_TOL`` of ``t`` from different presynaptic
+    spikes: a tie whose order decides a delta neuron's spike (fpgrad takes them one by one in
+    the order of their presynaptic spikes, docs/model.md §1)."""
+    return len(
+        {(pre, g) for a, pre, g in _arrivals(problem, result, neuron) if abs(a - t) <= TIE_TOL}
+    )
+
+
+def ties(problem: fpgrad.Problem, result, neuron: int, t: float) -> dict[str, int]:
+    """The ties that can make a delta neuron's train differ between two exact simulators up to
+    time ``t``: arrivals at ``t`` from different presynaptic spikes, and arrivals at the end of
+    one of its refractory periods (``f + t_ref`` for its spikes ``f < t``: fpgrad holds ``V`` on
+    ``(f, f + t_ref]`` and ignores such an arrival, NEST takes it; in floating point the two
+    instants differ by rounding either way). On a grid of delays both happen when one input
+    spike reaches the neuron along two paths whose delays sum to the same value, or differ by
+    ``t_ref``."""
+    arrivals = _arrivals(problem, result, neuron)
+    node = problem.network.n_inputs + neuron
+    ends = result.spike_time[(result.spike_node == node) & (result.spike_time < t)]
+    ends = ends + float(problem.network.t_ref[neuron])
+    at_end = sum(1 for a, _, _ in arrivals if a <= t and np.any(np.abs(ends - a) <= TIE_TOL))
+    return {
+        "simultaneous_arrivals": simultaneous_arrivals(problem, result, neuron, t),
+        "arrivals_at_refractory_end": int(at_end),
+    }
+
+
 def _bench_delays(cfg: Config) -> dict[str, Any]:
     """Network (a) with all delays 0 and with delays uniform in [0, delay_max], alternating."""
     zero = recurrent_problem(cfg)
@@ -895,6 +944,15 @@ def _bench_model2(cfg: Config, nest) -> dict[str, Any]:
             for d in cmp["first_disagreements"]
         ]
         cmp["first_disagreement_ms"] = min(firsts, default=None)
+        if firsts:
+            earliest = dict(cmp["first_disagreements"][int(np.argmin(firsts))])
+            if delta:
+                earliest.update(ties(problem, result, earliest["neuron"], min(firsts)))
+            elif earliest["kind"] == "missed" and "fpgrad_slope" not in earliest:
+                earliest["fpgrad_slope"] = crossing_slope(
+                    problem, result, earliest["neuron"], earliest["fpgrad_ms"]
+                )
+            cmp["earliest"] = earliest
         if not delta:
             for item in cmp["first_disagreements"][:50]:
                 if item["kind"] == "missed":
@@ -1082,7 +1140,36 @@ def _model2_lines(m: dict[str, Any] | None, have_nest: bool) -> list[str]:
             f"misses, {a['extra_in_nest']} NEST adds"
             + (f"; earliest at {first:.3f} ms" if first is not None else "")
         )
+        if "earliest" in a:
+            lines.append(f"  earliest: {_earliest(a['earliest'])}")
     return lines
+
+
+def _cause(e: dict[str, Any]) -> str:
+    """The earliest disagreement in a table cell: its time and what is there."""
+    t = min(x for x in (e["fpgrad_ms"], e["nest_ms"]) if x is not None)
+    what = "NEST misses a spike" if e["kind"] == "missed" else "NEST adds a spike"
+    if "fpgrad_slope" in e:
+        what += f", dV/dt {e['fpgrad_slope']:.0e}/ms"
+    if e.get("simultaneous_arrivals", 0) > 1:
+        what += ", simultaneous arrivals"
+    if e.get("arrivals_at_refractory_end", 0) > 0:
+        what += ", an arrival at the end of t_ref"
+    return f"{t:.1f} ({what})"
+
+
+def _earliest(e: dict[str, Any]) -> str:
+    """The earliest disagreement of a model-2 comparison, in words."""
+    text = f"neuron {e['neuron']} ({e['kind']}: fpgrad {e['fpgrad_ms']}, NEST {e['nest_ms']} ms)"
+    if "fpgrad_slope" in e:
+        text += f", fpgrad's dV/dt there {e['fpgrad_slope']:.1e} per ms"
+    if "simultaneous_arrivals" in e:
+        text += (
+            f", {e['simultaneous_arrivals']} arrivals from different spikes at that instant, "
+            f"{e['arrivals_at_refractory_end']} arrivals before it at the end of its "
+            "refractory period"
+        )
+    return text
 
 
 def _row(label: str, x: dict[str, Any]) -> str:
@@ -1356,7 +1443,7 @@ def tables(r: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{a['max_abs_diff_ms']:.1e}" if a else "",
                     a["missed_by_nest"] if a else "",
                     a["extra_in_nest"] if a else "",
-                    "none" if a and first is None else (f"{first:.1f}" if a else ""),
+                    "none" if a and first is None else (_cause(a["earliest"]) if a else ""),
                     _mev(case["fpgrad"]["events_per_cpu_s"]),
                     _mev(ns["events_per_cpu_s"]) if ns else "",
                     _ratio(case.get("ratio_fpgrad_over_nest_cpu")),
@@ -1379,7 +1466,7 @@ def tables(r: dict[str, Any]) -> list[dict[str, Any]]:
                     "max diff ms",
                     "NEST misses",
                     "NEST adds",
-                    "first disagreement ms",
+                    "earliest disagreement, ms",
                     "fpgrad",
                     "NEST",
                     "fpgrad / NEST",

@@ -29,6 +29,7 @@ Results go to ``--json`` (default: ``benchmarks/results[/quick]/revisions.json``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -89,19 +90,19 @@ for line in sys.stdin:
 class Revision:
     """One revision's long-lived subprocess."""
 
-    def __init__(self, label: str, root: Path, problem_file: Path, workdir: Path) -> None:
+    def __init__(
+        self, label: str, root: Path, problem_file: Path, workdir: Path, isolate_cache: bool
+    ) -> None:
         self.label, self.root = label, root.resolve()
         if not (self.root / "fpgrad" / "__init__.py").is_file():
             raise SystemExit(f"{label}: {self.root} holds no fpgrad package")
         # Neither tree is written to: no bytecode, and Numba's cache in a folder per revision
-        # (kept between invocations, so a second run starts warm).
-        cache = CACHE / hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(self.root),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "NUMBA_CACHE_DIR": str(cache),
-        }
+        # (kept between invocations, so a second run starts warm); without isolate_cache each
+        # tree's own cache (its __pycache__ folders) is used.
+        env = {**os.environ, "PYTHONPATH": str(self.root), "PYTHONDONTWRITEBYTECODE": "1"}
+        if isolate_cache:
+            cache = CACHE / hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+            env["NUMBA_CACHE_DIR"] = str(cache)
         env.pop("PYTHONSTARTUP", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD, str(problem_file)],
@@ -132,9 +133,10 @@ class Revision:
         return out
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.close()  # the child's loop ends
+        self.proc.wait(timeout=60)
+        self.proc.stdout.close()
 
     def summary(self) -> dict[str, Any]:
         events = self.runs[0]["events"]
@@ -207,7 +209,15 @@ def write_problem(path: Path, quick: bool, t_max: float | None = None) -> dict[s
     return {"n_neurons": net.n_neurons, "n_synapses": int(net.weight.size), "t_max_ms": cfg.t_max}
 
 
-def compare(old: Path, new: Path, repeats: int, quick: bool, t_max: float | None = None) -> dict:
+def compare(
+    old: Path,
+    new: Path,
+    repeats: int,
+    quick: bool,
+    t_max: float | None = None,
+    *,
+    isolate_cache: bool = True,
+) -> dict:
     """Time both revisions on network (a), interleaved (module docstring)."""
     with tempfile.TemporaryDirectory(prefix="fpgrad-revisions-") as tmp:
         problem_file = Path(tmp) / "problem.npz"
@@ -215,8 +225,8 @@ def compare(old: Path, new: Path, repeats: int, quick: bool, t_max: float | None
         workdir.mkdir()
         problem = write_problem(problem_file, quick, t_max)
         revisions = [
-            Revision("old", old, problem_file, workdir),
-            Revision("new", new, problem_file, workdir),
+            Revision("old", old, problem_file, workdir, isolate_cache),
+            Revision("new", new, problem_file, workdir, isolate_cache),
         ]
         try:
             for i in range(repeats):
@@ -304,8 +314,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="network (a) of the quick run")
     parser.add_argument("--t-max", type=float, help="horizon in ms (default: that of the mode)")
     parser.add_argument("--json", type=Path, help="write the report here instead of results/")
+    parser.add_argument(
+        "--tree-caches",
+        action="store_true",
+        help="use each tree's own Numba cache (its __pycache__), not ~/.cache/fpgrad-revisions",
+    )
     args = parser.parse_args(argv)
-    report = compare(args.old, args.new, args.repeats, args.quick, args.t_max)
+    report = compare(
+        args.old, args.new, args.repeats, args.quick, args.t_max, isolate_cache=not args.tree_caches
+    )
     print(format_report(report))
     if args.json is not None:
         args.json.write_text(json.dumps({**report, "tables": tables(report)}, indent=1) + "\n")

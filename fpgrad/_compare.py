@@ -75,7 +75,7 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError(f"fpgrad.compare needs JAX ({err}): pip install 'fpgrad[jax]'") from err
 
 from . import metrics
-from ._method import NETWORK_GROUPS, InputBatch, check_params
+from ._method import SURROGATE_GROUPS, InputBatch, check_params
 from ._problem import Network, Problem, ProblemError
 from ._table import format_table
 from .discrete import (
@@ -99,9 +99,6 @@ __all__ = ["SURROGATE_GROUPS", "Comparison", "ForwardConvergence", "compare", "f
 DEFAULT_DTS = (1.0, 0.1, 0.01)
 #: The statistics reported per parameter group (row keys ``<statistic>_<group>``).
 STATISTICS = ("cosine", "rel_error", "sign_agreement", "norm_ratio")
-#: The groups with a surrogate gradient, compared by default (the network groups but ``delay``
-#: and ``t_ref``: whole steps on the grid, their grid gradient is zero by construction).
-SURROGATE_GROUPS = tuple(name for name in NETWORK_GROUPS if name not in ("delay", "t_ref"))
 #: The groups without a surrogate gradient (binned or rounded to whole steps on the grid).
 _NO_GRID_GRADIENT = ("input_time", "delay", "t_ref")
 

@@ -56,8 +56,9 @@ def gradient(
         method: a :class:`~fpgrad.GradientMethod`: :class:`ExactReverse` (default),
             :class:`~fpgrad.ExactForward`, :class:`~fpgrad.FiniteDifference` or
             ``fpgrad.discrete.Surrogate``.
-        params: parameter groups to differentiate (default all: ``weight``, ``input_time``,
-            ``threshold``, ``tau_mem``, ``tau_syn``); see :class:`~fpgrad.Gradients`.
+        params: parameter groups to differentiate (default all of :data:`~fpgrad.GROUPS`:
+            ``weight``, ``input_time``, ``threshold``, ``tau_mem``, ``tau_syn``, ``delay``,
+            ``bias``, ``v_reset``, ``t_ref``); see :class:`~fpgrad.Gradients`.
         degeneracy_tol: margin below which the result is flagged ``degenerate``.
     """
     return check_method(method).gradient(

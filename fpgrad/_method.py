@@ -45,6 +45,7 @@ from .grad._params import GROUPS, Gradients, check_groups
 __all__ = [
     "DEFAULT_DEGENERACY_TOL",
     "NETWORK_GROUPS",
+    "SURROGATE_GROUPS",
     "BatchGradient",
     "GradientMethod",
     "GradientResult",
@@ -57,6 +58,9 @@ DEFAULT_DEGENERACY_TOL = 1e-6
 
 #: The parameter groups shared by all samples of a batch (every group but ``input_time``).
 NETWORK_GROUPS = tuple(name for name in GROUPS if name != "input_time")
+#: The groups the grid model differentiates (delays and refractory periods are whole steps
+#: there, a piecewise-constant map): what exact and surrogate gradients are compared on.
+SURROGATE_GROUPS = tuple(name for name in NETWORK_GROUPS if name not in ("delay", "t_ref"))
 
 KINDS = ("exact", "finite-difference", "surrogate")
 

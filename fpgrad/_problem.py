@@ -31,8 +31,9 @@ class ProblemError(ValueError):
 
 
 def _per_neuron(name: str, value: ArrayLike, count: int) -> NDArray[np.float64]:
-    """A number or a length-``count`` sequence, as a float64 array of length ``count``."""
-    arr = np.asarray(value, dtype=np.float64)
+    """A number or a length-``count`` sequence, as a new float64 array of length ``count`` (a
+    copy: the network freezes it, never the caller's array)."""
+    arr = np.array(value, dtype=np.float64)
     if arr.ndim == 0:
         arr = np.full(count, float(arr))
     if arr.shape != (count,):
@@ -232,7 +233,12 @@ class Network:
         )
 
     def replace(self, **changes: object) -> Network:
-        """A copy with some fields changed (validated again)."""
+        """A copy with some fields changed (validated again).
+
+        Changing the number of synapses (``pre``, ``post``, ``weight``) without giving ``delay``
+        keeps a delay shared by every synapse (0 by default); per-synapse delays must then be
+        given anew. Likewise a changed ``n_neurons`` keeps per-neuron fields that are uniform.
+        """
         fields = {
             name: getattr(self, name)
             for name in (
@@ -251,6 +257,18 @@ class Network:
             )
         }
         fields.update(changes)
+        resized = {
+            "delay": ("pre", "post", "weight"),
+            **{name: ("n_neurons",) for name in NEURON_FIELDS},
+        }
+        for name, sources in resized.items():
+            if name in changes or not any(source in changes for source in sources):
+                continue
+            current = getattr(self, name)
+            if current.size and np.all(current == current[0]):
+                fields[name] = float(current[0])
+            elif not current.size and name in ("delay", "bias", "v_reset", "t_ref"):
+                fields[name] = 0.0  # the model-1 default
         return Network(**fields)  # type: ignore[arg-type]
 
 

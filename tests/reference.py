@@ -296,7 +296,7 @@ def _simulate_model1(
     net = problem.network
     n_in, n = int(net.n_inputs), int(net.n_neurons)
     with mp.workdps(dps + _GUARD_DIGITS):
-        tsyn = mpf(net.tau_syn if tau_syn is None else tau_syn)
+        tsyn = mpf(float(net.tau_syn[0]) if tau_syn is None else tau_syn)  # shared in model 1
         a = 1 / tsyn
         b = [1 / x for x in _per_neuron(net.tau_mem if tau_mem is None else tau_mem, n, "tau_mem")]
         theta = _per_neuron(net.threshold if threshold is None else threshold, n, "threshold")
@@ -705,9 +705,7 @@ def _simulate_model2(
 
     counts = [len(train) for train in problem.inputs]
     nodes = [j for j, cnt in enumerate(counts) for _ in range(cnt)]
-    pending_inputs = sorted(
-        (t, node) for t, node in zip(flat, nodes, strict=True) if t <= horizon
-    )
+    pending_inputs = sorted((t, node) for t, node in zip(flat, nodes, strict=True) if t <= horizon)
     p_in = 0
     for i in range(n):  # a bias can make a neuron fire without any input
         predict(i)
@@ -1056,7 +1054,7 @@ def reference_jacobian(
                 values = [mpf(float(x)) for x in getattr(problem.network, attr)]
             keyword = "input_times" if group == "input_time" else group
             cols = []
-            for q in (range(len(values)) if columns is None else columns[group]):
+            for q in range(len(values)) if columns is None else columns[group]:
                 if group == "tau_syn" and values[q] == 0:
                     cols.append([0.0] * len(base_times))
                     continue

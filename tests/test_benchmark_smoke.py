@@ -1,8 +1,10 @@
 """Keeps ``benchmarks/bench_simulator.py`` from rotting: a tiny configuration, fpgrad only.
 
-No timing assertions and no NEST (a benchmark-only dependency); the suite runner's discovery and
-``benchmarks/report.py`` (results contract, README rendering) are checked too, without running
-any benchmark.
+No timing assertions and no NEST (a benchmark-only dependency); the model-2 parts (delays,
+delta synapses, the NEST delay mapping) and ``benchmarks/compare_revisions.py`` (this checkout
+against itself, in two subprocesses) run in a tiny configuration too; the suite runner's
+discovery and ``benchmarks/report.py`` (results contract, README rendering) are checked without
+running any benchmark.
 """
 
 import dataclasses
@@ -67,8 +69,95 @@ def test_tiny_simulator_benchmark_runs_without_nest(bench):
         (30, 30.0),
         (40, 20.0),
     ]
+    # delays: the same network with delays 0 and uniform in [0, delay_max]
+    d = report["delays"]
+    assert d["zero"]["max_in_flight"] == 0 < d["uniform"]["max_in_flight"]
+    assert d["zero"]["events_per_s"] > 0 and d["uniform"]["events_per_s"] > 0
+    assert d["ratio_delayed_over_zero"] > 0 and d["uniform"]["delay_ms"] == [0.0, 10.0]
+    # model 2 against NEST: the fpgrad half of every case runs without NEST
+    m = report["model2_nest"]
+    assert list(m) == [key for key, *_ in bench.MODEL2_CASES]
+    for case in m.values():
+        assert case["fpgrad"]["synaptic_events"] > 0 and "nest_1_threads" not in case
+    assert m["delta_recurrent"]["tau_syn"] == 0 and m["delays_recurrent"]["delay_ms"][1] <= 10.0
+    assert "delays uniform in [0, 10] ms" in text and "NEST unavailable: fpgrad only" in text
     ids = [t["id"] for t in bench.tables(report)]
-    assert ids == ["simulator-throughput", "simulator-scan"]  # no NEST: no agreement tables
+    # no NEST: no agreement tables
+    assert ids == ["simulator-throughput", "simulator-delays", "simulator-model2", "simulator-scan"]
+
+
+def test_model2_problems_and_nest_delays(bench):
+    import numpy as np
+
+    cfg = dataclasses.replace(
+        bench.FULL, n_neurons=30, n_inputs=30, input_synapses=10, recurrent_synapses=10, t_max=50.0
+    )
+    base = bench.recurrent_problem(cfg)
+    grid = bench.with_delays(base, cfg, grid=True)
+    net = grid.network
+    np.testing.assert_array_equal(net.weight, base.network.weight)  # same weights
+    steps = net.delay / bench.H
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)  # multiples of h
+    from_input = net.pre < net.n_inputs
+    assert net.delay.max() <= cfg.delay_max and net.delay[~from_input].min() >= bench.H
+    assert net.delay[from_input].min() == 0
+    # NEST: inputs get h + d (their generators fire h early), neurons d (at least h)
+    nest_d = bench.nest_delays(net)
+    np.testing.assert_allclose(nest_d[from_input], bench.H + net.delay[from_input])
+    np.testing.assert_array_equal(nest_d[~from_input], net.delay[~from_input])
+    np.testing.assert_array_equal(bench.nest_delays(base.network)[~from_input], bench.H)
+    uniform = bench.with_delays(base, cfg).network.delay
+    assert 0 <= uniform.min() and uniform.max() <= cfg.delay_max and len(set(uniform)) > 100
+    delta = bench.model2_problem(cfg, True, True, True)
+    np.testing.assert_array_equal(delta.network.tau_syn, 0.0)
+    np.testing.assert_allclose(delta.network.weight, cfg.delta_weight_scale * net.weight)
+    np.testing.assert_array_equal(delta.network.delay, net.delay)
+    # two arrivals at one instant from different presynaptic spikes: a tie
+    import fpgrad
+
+    tie = fpgrad.Network(
+        n_inputs=2, n_neurons=1, tau_syn=0.0, tau_mem=10.0, threshold=1.0,
+        pre=[0, 1, 1], post=[2, 2, 2], weight=[0.5, 0.6, -0.1], delay=[1.0, 0.5, 0.5],
+    )  # fmt: skip
+    problem = fpgrad.Problem(tie, ([1.0], [1.5]), 10.0)
+    result = fpgrad.simulate(problem)
+    assert list(result.spike_time) == [2.0]
+    assert bench.simultaneous_arrivals(problem, result, 0, 2.0) == 2
+    assert bench.simultaneous_arrivals(problem, result, 0, 1.9) == 0
+    # an arrival exactly at the end of the refractory period (held on (f, f + t_ref]): ignored
+    held = fpgrad.Network(
+        n_inputs=2, n_neurons=1, tau_syn=0.0, tau_mem=10.0, threshold=1.0, t_ref=0.5,
+        pre=[0, 1], post=[2, 2], weight=[1.2, 0.3], delay=[0.0, 0.5],
+    )  # fmt: skip
+    problem = fpgrad.Problem(held, ([1.0], [1.0]), 10.0)
+    result = fpgrad.simulate(problem)
+    assert list(result.spike_time) == [1.0]
+    assert bench.ties(problem, result, 0, 5.0) == {
+        "simultaneous_arrivals": 0,
+        "arrivals_at_refractory_end": 1,
+    }
+    assert "an arrival at the end of t_ref" in bench._cause(
+        {"kind": "extra", "fpgrad_ms": 2.0, "nest_ms": 1.5, **bench.ties(problem, result, 0, 5.0)}
+    )
+
+
+def test_compare_revisions_runs_on_this_checkout_twice():
+    """The revision comparison in miniature: this checkout as both revisions, each imported in
+    its own subprocess (its own Numba cache: warm from the test session)."""
+    compare = _load("compare_revisions")
+    report = compare.compare(
+        compare.ROOT, compare.ROOT, repeats=2, quick=True, t_max=20.0, isolate_cache=False
+    )
+    json.dumps(report)
+    assert report["same_spikes"]
+    for key in ("old", "new"):
+        x = report[key]
+        assert Path(x["fpgrad"]).resolve().is_relative_to(compare.ROOT)
+        assert len(x["wall_all_s"]) == 2 and x["synaptic_events"] > 0 and x["events_per_s"] > 0
+    assert report["ratio_new_over_old_cpu"] > 0
+    assert "new / old throughput" in compare.format_report(report)
+    (table,) = compare.tables(report)
+    assert table["id"] == "simulator-revisions" and len(table["rows"]) == 3
 
 
 def test_compare_trains_classifies_disagreements(bench):

@@ -505,7 +505,7 @@ def _valid_compare_option(option: str, value: str) -> bool:
             return False
         return True
     if option == "--params":
-        return value in fpgrad.cli.compare.NETWORK_GROUPS
+        return value in fpgrad.cli.compare.SURROGATE_GROUPS
     return value in ("subtract", "zero")
 
 

@@ -80,9 +80,7 @@ MODEL1_GROUPS = ("weight", "input_time", "threshold", "tau_mem", "tau_syn")
 def reference_jacobian(problem: fpgrad.Problem, n_spikes: int) -> dict[str, np.ndarray]:
     """d(spike times)/dp by central differences of the 50-digit reference, step 1e-20."""
     cols = reference_columns(problem, MODEL1_GROUPS)
-    return {
-        group: np.array(c).T.reshape(n_spikes, len(c)) for group, c in cols.items()
-    }
+    return {group: np.array(c).T.reshape(n_spikes, len(c)) for group, c in cols.items()}
 
 
 @pytest.mark.slow

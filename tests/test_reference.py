@@ -195,7 +195,9 @@ def srm_potential(problem: fpgrad.Problem, spikes, node: int, t: mpf) -> mpf:
     for k in np.flatnonzero(net.post == node):
         for g in times.get(int(net.pre[k]), []):
             if g < t:
-                v += mpf(float(net.weight[k])) * kernel(t - g, net.tau_syn, float(net.tau_mem[i]))
+                v += mpf(float(net.weight[k])) * kernel(
+                    t - g, float(net.tau_syn[0]), float(net.tau_mem[i])
+                )
     for f in times.get(node, []):
         if f < t:
             v -= mpf(float(net.threshold[i])) * mpmath.exp(-(t - f) / mpf(float(net.tau_mem[i])))
@@ -235,7 +237,7 @@ def test_superposition_form(seed):
             theta = mpf(float(net.threshold[node - net.n_inputs]))
             assert abs(srm_potential(prob, spikes, node, f) - theta) < mpf("1e-40")
     grid = np.arange(0.0, prob.t_max, 0.01)
-    a = 1 / net.tau_syn
+    a = 1 / net.tau_syn[0]  # model 1: one shared tau_syn
     sources = {j: np.asarray(tr, float) for j, tr in enumerate(prob.inputs)}
     for node, f in spikes:
         sources.setdefault(node, np.empty(0))

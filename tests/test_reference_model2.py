@@ -5,6 +5,8 @@ computed here in mpmath; and model-1 calls unchanged.
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -297,19 +299,24 @@ def test_invalid_model2_parameters():
 # tie rules ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("t_ref", "want"), [("0", [4, 10]), ("1", [4, 9])])
-def test_tie_crossing_before_arrival(t_ref, want):
-    """``tau_mem = inf``, bias 0.25: ``V = 0.25 t`` reaches 1 at exactly t = 4, when an arrival of
-    -0.5 comes too. The crossing goes first; the arrival then finds ``V = 0`` (t_ref = 0: the next
-    spike is 6 ms later) or is ignored while held (t_ref = 1: 4 ms after the release)."""
+@pytest.mark.parametrize(("t_ref", "want"), [("0", [6, 10]), ("1", [6, 11])])
+def test_tie_input_before_crossing(t_ref, want):
+    """``tau_mem = inf``, bias 0.25: ``V = 0.25 t`` reaches 1 at exactly t = 4, when an input of
+    -0.5 arrives too. Inputs come before crossings at equal times (docs/model.md §1): ``V``
+    drops to 0.5 and crosses 2 ms later; then 4 ms from the reset (t_ref = 0) or from the
+    release (t_ref = 1). The simulator agrees."""
     prob = one_neuron([(4.0, -0.5)], t_max=11.0)
     spikes = simulate_reference(prob, tau_syn=0, tau_mem="inf", bias="0.25", t_ref=t_ref)
     assert_times(times(spikes), [mpf(t) for t in want])
+    net = prob.network.replace(tau_syn=0.0, tau_mem=math.inf, bias=0.25, t_ref=float(t_ref))
+    result = fpgrad.simulate(fpgrad.Problem(net, prob.inputs, prob.t_max))
+    np.testing.assert_allclose(result.spike_time, want, rtol=1e-15)
 
 
 def test_tie_arrivals_by_synapse_index():
-    """Two delta arrivals at t = 2: synapse 0 (+1.2) fires the neuron before synapse 1 (-0.5)
-    acts; in the other order the sum 0.7 stays below threshold."""
+    """Two delta arrivals at t = 2 from two input spikes (two events, taken by input node):
+    input 0's +1.2 fires the neuron before input 1's -0.5 acts; in the other order the sum 0.7
+    stays below threshold."""
     first = one_neuron([(2.0, 1.2), (2.0, -0.5)], t_max=10.0)
     assert_times(times(simulate_reference(first, tau_syn=0)), [mpf(2)])
     second = one_neuron([(2.0, -0.5), (2.0, 1.2)], t_max=10.0)

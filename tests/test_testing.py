@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 import fpgrad
@@ -362,6 +362,125 @@ def test_exact_gradients_pass_gradcheck_on_drawn_problems(problem_and_loss):
     """The property other projects would write with these strategies."""
     problem, loss = problem_and_loss
     assert_gradients_close(problem, loss, params=["weight", "threshold", "tau_syn"])
+
+
+# --- model 2 -------------------------------------------------------------------------------
+
+
+@settings(max_examples=20)
+@given(problem=fst.problems())
+def test_default_strategies_draw_model1(problem):
+    """Without the model-2 options the strategies draw what they drew before model 2: one
+    shared tau_syn > 0, no bias, resets to 0, no delays, no refractory period."""
+    net = problem.network
+    assert net.is_model1 and not np.any(net.t_ref)
+
+
+@given(params=fst.lif_parameters(3))
+def test_lif_parameters_default_keys(params):
+    assert set(params) == {"tau_syn", "tau_mem", "threshold", "t_ref"}
+    assert isinstance(params["tau_syn"], float) and 3.0 <= params["tau_syn"] <= 7.0
+
+
+MODEL2_OPTIONS = {
+    "delta_fraction": 0.5,
+    "bias": (-0.1, 0.1),
+    "v_reset": (-0.5, 0.7),
+    "t_ref": (0.5, 2.0),
+    "zero_t_ref_fraction": 0.5,
+}
+
+
+@given(params=fst.lif_parameters(6, **MODEL2_OPTIONS))
+def test_lif_parameters_model2_options(params):
+    tau_syn, t_ref = params["tau_syn"], params["t_ref"]
+    assert tau_syn.shape == (6,) and np.all((tau_syn == 0) | ((tau_syn >= 3) & (tau_syn <= 7)))
+    assert np.all((t_ref == 0) | ((t_ref >= 0.5) & (t_ref <= 2.0)))
+    assert np.all(np.abs(params["bias"]) <= 0.1)
+    assert np.all(params["v_reset"] < params["threshold"])
+    net = fpgrad.feedforward_network([np.full((2, 6), 0.1)], **params)
+    np.testing.assert_array_equal(net.tau_syn, tau_syn)
+    np.testing.assert_array_equal(net.v_reset, params["v_reset"])
+
+
+@given(delays=fst.synaptic_delays(st.integers(0, 12), delay=(0.5, 2.0), zero_delay_fraction=0.5))
+def test_synaptic_delays(delays):
+    assert delays.ndim == 1 and delays.size <= 12
+    assert np.all((delays == 0) | ((delays >= 0.5) & (delays <= 2.0)))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        (fst.lif_parameters(2, v_reset=(0.0, 0.8)), "below the threshold range"),
+        (fst.lif_parameters(2, delta_fraction=1.5), "delta_fraction"),
+        (fst.lif_parameters(2, zero_t_ref_fraction=-0.1), "zero_t_ref_fraction"),
+        (fst.lif_parameters(2, t_ref=(-1.0, 1.0)), "t_ref"),
+        (fst.synaptic_delays(3, delay=(-1.0, 1.0)), "delay"),
+        (fst.synaptic_delays(3, zero_delay_fraction=2.0), "zero_delay_fraction"),
+    ],
+)
+def test_model2_options_refuse_bad_values(strategy, message):
+    @given(strategy)
+    def draw(_value):
+        pass  # pragma: no cover - the draw raises
+
+    with pytest.raises(ValueError, match=message):
+        draw()
+
+
+#: One shot at finding a draw (no shrinking: only that one exists matters).
+FIND = settings(max_examples=200, phases=[Phase.generate], database=None)
+
+
+@pytest.mark.parametrize(
+    "feature",
+    ["delta neuron fired by an arrival", "zero and positive delays", "zero and positive t_ref",
+     "bias and reset", "arrivals in flight"],
+)  # fmt: skip
+def test_model2_problems_reach_every_feature(feature):
+    """The draws of ``model2_problems`` hold every feature of model 2 (not each draw: some)."""
+
+    def has(problem):
+        net, run = problem.network, fpgrad.simulate(problem)
+        return {
+            "delta neuron fired by an arrival": bool(np.any(run.record_cause >= 0)),
+            "zero and positive delays": bool(np.any(net.delay == 0) and np.any(net.delay > 0)),
+            "zero and positive t_ref": bool(np.any(net.t_ref == 0) and np.any(net.t_ref > 0)),
+            "bias and reset": bool(np.any(net.bias) and np.any(net.v_reset)),
+            "arrivals in flight": run.max_in_flight > 0,
+        }[feature]
+
+    find(fst.model2_problems(), has, settings=FIND)
+
+
+@settings(max_examples=25)
+@given(problem=fst.model2_problems(min_spikes=2), seed=st.integers(0, 2**32 - 1))
+def test_model2_problems_forward_and_reverse_agree(problem, seed):
+    """On drawn model-2 networks (delta neurons, delays, bias, resets, t_ref): the simulation
+    meets the guarantees, and the forward-mode Jacobian and the reverse-mode VJP agree to 1e-9
+    (group-scaled) in every group."""
+    net = problem.network
+    assert net.tau_syn.shape == (net.n_neurons,) and np.all(net.v_reset < net.threshold)
+    result = fpgrad.simulate(problem)
+    assert fst.meets_guarantees(result, min_spikes=2)
+    jac = fpgrad.spike_jacobian(result)
+    cot = np.random.default_rng(seed).normal(size=result.n_spikes)
+    rev = fpgrad.spike_vjp(result, cot)
+    for group in GROUPS:
+        fwd = cot @ jac[group]
+        back = getattr(rev, group)
+        scale = max(np.max(np.abs(fwd), initial=0.0), np.max(np.abs(back), initial=0.0))
+        assert np.max(np.abs(back - fwd), initial=0.0) <= 1e-9 * scale, (group, fwd, back)
+
+
+@settings(max_examples=6)
+@given(fst.problems_and_losses(fst.model2_problems(), kinds=["first-spike-mse", "van-rossum"]))
+def test_exact_gradients_pass_gradcheck_on_model2_problems(problem_and_loss):
+    """Every group of model 2 against finite differences (one-sided at zero delays and t_ref,
+    0 for delta neurons' tau_syn)."""
+    problem, loss = problem_and_loss
+    assert_gradients_close(problem, loss)
 
 
 # ------------------------------------------------------------------------------------------

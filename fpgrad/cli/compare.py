@@ -15,7 +15,7 @@ from typing import Any
 
 from .._gradient import gradient
 from .._io import load_problem
-from .._method import NETWORK_GROUPS
+from .._method import SURROGATE_GROUPS
 from ._common import add_problem_loss_arguments, build_loss, check_finite_gradient
 
 __all__ = ["add_command", "run"]
@@ -109,9 +109,10 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     cmd.add_argument(
         "--params",
         nargs="+",
-        choices=NETWORK_GROUPS,
+        choices=SURROGATE_GROUPS,
         metavar="GROUP",
-        help=f"parameter groups (default all: {' '.join(NETWORK_GROUPS)})",
+        help="parameter groups (default every group the grid model differentiates: "
+        f"{' '.join(SURROGATE_GROUPS)})",
     )
     cmd.add_argument(
         "--repeats", type=int, default=3, help="timed repetitions per gradient (default 3)"

@@ -384,8 +384,10 @@ def _event_loop(
             t_in = in_time[p_in] if p_in < n_in else math.inf
             t_q = qt[0] if qsize > 0 else math.inf
             t_nr = ht[0] if hsize > 0 else math.inf
-            if p_in < n_in and t_in <= t_q and (
-                t_in < t_nr or (t_in == t_nr and in_node[p_in] < n_inputs + hn[0])
+            if (
+                p_in < n_in
+                and t_in <= t_q
+                and (t_in < t_nr or (t_in == t_nr and in_node[p_in] < n_inputs + hn[0]))
             ):
                 t = t_in
                 if t > t_max:

@@ -134,6 +134,12 @@ def spike_vjp(
     if not np.all(np.isfinite(cot)):
         raise ProblemError("cotangent: values must be finite")
     net = compile_network(result.problem.network)
+    check_allocation(
+        32.0 * (result.n_synaptic_events + result.n_spikes),
+        f"the reverse pass over {result.n_synaptic_events} synaptic events (states and touch "
+        "schedule, 32 bytes each)",
+        "shorten t_max or split the inputs into smaller problems",
+    )
     lam_f = np.zeros(result.record_node.shape[0])
     lam_f[result.spike_record_index] = cot
     groups = reverse_kernel(
@@ -146,4 +152,3 @@ def spike_vjp(
     )
     values = dict(zip(GROUPS, groups, strict=True))  # the kernel returns them in GROUPS order
     return Gradients(**{name: values[name] for name in wanted})
-

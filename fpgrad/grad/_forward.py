@@ -201,7 +201,7 @@ def forward_kernel(
                     df[e, q] = -dv[i, q] / vdot
                 if col_theta[i] >= 0:
                     df[e, col_theta[i]] += 1.0 / vdot
-            if t_ref[i] == 0.0:
+            if t + t_ref[i] == t:  # no hold (t_ref = 0, or below the resolution of t)
                 vdot = j[i] + c[i] - b[i] * v_reset[i]
                 for q in range(n_cols):
                     dv[i, q] = -vdot * df[e, q]

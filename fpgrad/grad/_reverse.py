@@ -9,7 +9,8 @@ transpose (``a = 1/tau_syn``, ``b = 1/tau_mem``, ``c`` the bias):
 
 * propagation over ``s`` from state ``(V0, J0)``: ``lam_V <- E_b lam_V'``,
   ``lam_J <- E_a lam_J' + H lam_V'``; ``g_c += G lam_V'``,
-  ``g_b += lam_V' (-s E_b V0 + J0 dH/db + c dG/db)``, ``g_a += lam_V' J0 dH/da + lam_J' (-s E_a J0)``;
+  ``g_b += lam_V' (-s E_b V0 + J0 dH/db + c dG/db)``,
+  ``g_a += lam_V' J0 dH/da + lam_J' (-s E_a J0)``;
 * arrival of spike ``e`` through synapse ``k`` (with ``lam_g`` the adjoint of its arrival time,
   added to ``lam_f[e]`` and ``g_delay[k]``): current synapse ``lam_g = a w lam_J - w lam_V`` (no
   ``lam_V`` term if the target is refractory), ``g_w[k] += lam_J``; delta synapse
@@ -330,7 +331,7 @@ def _backward_loop(
             continue
         jf = tj[u]
         lam = lam_f[e]
-        if t_ref[i] == 0.0:
+        if t + t_ref[i] == t:  # no hold (t_ref = 0, or below the resolution of t)
             vdot_reset = jf + c[i] - b[i] * v_reset[i]
             lam = lam_f[e] - vdot_reset * lam_v[i]
             g_neuron[4 * n + i] += lam_v[i]
