@@ -30,7 +30,7 @@ def _busy_problem() -> fpgrad.Problem:
     return fpgrad.Problem(net, fpgrad.poisson_inputs(10, 50.0, 200.0, rng), 200.0)
 
 
-def test_forward_jacobian_is_estimated_first(small_machine):
+def test_forward_jacobian_is_estimated_first(small_machine, monkeypatch):
     problem = _busy_problem()
     result = fpgrad.simulate(problem)
     n_params = problem.network.n_synapses + problem.n_input_spikes + 2 * 45 + 1
@@ -39,7 +39,15 @@ def test_forward_jacobian_is_estimated_first(small_machine):
         fpgrad.spike_jacobian(result)
     with pytest.raises(fpgrad.ProblemError, match="more than 512 KiB"):
         fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([50], [5.0]), fpgrad.ExactForward())
-    # reverse mode needs memory per event, not per parameter: it still runs
+    # reverse mode needs memory per event (32 bytes: states and touch schedule), not per
+    # parameter: refused with its own figure here, it runs on a machine four times as large,
+    # where the forward-mode Jacobian still does not fit
+    with pytest.raises(fpgrad.ProblemError, match=r"reverse pass over \d+ synaptic events"):
+        fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([50], [5.0]))
+    monkeypatch.setattr(_memory, "physical_memory", lambda: 2**22)
+    assert 8.0 * n_params * result.record_node.shape[0] > 2**21
+    with pytest.raises(fpgrad.ProblemError, match=r"forward-mode Jacobian"):
+        fpgrad.spike_jacobian(result)
     res = fpgrad.gradient(problem, fpgrad.FirstSpikeMSE([50], [5.0]))
     assert res.grad.weight.shape == (problem.network.n_synapses,)
     # a parameter subset fits
