@@ -11,7 +11,7 @@ the arrays without reference counting, which matters in the event loop.
 
 from .._numba import jit
 
-__all__ = ["heap_remove", "heap_set", "queue_push", "queue_replace_top"]
+__all__ = ["heap_remove", "heap_set", "queue_push", "queue_take_group"]
 
 
 @jit
@@ -138,14 +138,27 @@ def queue_push(qt, qe, qp, size, t, e, p):
 
 
 @jit
-def queue_replace_top(qt, qe, qp, size, t, p):
-    """Give the top entry (same record index) the later key ``t`` and position ``p``, or remove
-    it if ``p < 0``. Returns the new size."""
-    e = qe[0]
-    if p < 0:
+def queue_take_group(qt, qe, qp, size, ev_time, ev_node, out_ptr, out_d, t_max):
+    """Take the top spike's arrivals at its next arrival time (a group of equal times: equal
+    delays are consecutive positions) and give the entry its following arrival as the new, later
+    key, or remove it when none is left before ``t_max``. Returns ``(t, e, p0, p1, size)``: the
+    arrivals of record ``e`` at ``t`` through the CSR positions ``[p0, p1)``."""
+    t_top = qt[0]
+    src = qe[0]
+    p0 = qp[0]
+    t_src = ev_time[src]
+    p_end = out_ptr[ev_node[src] + 1]
+    p1 = p0 + 1
+    while p1 < p_end and t_src + out_d[p1] == t_top:
+        p1 += 1
+    e = src
+    if p1 < p_end and t_src + out_d[p1] <= t_max:  # the later key of the same entry
+        t = t_src + out_d[p1]
+        p = p1
+    else:  # the last entry replaces the top
         size -= 1
         if size == 0:
-            return 0
+            return t_top, src, p0, p1, 0
         t = qt[size]
         e = qe[size]
         p = qp[size]
@@ -170,4 +183,4 @@ def queue_replace_top(qt, qe, qp, size, t, p):
     qt[k] = t
     qe[k] = e
     qp[k] = p
-    return size
+    return t_top, src, p0, p1, size

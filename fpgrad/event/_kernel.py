@@ -35,7 +35,7 @@ import numpy as np
 from .._numba import jit
 from ._crossing import crossing_bracket, peak_time, peak_value, refine_crossing
 from ._general import general_crossing, general_maximum
-from ._heap import heap_remove, heap_set, queue_push, queue_replace_top
+from ._heap import heap_remove, heap_set, queue_push, queue_take_group
 from ._propagator import advance, kernel_peak, log_rate_ratio
 
 __all__ = ["STATUS_BUDGET", "STATUS_OK", "simulate_kernel"]
@@ -138,7 +138,8 @@ def simulate_kernel(
     # Initial predictions: a bias can make a neuron fire without any input.
     for i in range(n):
         if general[i]:
-            t_cross = general_crossing(0.0, 0.0, a[i], b[i], c[i], delta[i], theta[i], 0.0)
+            t_cross = _predict_general(0.0, 0.0, 0.0, -math.inf, a[i], b[i], c[i], v_reset[i],
+                                       delta[i], theta[i])  # fmt: skip
             if t_cross <= t_max:
                 ints[_HSIZE] = heap_set(ht, hn, pos, ints[_HSIZE], i, t_cross)
     # The loop runs in its own function whose arrays are never rebound: Numba then does no
@@ -366,9 +367,8 @@ def _event_loop(
             in_fifo[i] = False
             t = t_upd[i]
             if not v[i] >= theta[i]:  # lowered again by a later arrival of the same instant
-                t0, v0, j0 = _free_start(t, v[i], j[i], release[i], a[i], b[i], c[i],
-                                         v_reset[i], delta[i])  # fmt: skip
-                t_cross = t0 + general_crossing(v0, j0, a[i], b[i], c[i], True, theta[i], t0)
+                t_cross = _predict_general(t, v[i], j[i], release[i], a[i], b[i], c[i],
+                                           v_reset[i], True, theta[i])  # fmt: skip
                 if t_cross <= t_max:
                     hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
                 continue
@@ -403,20 +403,9 @@ def _event_loop(
                 n_ev += 1
                 p_lo = -1
             elif qsize > 0 and t_q <= t_nr:  # the arrivals of a spike in flight at t_q
-                t = t_q
-                src = qe[0]
-                p0 = qp[0]
-                t_src = ev_time[src]
-                p_end = out_ptr[ev_node[src] + 1]
-                p1 = p0 + 1
-                while p1 < p_end and t_src + out_d[p1] == t:
-                    p1 += 1
-                if p1 < p_end and t_src + out_d[p1] <= t_max:
-                    qsize = queue_replace_top(qt, qe, qp, qsize, t_src + out_d[p1], p1)
-                else:
-                    qsize = queue_replace_top(qt, qe, qp, qsize, 0.0, -1)
-                p_lo = p0
-                p_hi = p1
+                t, src, p_lo, p_hi, qsize = queue_take_group(
+                    qt, qe, qp, qsize, ev_time, ev_node, out_ptr, out_d, t_max
+                )
             else:
                 t = t_nr
                 if not t <= t_max:
@@ -460,9 +449,8 @@ def _event_loop(
             t_upd[i] = t
             release[i] = t + t_ref[i]
             if general[i]:
-                t0, v0, j0 = _free_start(t, v[i], ji, release[i], a[i], b[i], c[i],
-                                         v_reset[i], delta[i])  # fmt: skip
-                t_cross = t0 + general_crossing(v0, j0, a[i], b[i], c[i], delta[i], theta[i], t0)
+                t_cross = _predict_general(t, v[i], ji, release[i], a[i], b[i], c[i],
+                                           v_reset[i], delta[i], theta[i])  # fmt: skip
             else:
                 t_cross, pk_kind[i], defer_s[i] = _predict(
                     t, v[i], ji, release[i], a[i], b[i], theta[i], h_peak[i], log_ba[i],
@@ -548,9 +536,8 @@ def _event_loop(
                     gap_time = t
                 if in_fifo[i]:
                     continue  # lowered below threshold; settled when it leaves the list
-                t0, v0, j0 = _free_start(t, v[i], j[i], rel, a[i], b[i], c[i], v_reset[i],
-                                         delta[i])  # fmt: skip
-                t_cross = t0 + general_crossing(v0, j0, a[i], b[i], c[i], delta[i], theta[i], t0)
+                t_cross = _predict_general(t, v[i], j[i], rel, a[i], b[i], c[i], v_reset[i],
+                                           delta[i], theta[i])  # fmt: skip
                 if t_cross <= t_max:
                     hsize = heap_set(ht, hn, pos, hsize, i, t_cross)
                 elif pos[i] >= 0:
@@ -636,6 +623,15 @@ def _predict(t, v0, j0, rel, a, b, theta, h_peak, log_ba, min_gap, v_reset):
     if theta - v_pk >= min_gap:  # v_pk bounds the maximum (-inf: none ahead)
         return math.inf, _NONE, 0.0
     return math.inf, _TRACK, 0.0
+
+
+@jit
+def _predict_general(t, v0, j0, rel, a, b, c, v_reset, delta, theta):
+    """Next crossing time of a neuron on the general path (a bias or delta synapses) whose state
+    at ``t`` is ``(v0, j0)`` (``V`` held at ``v_reset`` until ``rel``), ``inf`` if none: solved
+    at once (:func:`~._general.general_crossing`)."""
+    t0, v0, j0 = _free_start(t, v0, j0, rel, a, b, c, v_reset, delta)
+    return t0 + general_crossing(v0, j0, a, b, c, delta, theta, t0)
 
 
 @jit

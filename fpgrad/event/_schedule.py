@@ -21,7 +21,7 @@ the synapse, or ``-1`` for the own touch of a neuron spike. Memory: 16 bytes per
 import numpy as np
 
 from .._numba import jit
-from ._heap import queue_push, queue_replace_top
+from ._heap import queue_push, queue_take_group
 
 __all__ = ["touch_schedule"]
 
@@ -55,20 +55,10 @@ def touch_schedule(n_inputs, out_ptr, out_zend, out_d, ev_node, ev_time, ev_caus
                     break
             elif qt[0] > t or (qt[0] == t and node < n_inputs):
                 break
-            src = qe[0]
-            p0 = qp[0]
-            t_q = qt[0]
-            t_src = ev_time[src]
-            p_end = out_ptr[ev_node[src] + 1]
-            p1 = p0 + 1
-            while p1 < p_end and t_src + out_d[p1] == t_q:
-                p1 += 1
-            if p1 < p_end and t_src + out_d[p1] <= t_max:
-                qsize = queue_replace_top(qt, qe, qp, qsize, t_src + out_d[p1], p1)
-                cursor[src] = p1
-            else:
-                qsize = queue_replace_top(qt, qe, qp, qsize, 0.0, -1)
-                cursor[src] = p_end
+            _, src, p0, p1, qsize = queue_take_group(
+                qt, qe, qp, qsize, ev_time, ev_node, out_ptr, out_d, t_max
+            )
+            cursor[src] = p1
             for p in range(p0, p1):
                 touch_e[u] = src
                 touch_p[u] = p
