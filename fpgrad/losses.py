@@ -17,6 +17,17 @@ Silent neurons. A first-spike loss needs a time for every output neuron. A neuro
 fire on ``[0, t_max]`` is given the time ``t_max`` (the latest it could have fired) and that time
 carries no gradient: the exact derivative of a spike that does not exist is zero. Losses stay
 finite, never NaN, and the gradient pushes the other (firing) neurons as usual.
+
+Online accumulation. Forward propagation can run the simulation chunk by chunk and hand out, per
+chunk, the neuron spikes (global node ids and times, ordered by time then node) with each spike's
+tangent row ``d t_s / dp`` (one column per parameter carried), keeping no history. Every loss here
+is also an :class:`OnlineLoss`: ``loss.online(n_columns)`` returns an :class:`OnlineAccumulator`
+whose ``update(node, time, tangent)`` takes one chunk and whose ``finish(t_max)`` returns the
+value and ``dL/dp = sum_s (dL/dt_s) (dt_s/dp)``, equal to ``value_and_spike_grad`` contracted
+with the tangent rows, in memory that does not grow with the number of spikes or ``t_max``:
+the first-spike losses keep each neuron's first spike time and tangent row, :class:`VanRossum`
+keeps exponential traces per target neuron (the equations are in its docstring),
+:class:`SpikeCount` keeps counts (its exact gradient is zero).
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ __all__ = [
     "FirstSpikeCrossEntropy",
     "FirstSpikeMSE",
     "Loss",
+    "OnlineAccumulator",
+    "OnlineLoss",
     "SpikeCount",
     "VanRossum",
     "cross_entropy_and_time_grad",
@@ -62,6 +75,37 @@ class Loss(Protocol):
         """The loss (a JAX scalar) from :meth:`grid_statistic`'s statistic of its neurons on a
         grid of step ``dt``: first-spike times ``(n,)``, counts ``(n,)`` or the raster
         ``(T + 1, n)`` (column ``c`` is neuron ``c`` of :meth:`grid_statistic`)."""
+        ...
+
+
+class OnlineAccumulator(Protocol):
+    """A loss accumulated from spike chunks (see :class:`OnlineLoss`); memory independent of the
+    number of spikes and of ``t_max``."""
+
+    def update(
+        self, node: NDArray[np.int64], time: NDArray[np.float64], tangent: NDArray[np.float64]
+    ) -> None:
+        """One chunk of neuron spikes: global node ids ``(k,)``, times ``(k,)`` and tangent rows
+        ``d t_s / dp`` ``(k, n_columns)``. Chunks come in time order, spikes within a chunk in
+        (time, node) order; a chunk may be empty; spikes of neurons the loss does not read are
+        ignored."""
+        ...
+
+    def finish(self, t_max: float) -> tuple[float, NDArray[np.float64]]:
+        """The loss and ``dL/dp = sum_s (dL/dt_s) (dt_s/dp)`` ``(n_columns,)`` of all spikes fed,
+        on ``[0, t_max]`` (``t_max``: a silent neuron's first spike time). Does not change the
+        state: more chunks may follow and ``finish`` may be called again."""
+        ...
+
+
+class OnlineLoss(Protocol):
+    """A loss that forward propagation can accumulate online, chunk by chunk: for a
+    :class:`SimulationResult` whose spikes (in ``spike_time`` order) have tangent rows ``G``
+    ``(n_spikes, n_columns)``, feeding the spikes in chunks gives
+    ``finish(t_max) == (L, dL/dt @ G)`` with ``(L, dL/dt) = value_and_spike_grad(result)``."""
+
+    def online(self, n_columns: int) -> OnlineAccumulator:
+        """A fresh accumulator for tangent rows of ``n_columns`` parameters."""
         ...
 
 
@@ -129,6 +173,100 @@ def _check_neurons(result: SimulationResult, neurons: tuple[int, ...]) -> None:
             )
 
 
+def _n_columns(value: Any) -> int:
+    n = _integer("n_columns", value)
+    if n < 0:
+        raise ProblemError(f"n_columns = {n} must be >= 0")
+    return n
+
+
+class _Accumulator:
+    """What every online accumulator shares: its width, the check of a chunk (shapes, finite
+    times that do not decrease) and of ``t_max``."""
+
+    def __init__(self, n_columns: Any) -> None:
+        self.n_columns = _n_columns(n_columns)
+        self._last_time = -math.inf  # the latest spike time fed (time order across chunks)
+
+    def _chunk(
+        self, node: Any, time: Any, tangent: Any
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        node = np.asarray(node)
+        if node.ndim != 1 or (node.size and node.dtype.kind not in "iu"):
+            raise ProblemError(
+                f"update: node has shape {node.shape} and dtype {node.dtype}, expected (k,) ids"
+            )
+        k = node.shape[0]
+        try:
+            time = np.asarray(time, dtype=np.float64)
+            tangent = np.ascontiguousarray(tangent, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ProblemError("update: time and tangent must be arrays of numbers") from None
+        if time.shape != (k,):
+            raise ProblemError(f"update: time has shape {time.shape}, expected ({k},) like node")
+        if tangent.shape != (k, self.n_columns):
+            raise ProblemError(
+                f"update: tangent has shape {tangent.shape}, expected ({k}, {self.n_columns})"
+            )
+        if k:
+            if not np.isfinite(time).all():
+                raise ProblemError(f"update: spike time {time[~np.isfinite(time)][0]} not finite")
+            if time[0] < self._last_time or np.any(time[1:] < time[:-1]):
+                raise ProblemError("update: spike times decrease (chunks must come in time order)")
+            self._last_time = float(time[-1])
+        return node.astype(np.int64, copy=False), time, tangent
+
+    def _t_max(self, t_max: Any) -> float:
+        try:
+            t = float(t_max)
+        except (TypeError, ValueError):
+            raise ProblemError(f"finish: t_max = {t_max!r}: expected a number") from None
+        if not math.isfinite(t) or t < self._last_time:
+            raise ProblemError(f"finish: t_max = {t!r} must be finite, >= the last spike time")
+        return t
+
+
+def _positions(ids: NDArray[np.int64], node: NDArray[np.int64]) -> NDArray[np.int64]:
+    """For each of ``node``, its index in the sorted ``ids``, or -1 if absent."""
+    if not ids.size:
+        return np.full(node.shape, -1, dtype=np.int64)
+    j = np.minimum(np.searchsorted(ids, node), ids.size - 1)
+    return np.where(ids[j] == node, j, -1).astype(np.int64)
+
+
+class _FirstSpikeAccumulator(_Accumulator):
+    """Online first-spike loss: each loss neuron's first spike time and tangent row; at
+    :meth:`finish` the loss's own ``value_and_time_grad`` of the times (silent: ``t_max``, zero
+    tangent) contracted with the rows."""
+
+    def __init__(self, loss: FirstSpikeMSE | FirstSpikeCrossEntropy, n_columns: Any) -> None:
+        super().__init__(n_columns)
+        self._loss = loss
+        self._neurons = np.asarray(loss.neurons, dtype=np.int64)
+        self._time = np.zeros(len(loss.neurons))
+        self._tangent = np.zeros((len(loss.neurons), self.n_columns))
+        self._fired = np.zeros(len(loss.neurons), dtype=bool)
+
+    def update(self, node: Any, time: Any, tangent: Any) -> None:
+        """One chunk (see :class:`OnlineAccumulator`)."""
+        node, time, tangent = self._chunk(node, time, tangent)
+        waiting = np.flatnonzero(~self._fired)
+        if not node.size or not waiting.size:
+            return
+        ids, first = np.unique(node, return_index=True)  # each node's first spike in the chunk
+        j = _positions(ids, self._neurons[waiting])
+        slots, rows = waiting[j >= 0], first[j[j >= 0]]
+        self._time[slots] = time[rows]
+        self._tangent[slots] = tangent[rows]
+        self._fired[slots] = True
+
+    def finish(self, t_max: Any) -> tuple[float, NDArray[np.float64]]:
+        """The loss and ``dL/dp`` (see :class:`OnlineAccumulator`)."""
+        times = np.where(self._fired, self._time, self._t_max(t_max))
+        value, grad = self._loss.value_and_time_grad(times)
+        return float(value), np.where(self._fired, grad, 0.0) @ self._tangent
+
+
 def first_spike_times(
     result: SimulationResult, neurons: Sequence[int]
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
@@ -179,10 +317,19 @@ class FirstSpikeMSE:
 
         return self.formula(statistic, xp=jnp)
 
+    def value_and_time_grad(self, times: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        """``L`` and ``dL/dt_i = 2 (t_i - target_i) / n`` of the first spike times ``(n,)``."""
+        grad = 2.0 * (times - np.asarray(self.targets)) / len(times)
+        return float(self.formula(times)), grad
+
     def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
         times, index = first_spike_times(result, self.neurons)
-        grad = 2.0 * (times - np.asarray(self.targets)) / len(times)
-        return float(self.formula(times)), _scatter(result, index, grad)
+        value, grad = self.value_and_time_grad(times)
+        return value, _scatter(result, index, grad)
+
+    def online(self, n_columns: int) -> OnlineAccumulator:
+        """An :class:`OnlineAccumulator`: first spike time and tangent row per neuron."""
+        return _FirstSpikeAccumulator(self, n_columns)
 
 
 @dataclass(frozen=True)
@@ -230,12 +377,23 @@ class FirstSpikeCrossEntropy:
 
         return self.formula(statistic, xp=jnp)
 
-    def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
-        times, index = first_spike_times(result, self.neurons)
+    def value_and_time_grad(self, times: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        """``L`` and ``dL/dt`` of the first spike times ``(n_classes,)``
+        (:func:`cross_entropy_and_time_grad`)."""
+        times = np.ascontiguousarray(times, dtype=np.float64)
         value, grad = cross_entropy_and_time_grad(
             times, self.label, self.tau0, self.tau1, self.alpha
         )
-        return float(value), _scatter(result, index, grad)
+        return float(value), grad
+
+    def value_and_spike_grad(self, result: SimulationResult) -> tuple[float, NDArray[np.float64]]:
+        times, index = first_spike_times(result, self.neurons)
+        value, grad = self.value_and_time_grad(times)
+        return value, _scatter(result, index, grad)
+
+    def online(self, n_columns: int) -> OnlineAccumulator:
+        """An :class:`OnlineAccumulator`: first spike time and tangent row per neuron."""
+        return _FirstSpikeAccumulator(self, n_columns)
 
     def predict(self, result: SimulationResult) -> int:
         """The predicted class: the output neuron that fires first (ties: lowest class)."""
@@ -271,6 +429,109 @@ def _van_rossum_pairs(x: Any, y: Any, tau: float, xp: Any) -> Any:
     return xp.sum(xp.exp(-xp.abs(x[:, None] - y[None, :]) / tau))
 
 
+@jit
+def _van_rossum_cross_at(t, s, tau):
+    """The cross term of one spike at ``t`` with the target train ``s``: ``sum_j K(t - s_j)``
+    and its share of ``dL/dt``, ``-sum_j K'(t - s_j) = sum_j sign(t - s_j) K(t - s_j) / tau``."""
+    kernel = 0.0
+    slope = 0.0
+    for j in range(s.shape[0]):
+        x = t - s[j]
+        k = math.exp(-abs(x) / tau)
+        kernel += k
+        if x > 0.0:
+            slope += k / tau
+        elif x < 0.0:
+            slope -= k / tau
+    return kernel, slope
+
+
+@jit
+def _van_rossum_cross(t, s, tau):
+    """:func:`_van_rossum_cross_at`'s share of ``dL/dt`` for each spike of ``t``."""
+    slope = np.empty(t.shape[0])
+    for i in range(t.shape[0]):
+        slope[i] = _van_rossum_cross_at(t[i], s, tau)[1]
+    return slope
+
+
+@jit
+def _van_rossum_online(slot, time, tangent, target, start, tau, t_last, a, c, b, h, grad):
+    """One chunk of :class:`VanRossum`'s online form (the equations are in its docstring).
+
+    ``slot[k]``: spike ``k``'s target neuron (-1: not read); ``target[start[n]:start[n + 1]]``:
+    neuron ``n``'s target train. State per neuron: ``t_last`` (the time of its latest spikes),
+    ``c``/``h`` (their count and tangent sum), ``a``/``b`` (the traces ``A*``/``B*`` at
+    ``t_last`` of the strictly earlier spikes). Adds to ``grad``; returns the chunk's
+    self-pair and cross sums."""
+    self_sum = 0.0
+    cross_sum = 0.0
+    for k in range(slot.shape[0]):
+        n = slot[k]
+        if n < 0:
+            continue
+        t = time[k]
+        if t > t_last[n]:  # a new time: fold the spikes at t_last in, decay to t
+            decay = math.exp(-(t - t_last[n]) / tau)
+            a[n] = decay * (a[n] + c[n])
+            c[n] = 0.0
+            for q in range(b.shape[1]):
+                b[n, q] = decay * (b[n, q] + h[n, q])
+                h[n, q] = 0.0
+            t_last[n] = t
+        self_sum += 0.5 + a[n] + c[n]
+        kernel, slope = _van_rossum_cross_at(t, target[start[n] : start[n + 1]], tau)
+        cross_sum += kernel
+        coef = slope - a[n] / tau
+        for q in range(b.shape[1]):
+            grad[q] += coef * tangent[k, q] + b[n, q] / tau
+            h[n, q] += tangent[k, q]
+        c[n] += 1.0
+    return self_sum, cross_sum
+
+
+class _VanRossumAccumulator(_Accumulator):
+    """Online :class:`VanRossum`: per target neuron the traces ``A*``, ``B*`` and the count and
+    tangent sum of its latest equal-time spikes (``2 n_columns + 3`` floats), plus the targets."""
+
+    def __init__(self, loss: VanRossum, n_columns: Any) -> None:
+        super().__init__(n_columns)
+        nodes = np.asarray(tuple(loss.targets), dtype=np.int64)
+        order = np.argsort(nodes, kind="stable")
+        self._ids, self._slot_of = nodes[order], order.astype(np.int64)
+        trains = [np.asarray(train, dtype=np.float64) for train in loss.targets.values()]
+        self._target = np.concatenate(trains)
+        self._start = np.cumsum([0] + [x.size for x in trains]).astype(np.int64)
+        self._tau = loss.tau
+        self._constant = float(sum(0.5 * _van_rossum_pairs(x, x, loss.tau, np) for x in trains))
+        n = nodes.size
+        self._t_last = np.full(n, -math.inf)
+        self._a, self._c = np.zeros(n), np.zeros(n)
+        self._b, self._h = np.zeros((n, self.n_columns)), np.zeros((n, self.n_columns))
+        self._grad = np.zeros(self.n_columns)
+        self._self_sum = 0.0
+        self._cross_sum = 0.0
+
+    def update(self, node: Any, time: Any, tangent: Any) -> None:
+        """One chunk (see :class:`OnlineAccumulator`)."""
+        node, time, tangent = self._chunk(node, time, tangent)
+        if not node.size:
+            return
+        j = _positions(self._ids, node)
+        slot = np.where(j >= 0, self._slot_of[j], -1).astype(np.int64)
+        self_sum, cross_sum = _van_rossum_online(
+            slot, time, tangent, self._target, self._start, self._tau,
+            self._t_last, self._a, self._c, self._b, self._h, self._grad,
+        )  # fmt: skip
+        self._self_sum += self_sum
+        self._cross_sum += cross_sum
+
+    def finish(self, t_max: Any) -> tuple[float, NDArray[np.float64]]:
+        """The loss and ``dL/dp`` (see :class:`OnlineAccumulator`)."""
+        self._t_max(t_max)
+        return self._self_sum + self._constant - self._cross_sum, self._grad.copy()
+
+
 @dataclass(frozen=True)
 class VanRossum:
     """Van Rossum distance of spike trains to target trains, summed over neurons:
@@ -280,7 +541,36 @@ class VanRossum:
 
     with ``f = sum_i exp(-(t - t_i)/tau) [t >= t_i]`` (``g`` from the targets ``s_j``) and
     ``K(x) = exp(-|x|/tau)``: the closed form over spike pairs. ``targets`` maps global node ids
-    to target spike times.
+    to target spike times. ``dL/dt_i = sum_{i'} K'(t_i - t_i') - sum_j K'(t_i - s_j)`` with
+    ``K'(x) = -sign(x) K(x) / tau`` (``sign(0) = 0``: equal times contribute nothing).
+
+    Online form (:meth:`online`). For one neuron, number its spikes in time order
+    ``t_1 <= t_2 <= ...`` with tangent rows ``g_i = dt_i/dp``. As ``t_i >= t_i'`` for ``i' < i``:
+
+        (1/2) sum_{i,i'} K(t_i - t_i') = sum_i (1/2 + A_i),   A_i = sum_{i'<i} e^{-(t_i - t_i')/tau}
+
+        d/dp (1/2) sum_{i,i'} K(t_i - t_i') = sum_{i,i'} K'(t_i - t_i') g_i
+            = -(1/tau) sum_i (A*_i g_i - B*_i),
+
+        A*_i = sum_{i' < i, t_i' < t_i} e^{-(t_i - t_i')/tau},   B*_i = (the same sum of the g_i')
+
+    (a pair at equal times adds ``K(0) = 1`` to ``A_i`` but, as ``sign(0) = 0``, nothing to the
+    gradient). With ``c``, ``h`` the count and tangent sum of the neuron's spikes at its latest
+    time ``t_last`` and ``A*``, ``B*`` the traces at ``t_last`` of the strictly earlier ones, a
+    spike at ``t`` first, if ``t > t_last``, folds the latest spikes in and decays the traces
+    (``exp`` of a non-positive number only, so nothing overflows however long the run):
+
+        A* <- e^{-(t - t_last)/tau} (A* + c),   B* <- e^{-(t - t_last)/tau} (B* + h),
+        c <- 0,  h <- 0,  t_last <- t
+
+    then ``A_i = A* + c``, ``A*_i = A*``, ``B*_i = B*``, and afterwards ``c += 1``, ``h += g_i``.
+    The cross term is per spike, ``C_i = sum_j K(t_i - s_j)`` with slope
+    ``sigma_i = -sum_j K'(t_i - s_j)``, and the target-target term a constant, so
+
+        L     = sum_n [ sum_{i of n} (1/2 + A_i - C_i) + (1/2) sum_{j,j'} K(s_j - s_j') ]
+        dL/dp = sum_i [ (sigma_i - A*_i / tau) g_i + B*_i / tau ]
+
+    in ``2 n_columns + 3`` floats per target neuron, updated spike by spike.
     """
 
     targets: Mapping[int, tuple[float, ...]] = field(hash=False)
@@ -360,20 +650,19 @@ class VanRossum:
             rows = np.flatnonzero(result.spike_node == node)
             t = result.spike_time[rows]
             trains.append(t)
-            s = np.asarray(target)
+            s = np.asarray(target, dtype=np.float64)
             # dK(x)/dx = -sign(x)/tau K(x); the self-sum counts each pair twice (x 1/2 x 2).
             d_self = (
                 -np.sign(t[:, None] - t[None, :])
                 / self.tau
                 * np.exp(-np.abs(t[:, None] - t[None, :]) / self.tau)
             )
-            d_cross = (
-                -np.sign(t[:, None] - s[None, :])
-                / self.tau
-                * np.exp(-np.abs(t[:, None] - s[None, :]) / self.tau)
-            )
-            grad[rows] = d_self.sum(axis=1) - d_cross.sum(axis=1)
+            grad[rows] = d_self.sum(axis=1) + _van_rossum_cross(t, s, self.tau)
         return float(self.formula(trains)), grad
+
+    def online(self, n_columns: int) -> OnlineAccumulator:
+        """An :class:`OnlineAccumulator`: exponential traces per target neuron (see above)."""
+        return _VanRossumAccumulator(self, n_columns)
 
 
 @dataclass(frozen=True)
@@ -413,3 +702,30 @@ class SpikeCount:
         _check_neurons(result, self.neurons)
         counts = np.array([np.sum(result.spike_node == n) for n in self.neurons], dtype=float)
         return float(self.formula(counts)), np.zeros(result.n_spikes)
+
+    def online(self, n_columns: int) -> OnlineAccumulator:
+        """An :class:`OnlineAccumulator`: one count per neuron; ``dL/dp`` is the exact zero."""
+        return _SpikeCountAccumulator(self, n_columns)
+
+
+class _SpikeCountAccumulator(_Accumulator):
+    """Online :class:`SpikeCount`: the counts (a float per neuron, exact up to 2^53)."""
+
+    def __init__(self, loss: SpikeCount, n_columns: Any) -> None:
+        super().__init__(n_columns)
+        self._loss = loss
+        self._neurons = np.asarray(loss.neurons, dtype=np.int64)
+        self._counts = np.zeros(len(loss.neurons))
+
+    def update(self, node: Any, time: Any, tangent: Any) -> None:
+        """One chunk (see :class:`OnlineAccumulator`)."""
+        node, _, _ = self._chunk(node, time, tangent)
+        if node.size:
+            ids, counts = np.unique(node, return_counts=True)
+            j = _positions(ids, self._neurons)
+            self._counts[j >= 0] += counts[j[j >= 0]]
+
+    def finish(self, t_max: Any) -> tuple[float, NDArray[np.float64]]:
+        """The loss and ``dL/dp = 0`` (see :class:`SpikeCount`)."""
+        self._t_max(t_max)
+        return float(self._loss.formula(self._counts)), np.zeros(self.n_columns)
