@@ -22,6 +22,8 @@ from ._problem import ProblemError as ProblemError
 from .event import Degeneracy as Degeneracy
 from .event import RunawayActivityError as RunawayActivityError
 from .event import SimulationResult as SimulationResult
+from .event import SimulationStream as SimulationStream
+from .event import StreamWindow as StreamWindow
 from .event import simulate as simulate
 from .event import simulate_batch as simulate_batch
 from .grad import GROUPS as GROUPS

@@ -6,3 +6,5 @@ from ._simulate import DEFAULT_MAX_SPIKES as DEFAULT_MAX_SPIKES
 from ._simulate import RunawayActivityError as RunawayActivityError
 from ._simulate import simulate as simulate
 from ._simulate import simulate_batch as simulate_batch
+from ._stream import SimulationStream as SimulationStream
+from ._stream import StreamWindow as StreamWindow

@@ -38,7 +38,14 @@ from ._general import general_crossing, general_maximum
 from ._heap import heap_remove, heap_set, queue_push, queue_take_group
 from ._propagator import advance, kernel_peak, log_rate_ratio
 
-__all__ = ["STATUS_BUDGET", "STATUS_OK", "simulate_kernel"]
+__all__ = [
+    "STATUS_BUDGET",
+    "STATUS_OK",
+    "advance_kernel",
+    "finish_kernel",
+    "new_state",
+    "simulate_kernel",
+]
 
 STATUS_OK = 0
 STATUS_BUDGET = 1
@@ -70,7 +77,8 @@ def simulate_kernel(
     t_max,
     max_spikes,
 ):
-    """Simulate one problem.
+    """Simulate one problem: :func:`new_state`, :func:`advance_kernel` to ``t_max`` (the record
+    growing as needed), :func:`finish_kernel`.
 
     Args:
         n_inputs: ``M``; neuron ``i`` is node ``M + i``.
@@ -93,6 +101,39 @@ def simulate_kernel(
         gap_neuron, gap_time, min_slope, slope_neuron, slope_time)`` and the largest number of
         spikes in flight at once.
     """
+    st = new_state(a, b, c, v_reset, delta, theta, t_max, in_time.shape[0] + 1024)
+    v, j, t_upd, release, pk_kind, defer_s, kink_t, h_peak, log_ba, general = st[:10]
+    ht, hn, pos, fifo, in_fifo, cause_e, cause_p, fs, ints = st[10:19]
+    ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp = st[19:]
+    ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, _ = advance_kernel(
+        n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post, out_w,
+        out_d, in_node, in_time, in_index, t_max, t_max, max_spikes, True, v, j, t_upd,
+        release, pk_kind, defer_s, kink_t, h_peak, log_ba, general, ht, hn, pos, fifo, in_fifo,
+        cause_e, cause_p, ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, fs, ints,
+    )  # fmt: skip
+    degeneracy = finish_kernel(a, b, c, v_reset, delta, theta, v, j, t_upd, release, pk_kind,
+                               kink_t, log_ba, general, t_max, fs, ints)  # fmt: skip
+    n_ev = ints[_N_EV]
+    return (
+        ev_node[:n_ev],
+        ev_time[:n_ev],
+        ev_input[:n_ev],
+        ev_ce[:n_ev],
+        ev_cp[:n_ev],
+        ints[_STATUS],
+        ints[_N_SYN],
+        degeneracy,
+        ints[_QPEAK],
+    )
+
+
+@jit
+def new_state(a, b, c, v_reset, delta, theta, t_max, ecap):
+    """The state of a simulation at ``t = 0`` (all neurons at rest, nothing recorded) with a
+    record of ``ecap`` rows: ``(v, j, t_upd, release, pk_kind, defer_s, kink_t, h_peak, log_ba,
+    general, ht, hn, pos, fifo, in_fifo, cause_e, cause_p, fs, ints, ev_node, ev_time,
+    ev_input, ev_cause_e, ev_cause_p, qt, qe, qp)``, the arguments of :func:`advance_kernel`
+    after the inputs (in that function's order) and of :func:`finish_kernel`."""
     n = b.shape[0]
     v = np.zeros(n)
     j = np.zeros(n)
@@ -119,17 +160,8 @@ def simulate_kernel(
     in_fifo = np.zeros(cap, np.bool_)
     cause_e = np.full(cap, -1, np.int64)
     cause_p = np.full(cap, -1, np.int64)
-
-    ecap = in_time.shape[0] + 1024
-    ev_node = np.empty(ecap, np.int64)
-    ev_time = np.empty(ecap)
-    ev_input = np.empty(ecap, np.int64)
-    ev_ce = np.empty(ecap, np.int64)
-    ev_cp = np.empty(ecap, np.int64)
+    ecap = max(ecap, 1)
     qcap = 64
-    qt = np.empty(qcap)
-    qe = np.empty(qcap, np.int64)
-    qp = np.empty(qcap, np.int64)
     # Loop state that survives a pause of the event loop (when the record or queue is full).
     fs = np.array([math.inf, math.nan, math.inf, math.nan])  # min_gap, gap_t, min_slope, slope_t
     ints = np.zeros(_N_INTS, np.int64)
@@ -142,81 +174,67 @@ def simulate_kernel(
                                        delta[i], theta[i])  # fmt: skip
             if t_cross <= t_max:
                 ints[_HSIZE] = heap_set(ht, hn, pos, ints[_HSIZE], i, t_cross)
-    # The loop runs in its own function whose arrays are never rebound: Numba then does no
-    # reference counting per event. It returns early only to let the record or queue grow here.
+    return (
+        v, j, t_upd, release, pk_kind, defer_s, kink_t, h_peak, log_ba, general,
+        ht, hn, pos, fifo, in_fifo, cause_e, cause_p, fs, ints,
+        np.empty(ecap, np.int64), np.empty(ecap), np.empty(ecap, np.int64),
+        np.empty(ecap, np.int64), np.empty(ecap, np.int64),
+        np.empty(qcap), np.empty(qcap, np.int64), np.empty(qcap, np.int64),
+    )  # fmt: skip
+
+
+@jit
+def advance_kernel(
+    n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post, out_w, out_d,
+    in_node, in_time, in_index, t_stop, t_max, max_spikes, grow, v, j, t_upd, release, pk_kind,
+    defer_s, kink_t, h_peak, log_ba, general, ht, hn, pos, fifo, in_fifo, cause_e, cause_p,
+    ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, fs, ints,
+):  # fmt: skip
+    """Process the events up to ``t_stop`` (inputs from ``in_*`` at ``ints[_P_IN]`` on), the
+    queue of spikes in flight growing as needed and the record too if ``grow``; without
+    ``grow`` it stops early when the record is full. Returns the (possibly new) record and
+    queue arrays and whether ``t_stop`` was reached (or the spike budget exceeded:
+    ``ints[_STATUS]``)."""
     while not _event_loop(
-        n_inputs,
-        a,
-        b,
-        c,
-        v_reset,
-        delta,
-        theta,
-        t_ref,
-        out_ptr,
-        out_zend,
-        out_post,
-        out_w,
-        out_d,
-        in_node,
-        in_time,
-        in_index,
-        t_max,
-        max_spikes,
-        v,
-        j,
-        t_upd,
-        release,
-        pk_kind,
-        defer_s,
-        kink_t,
-        h_peak,
-        log_ba,
-        general,
-        ht,
-        hn,
-        pos,
-        fifo,
-        in_fifo,
-        cause_e,
-        cause_p,
-        ev_node,
-        ev_time,
-        ev_input,
-        ev_ce,
-        ev_cp,
-        qt,
-        qe,
-        qp,
-        fs,
-        ints,
-    ):
-        if ints[_N_EV] == ecap:
-            ecap *= 2
+        n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post, out_w,
+        out_d, in_node, in_time, in_index, t_stop, t_max, max_spikes, v, j, t_upd, release,
+        pk_kind, defer_s, kink_t, h_peak, log_ba, general, ht, hn, pos, fifo, in_fifo, cause_e,
+        cause_p, ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, fs, ints,
+    ):  # fmt: skip
+        if ints[_N_EV] == ev_node.shape[0]:
+            if not grow:
+                return ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, False
+            ecap = 2 * ev_node.shape[0]
             ev_node = _grow_int(ev_node, ecap)
             ev_time = _grow_float(ev_time, ecap)
             ev_input = _grow_int(ev_input, ecap)
             ev_ce = _grow_int(ev_ce, ecap)
             ev_cp = _grow_int(ev_cp, ecap)
-        if ints[_QSIZE] == qcap:
-            qcap *= 2
+        if ints[_QSIZE] == qt.shape[0]:
+            qcap = 2 * qt.shape[0]
             qt = _grow_float(qt, qcap)
             qe = _grow_int(qe, qcap)
             qp = _grow_int(qp, qcap)
-    status = ints[_STATUS]
-    min_gap, gap_time, min_slope, slope_time = fs[0], fs[1], fs[2], fs[3]
-    gap_neuron = ints[_GAP_NEURON]
+    return ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, True
 
-    # Sub-threshold maxima of the last interval of each neuron, up to t_max.
-    if status == STATUS_OK:
-        for i in range(n):
+
+@jit
+def finish_kernel(a, b, c, v_reset, delta, theta, v, j, t_upd, release, pk_kind, kink_t, log_ba,
+                  general, t_end, fs, ints):  # fmt: skip
+    """The degeneracy report ``(min_gap, gap_neuron, gap_time, min_slope, slope_neuron,
+    slope_time)`` at the end ``t_end`` of a simulation: with the sub-threshold maxima of each
+    neuron's last interval, up to ``t_end`` (unless the spike budget was exceeded)."""
+    min_gap, gap_time = fs[0], fs[1]
+    gap_neuron = ints[_GAP_NEURON]
+    if ints[_STATUS] == STATUS_OK:
+        for i in range(b.shape[0]):
             if general[i]:
-                if t_max <= release[i]:
+                if t_end <= release[i]:
                     continue
                 t0, v0, j0 = _free_start(
                     t_upd[i], v[i], j[i], release[i], a[i], b[i], c[i], v_reset[i], delta[i]
                 )
-                top, s = general_maximum(v0, j0, a[i], b[i], c[i], delta[i], t_max - t0)
+                top, s = general_maximum(v0, j0, a[i], b[i], c[i], delta[i], t_end - t0)
                 if top <= theta[i] and theta[i] - top < min_gap:
                     min_gap = theta[i] - top
                     gap_neuron = i
@@ -228,29 +246,16 @@ def simulate_kernel(
                     min_gap = gap
                     gap_neuron = i
                     gap_time = t_upd[i]
-            if pk_kind[i] != _TRACK or t_max <= release[i]:
+            if pk_kind[i] != _TRACK or t_end <= release[i]:
                 continue
             top, when = _free_maximum(
-                v[i], j[i], t_upd[i], t_max, release[i], a[i], b[i], log_ba[i], v_reset[i]
+                v[i], j[i], t_upd[i], t_end, release[i], a[i], b[i], log_ba[i], v_reset[i]
             )
             if 0.0 < top <= theta[i] and theta[i] - top < min_gap:
                 min_gap = theta[i] - top
                 gap_neuron = i
                 gap_time = when
-
-    n_ev = ints[_N_EV]
-    degeneracy = (min_gap, gap_neuron, gap_time, min_slope, ints[_SLOPE_NEURON], slope_time)
-    return (
-        ev_node[:n_ev],
-        ev_time[:n_ev],
-        ev_input[:n_ev],
-        ev_ce[:n_ev],
-        ev_cp[:n_ev],
-        status,
-        ints[_N_SYN],
-        degeneracy,
-        ints[_QPEAK],
-    )
+    return (min_gap, gap_neuron, gap_time, fs[2], ints[_SLOPE_NEURON], fs[3])
 
 
 # Slots of the integer loop state.
@@ -287,6 +292,7 @@ def _event_loop(
     in_node,
     in_time,
     in_index,
+    t_stop,
     t_max,
     max_spikes,
     v,
@@ -317,7 +323,8 @@ def _event_loop(
     fs,
     ints,
 ):
-    """Process events until the end (returns True) or until the record or queue is full (False).
+    """Process events up to ``t_stop`` (returns True: the next event is later, or there is none)
+    or until the record or queue is full (False); ``t_max`` is the horizon of predictions.
 
     Sub-threshold maxima for the degeneracy report (only of model-1 neurons whose last
     prediction says the maximum may set a new smallest gap, ``pk_kind == _TRACK``): a free peak
@@ -390,7 +397,7 @@ def _event_loop(
                 and (t_in < t_nr or (t_in == t_nr and in_node[p_in] < n_inputs + hn[0]))
             ):
                 t = t_in
-                if t > t_max:
+                if t > t_stop:
                     break
                 node = in_node[p_in]
                 ev_node[n_ev] = node
@@ -403,12 +410,14 @@ def _event_loop(
                 n_ev += 1
                 p_lo = -1
             elif qsize > 0 and t_q <= t_nr:  # the arrivals of a spike in flight at t_q
+                if t_q > t_stop:
+                    break
                 t, src, p_lo, p_hi, qsize = queue_take_group(
                     qt, qe, qp, qsize, ev_time, ev_node, out_ptr, out_d, t_max
                 )
             else:
                 t = t_nr
-                if not t <= t_max:
+                if not t <= t_stop:
                     break
                 i = hn[0]
                 if defer_s[i] > 0.0:  # a lower bound is due: locate the crossing now
