@@ -13,7 +13,12 @@ from ._common import add_problem_loss_arguments, build_loss, check_finite_gradie
 
 __all__ = ["METHODS", "add_command", "run"]
 
-METHODS = {"reverse": ExactReverse, "forward": ExactForward, "fd": FiniteDifference}
+METHODS = {
+    "reverse": ExactReverse,
+    "forward": ExactForward,
+    "forward-online": lambda: ExactForward(online=True),
+    "fd": FiniteDifference,
+}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +72,9 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         "--method",
         default="reverse",
         choices=sorted(METHODS),
-        help="exact reverse mode (default), exact forward (FP Jacobian), or finite differences",
+        help="exact reverse mode (default), exact forward (FP Jacobian over the record), exact "
+        "forward online (FP alongside the simulation, memory independent of t_max), or finite "
+        "differences",
     )
     grad.add_argument("--out", metavar="FILE", help="write the JSON to FILE instead of stdout")
     grad.set_defaults(func=run)

@@ -283,6 +283,13 @@ class SimulationStream:
         )
         index += self._n_fed
         self._n_fed += index.size
+        return self._advance_window(node, time, index, until)
+
+    def _advance_window(
+        self, node: NDArray[np.int64], time: NDArray[np.float64], index: NDArray[np.int64],
+        until: float,
+    ) -> StreamWindow:  # fmt: skip
+        """:meth:`feed` on validated, merged inputs (sorted by time, node)."""
         run = self._run
         run.new_inputs()
         events_before = run.n_synaptic_events

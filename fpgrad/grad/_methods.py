@@ -19,6 +19,7 @@ from ..event import DEFAULT_MAX_SPIKES, SimulationResult, simulate
 from ..event._simulate import compile_network
 from ._batch import BATCH_GROUPS, cross_entropy_batch
 from ._exact import spike_jacobian, spike_vjp
+from ._online import DEFAULT_CAPACITY, online_gradient
 from ._params import Gradients
 
 __all__ = ["ExactForward", "ExactReverse"]
@@ -113,19 +114,41 @@ class ExactReverse(GradientMethod):
 
 @dataclass(frozen=True)
 class ExactForward(GradientMethod):
-    """Exact gradient through the forward-propagation (FP) Jacobian of all spike times, then
-    ``dL/dp = dL/dt . dt/dp``: time and memory grow with the number of parameters."""
+    """Exact gradient by forward propagation (FP).
+
+    Replayed (default): the FP Jacobian of all spike times over the stored record, then
+    ``dL/dp = dL/dt . dt/dp``; time and memory grow with spikes x parameters.
+
+    ``online=True``: FP as the paper means it, alongside the simulation (:mod:`._online`): each
+    spike's tangent goes to the loss's online accumulator as soon as it is known and no record
+    is kept, so memory is ``8 P (2 N + capacity + spikes in flight)`` bytes plus the loss's
+    state, independent of ``t_max`` and of the number of spikes; time grows with synaptic
+    events x parameters. ``capacity`` is the number of record rows held per piece.
+    """
 
     kind: ClassVar[str] = "exact"
+    online: bool = False
+    capacity: int = DEFAULT_CAPACITY
 
     @property
     def name(self) -> str:
-        """``"exact-forward"``."""
-        return "exact-forward"
+        """``"exact-forward"``, or ``"exact-forward-online"``."""
+        return "exact-forward-online" if self.online else "exact-forward"
 
     def _gradient(
         self, problem: Problem, loss: Any, params: tuple[str, ...], tol: float
     ) -> GradientResult:
+        if self.online:
+            value, grad, stream = online_gradient(problem, loss, params, self.capacity)
+            deg = stream.degeneracy()
+            return GradientResult(
+                loss=value,
+                grad=grad,
+                result=None,
+                degeneracy=deg,
+                degenerate=deg.is_degenerate(tol, tol),
+                method=self.name,
+            )
         result = simulate(problem)
         value, cot = loss.value_and_spike_grad(result)
         jac = spike_jacobian(result, params)

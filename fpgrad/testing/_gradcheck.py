@@ -231,8 +231,8 @@ class GradcheckReport:
     Attributes:
         passed: every required comparison passed (see :class:`GroupComparison`).
         loss: the loss at the problem's parameters.
-        rows: one :class:`GroupComparison` per (method, group), then exact forward against
-            exact reverse when both were computed.
+        rows: one :class:`GroupComparison` per (method, group), then each exact forward
+            engine (replayed, online) against exact reverse when both were computed.
         gradients: every gradient computed or given, by name, the finite-difference reference
             included (``"finite-difference"``).
         fd: the finite-difference estimate with its per-parameter uncertainty and steps.
@@ -316,7 +316,7 @@ def _normalise_methods(
     methods: Checked | None,
 ) -> list[tuple[str | None, GradientMethod | GradientLike]]:
     if methods is None:
-        return [(None, ExactReverse()), (None, ExactForward())]
+        return [(None, ExactReverse()), (None, ExactForward()), (None, ExactForward(online=True))]
     if isinstance(methods, Mapping):
         return [(str(k), v) for k, v in methods.items()]
     if isinstance(methods, Gradients | GradientMethod):
@@ -342,8 +342,8 @@ def gradcheck(
     Every gradient in ``methods`` is compared, group by group, with the :func:`finite_difference`
     reference: it passes a group when ``max_q |g_q - fd_q| <= atol + rtol * max_q |fd_q|``
     (a group-scaled bound: entry-wise relative errors are meaningless for entries that are
-    nearly zero). When both exact engines are checked they are also compared with each other at
-    ``exact_rtol``. The verdict ``passed`` holds when every required comparison passes.
+    nearly zero). When exact reverse and an exact forward engine are checked they are also compared
+    with each other at ``exact_rtol``. The verdict ``passed`` holds when every required comparison passes.
 
     Args:
         problem: network, inputs and horizon; keep it small (``4 len(fd_steps)`` simulations
@@ -353,13 +353,14 @@ def gradcheck(
         methods: what to check: method objects (:class:`fpgrad.GradientMethod` instances, e.g.
             ``ExactReverse()``, ``ExactForward()``, a surrogate) or gradients computed elsewhere
             (:class:`~fpgrad.Gradients`); as a mapping ``{name: method or gradient}`` to name the
-            rows, gradients then also as ``{group: array}`` mappings. Default: exact reverse and
-            exact forward. A method of ``kind == "surrogate"`` is compared and reported but
+            rows, gradients then also as ``{group: array}`` mappings. Default: exact reverse,
+            exact forward (replayed) and exact forward online. A method of ``kind == "surrogate"`` is compared and reported but
             never required to pass.
         compare_only: like ``methods``, compared and reported but never required to pass.
         rtol, atol: tolerances against the finite-difference reference (defaults
             :data:`DEFAULT_RTOL` = 1e-5, :data:`DEFAULT_ATOL` = 1e-8).
-        exact_rtol: tolerance of exact forward against exact reverse (default 1e-9).
+        exact_rtol: tolerance of each exact forward engine against exact reverse (default
+            1e-9).
         fd_steps: relative finite-difference steps tried (see :func:`finite_difference`).
         margin: degeneracy margin below which the report is flagged near-degenerate (a spike
             within ``margin`` of appearing or vanishing: finite differences then straddle a jump
@@ -421,13 +422,15 @@ def gradcheck(
                     required,
                 )
             )
-    if "exact-reverse" in gradients and "exact-forward" in gradients:
-        rev, fwd = gradients["exact-reverse"], gradients["exact-forward"]
-        required = dict(checked)["exact-forward"] and dict(checked)["exact-reverse"]
+    for other in ("exact-forward", "exact-forward-online"):
+        if "exact-reverse" not in gradients or other not in gradients:
+            continue
+        rev, fwd = gradients["exact-reverse"], gradients[other]
+        required = dict(checked)[other] and dict(checked)["exact-reverse"]
         for group in names:
             rows.append(
                 _compare(
-                    "exact-forward",
+                    other,
                     "exact-reverse",
                     group,
                     getattr(fwd, group),
