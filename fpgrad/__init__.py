@@ -29,7 +29,9 @@ from .event import simulate_batch as simulate_batch
 from .grad import GROUPS as GROUPS
 from .grad import Gradients as Gradients
 from .grad import SpikeJacobian as SpikeJacobian
+from .grad import SpikeJVP as SpikeJVP
 from .grad import spike_jacobian as spike_jacobian
+from .grad import spike_jvp as spike_jvp
 from .grad import spike_vjp as spike_vjp
 from .grad._methods import ExactForward as ExactForward
 from .grad._methods import ExactReverse as ExactReverse

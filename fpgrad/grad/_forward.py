@@ -1,8 +1,9 @@
-"""Forward propagation (FP): the exact Jacobian of spike times, in one pass over the record.
+"""Forward propagation (FP): exact Jacobians and Jacobian-vector products of spike times, in one
+pass over the record.
 
-Each neuron carries tangents ``(dV_i, dJ_i)`` over the selected parameters (one column each),
-propagated between events by the same linear propagator as the state (docs/model.md §2) and
-updated at its touches, in the simulator's order (:func:`~fpgrad.event._schedule.touch_schedule`).
+Each neuron carries tangent columns ``(dV_i, dJ_i)`` (seeded below), propagated between events
+by the same linear propagator as the state (docs/model.md §2) and updated at its touches, in the
+simulator's order (:func:`~fpgrad.event._schedule.touch_schedule`).
 With ``a = 1/tau_syn``, ``b = 1/tau_mem``, ``c`` the bias (every update below is the saltation
 rule ``dx(t+) = dx(t-) + d(jump) - (x'(t+) - x'(t-)) dt`` of a jump at a moving time ``t``):
 
@@ -27,9 +28,24 @@ rule ``dx(t+) = dx(t-) + d(jump) - (x'(t+) - x'(t-)) dt`` of a jump at a moving 
 The own-spike reset term is what makes a neuron's earlier spikes move its later ones; omitting it
 (as the published FP reference code does) is wrong whenever a neuron fires twice.
 
-Cost: ``O((number of spikes + synaptic events) x P)`` time and ``O((N + spikes) x P)`` memory for
-``P`` selected parameters (plus 16 bytes per synaptic event for the schedule); the result itself
-is ``spikes x P``.
+Seeds. Every term above in a parameter's differential (``dw_k``, ``dd_k``, ``dtheta``, ``db``,
+``da``, ``dc``, ``dv_reset``, ``dt_ref``, an input time's ``dg``) is a *seed*: where parameter
+``p`` appears, the kernel adds ``S[p, q] x (its coefficient)`` to column ``q`` for each stored
+entry of row ``p`` of a sparse seed matrix ``S`` (parameters x columns, CSR:
+:class:`~fpgrad.grad._params.ParameterSeeds`); everything else acts on all columns alike. The
+columns are then ``d(spike times)/dp S``:
+
+* Jacobian (:func:`~fpgrad.spike_jacobian`): ``S`` one-hot, one column per selected parameter;
+* Jacobian-vector product (:func:`~fpgrad.spike_jvp`): one column per direction ``v_d``, every
+  parameter with ``v_d[p] != 0`` seeding ``v_d[p]`` into column ``d``.
+
+A parameter without entries costs one comparison where it would seed (the time-constant and
+bias terms of the propagation are not computed for neurons that seed none of them).
+
+Cost: ``O((number of spikes + synaptic events) x P + seed entries touched)`` time and
+``O((N + events) x P)`` memory for ``P`` columns (plus 16 bytes per synaptic event for the
+schedule); the record-rows x ``P`` tangents of the spikes are the result itself (``P``
+selected parameters: the Jacobian; ``P`` directions: the JVP).
 """
 
 import math
@@ -50,14 +66,20 @@ __all__ = ["forward_kernel"]
 
 @jit
 def _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, v_reset, delta,
-                      col_taum, col_taus, col_bias, col_vr, col_tref, tref_due):  # fmt: skip
-    """Bring neuron ``i``'s state and tangents from ``t_upd[i]`` to ``t`` (no input between)."""
+                      ptr, o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
+                      tref_due):  # fmt: skip
+    """Bring neuron ``i``'s state and tangents from ``t_upd[i]`` to ``t`` (no input between).
+
+    Seeds as in :func:`forward_kernel` (``o_<group>``: the neuron groups' first rows).
+    """
     t0 = t_upd[i]
     ai = a[i]
     if tref_due[i] and t > t0:
         # t_ref = 0: the right derivative in t_ref, -Vdot(f+), with J after every arrival at
         # the spike instant f (a longer t_ref would release V after them)
-        dv[i, col_tref[i]] -= j[i] + c[i] - b[i] * v[i]
+        x = j[i] + c[i] - b[i] * v[i]
+        for k in range(ptr[o_tref + i], ptr[o_tref + i + 1]):
+            dv[i, s_col[k]] -= s_val[k] * x
         tref_due[i] = False
     if t0 < release[i]:
         t1 = min(t, release[i])
@@ -67,8 +89,9 @@ def _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, 
             j0 = j[i]
             for q in range(dj.shape[1]):
                 dj[i, q] *= ea
-            if col_taus[i] >= 0:
-                dj[i, col_taus[i]] += -s * ea * j0 * (-ai * ai)
+            x = -s * ea * j0 * (-ai * ai)
+            for k in range(ptr[o_taus + i], ptr[o_taus + i + 1]):
+                dj[i, s_col[k]] += s_val[k] * x
             j[i] = j0 * ea
         t0 = t1
         if t < release[i]:
@@ -79,46 +102,56 @@ def _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, 
         vdot = j[i] + c[i] - b[i] * v_reset[i]
         for q in range(dv.shape[1]):
             dv[i, q] = -vdot * df[m, q]
-        if col_vr[i] >= 0:
-            dv[i, col_vr[i]] += 1.0
-        if col_tref[i] >= 0:
-            dv[i, col_tref[i]] -= vdot
+        for k in range(ptr[o_vr + i], ptr[o_vr + i + 1]):
+            dv[i, s_col[k]] += s_val[k]
+        for k in range(ptr[o_tref + i], ptr[o_tref + i + 1]):
+            dv[i, s_col[k]] -= s_val[k] * vdot
         v[i] = v_reset[i]
     s = t - t0
     v0 = v[i]
     j0 = j[i]
     bi = b[i]
     ci = c[i]
-    cm = col_taum[i]
+    m0 = ptr[o_taum + i]
+    m1 = ptr[o_taum + i + 1]
     if delta[i]:
         eb = math.exp(-bi * s)
         for q in range(dv.shape[1]):
             dv[i, q] = eb * dv[i, q]
         v1 = v0 * eb
-        if cm >= 0:
-            dv[i, cm] += -s * eb * v0 * (-bi * bi)
+        x = -s * eb * v0 * (-bi * bi)
+        for k in range(m0, m1):
+            dv[i, s_col[k]] += s_val[k] * x
     else:
         ea, eb, h = propagate(s, ai, bi)
         for q in range(dv.shape[1]):
             dv[i, q] = eb * dv[i, q] + h * dj[i, q]
             dj[i, q] *= ea
-        ct = col_taus[i]
-        if cm >= 0 or ct >= 0:
+        n0 = ptr[o_taus + i]
+        n1 = ptr[o_taus + i + 1]
+        if m1 > m0 or n1 > n0:
             dh_da, dh_db = propagate_rate_derivatives(s, ai, bi, ea, eb)
-            if cm >= 0:
-                dv[i, cm] += (-s * eb * v0 + j0 * dh_db) * (-bi * bi)
-            if ct >= 0:
-                dv[i, ct] += j0 * dh_da * (-ai * ai)
-                dj[i, ct] += -s * ea * j0 * (-ai * ai)
+            x = (-s * eb * v0 + j0 * dh_db) * (-bi * bi)
+            for k in range(m0, m1):
+                dv[i, s_col[k]] += s_val[k] * x
+            x = j0 * dh_da * (-ai * ai)
+            y = -s * ea * j0 * (-ai * ai)
+            for k in range(n0, n1):
+                dv[i, s_col[k]] += s_val[k] * x
+                dj[i, s_col[k]] += s_val[k] * y
         v1 = v0 * eb + j0 * h
         j[i] = j0 * ea
-    if ci != 0.0 or col_bias[i] >= 0:
+    n0 = ptr[o_bias + i]
+    n1 = ptr[o_bias + i + 1]
+    if ci != 0.0 or n1 > n0:
         g = drive(s, bi)
         v1 += ci * g
-        if col_bias[i] >= 0:
-            dv[i, col_bias[i]] += g
-        if cm >= 0 and ci != 0.0:
-            dv[i, cm] += ci * drive_rate_derivative(s, bi) * (-bi * bi)
+        for k in range(n0, n1):
+            dv[i, s_col[k]] += s_val[k] * g
+        if m1 > m0 and ci != 0.0:
+            x = ci * drive_rate_derivative(s, bi) * (-bi * bi)
+            for k in range(m0, m1):
+                dv[i, s_col[k]] += s_val[k] * x
     v[i] = v1
     t_upd[i] = t
 
@@ -145,21 +178,27 @@ def forward_kernel(
     ev_cause_e,
     ev_cause_p,
     t_max,
-    col_w,
-    col_in,
-    col_theta,
-    col_taum,
-    col_taus,
-    col_d,
-    col_bias,
-    col_vr,
-    col_tref,
+    ptr,
+    o_w,
+    o_in,
+    o_theta,
+    o_taum,
+    o_taus,
+    o_d,
+    o_bias,
+    o_vr,
+    o_tref,
+    s_col,
+    s_val,
     n_cols,
 ):
-    """Tangents ``df[e, q]`` of every recorded spike ``e`` w.r.t. every selected column ``q``.
+    """Tangents ``df[e, q]`` of every recorded spike ``e`` along every seeded column ``q``.
 
     Arguments are the compiled network (see ``CompiledNetwork``), the causality record, and the
-    column maps of :class:`ParameterColumns` (-1: not selected).
+    seeds of :class:`~fpgrad.grad._params.ParameterSeeds` (``kernel_args()``): the row pointers
+    ``ptr`` over all parameters, the first row ``o_<group>`` of each group, the entries'
+    columns ``s_col`` and values ``s_val``, the number of columns. Parameter ``k`` of a group
+    seeds ``s_val[s]`` into column ``s_col[s]`` for ``ptr[o + k] <= s < ptr[o + k + 1]``.
     """
     n = b.shape[0]
     n_ev = ev_node.shape[0]
@@ -176,9 +215,9 @@ def forward_kernel(
     df = np.zeros((n_ev, n_cols))
     for e in range(n_ev):
         if ev_node[e] < n_inputs:
-            q = col_in[ev_input[e]]
-            if q >= 0:
-                df[e, q] = 1.0
+            q = ev_input[e]
+            for k in range(ptr[o_in + q], ptr[o_in + q + 1]):
+                df[e, s_col[k]] += s_val[k]
     for u in range(touch_e.shape[0]):
         e = touch_e[u]
         p = touch_p[u]
@@ -186,31 +225,31 @@ def forward_kernel(
             i = ev_node[e] - n_inputs
             t = ev_time[e]
             _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, v_reset,
-                              delta, col_taum, col_taus, col_bias, col_vr, col_tref,
-                          tref_due)  # fmt: skip
+                              delta, ptr, o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
+                              tref_due)  # fmt: skip
             ce = ev_cause_e[e]
             if ce >= 0:  # fired by a delta arrival: its time is the arrival's
                 for q in range(n_cols):
                     df[e, q] = df[ce, q]
-                qd = col_d[out_syn[ev_cause_p[e]]]
-                if qd >= 0:
-                    df[e, qd] += 1.0
+                syn = out_syn[ev_cause_p[e]]
+                for k in range(ptr[o_d + syn], ptr[o_d + syn + 1]):
+                    df[e, s_col[k]] += s_val[k]
             else:
                 vdot = j[i] + c[i] - b[i] * theta[i]
                 for q in range(n_cols):
                     df[e, q] = -dv[i, q] / vdot
-                if col_theta[i] >= 0:
-                    df[e, col_theta[i]] += 1.0 / vdot
+                for k in range(ptr[o_theta + i], ptr[o_theta + i + 1]):
+                    df[e, s_col[k]] += s_val[k] / vdot
             if t + t_ref[i] == t:  # no hold (t_ref = 0, or below the resolution of t)
                 vdot = j[i] + c[i] - b[i] * v_reset[i]
                 for q in range(n_cols):
                     dv[i, q] = -vdot * df[e, q]
-                tref_due[i] = col_tref[i] >= 0
+                tref_due[i] = ptr[o_tref + i + 1] > ptr[o_tref + i]
             else:
                 for q in range(n_cols):
                     dv[i, q] = 0.0
-            if col_vr[i] >= 0:
-                dv[i, col_vr[i]] += 1.0
+            for k in range(ptr[o_vr + i], ptr[o_vr + i + 1]):
+                dv[i, s_col[k]] += s_val[k]
             v[i] = v_reset[i]
             release[i] = t + t_ref[i]
             last_ev[i] = e
@@ -219,20 +258,19 @@ def forward_kernel(
         w = out_w[p]
         t = ev_time[e] + out_d[p]
         _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, v_reset,
-                          delta, col_taum, col_taus, col_bias, col_vr, col_tref,
+                          delta, ptr, o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
                           tref_due)  # fmt: skip
-        qw = col_w[out_syn[p]]
-        qd = col_d[out_syn[p]]
+        syn = out_syn[p]
         if delta[i]:
             if t <= release[i] and t_ref[i] > 0.0:
                 continue  # ignored while V is held
             bw = b[i] * w
             for q in range(n_cols):
                 dv[i, q] += bw * df[e, q]
-            if qd >= 0:
-                dv[i, qd] += bw
-            if qw >= 0:
-                dv[i, qw] += 1.0
+            for k in range(ptr[o_d + syn], ptr[o_d + syn + 1]):
+                dv[i, s_col[k]] += s_val[k] * bw
+            for k in range(ptr[o_w + syn], ptr[o_w + syn + 1]):
+                dv[i, s_col[k]] += s_val[k]
             v[i] += w
             continue
         held = t < release[i]
@@ -241,11 +279,11 @@ def forward_kernel(
             dj[i, q] += aw * df[e, q]
             if not held:
                 dv[i, q] -= w * df[e, q]
-        if qd >= 0:
-            dj[i, qd] += aw
+        for k in range(ptr[o_d + syn], ptr[o_d + syn + 1]):
+            dj[i, s_col[k]] += s_val[k] * aw
             if not held:
-                dv[i, qd] -= w
-        if qw >= 0:
-            dj[i, qw] += 1.0
+                dv[i, s_col[k]] -= s_val[k] * w
+        for k in range(ptr[o_w + syn], ptr[o_w + syn + 1]):
+            dj[i, s_col[k]] += s_val[k]
         j[i] += w
     return df

@@ -26,7 +26,7 @@ of a delta-synapse neuron is reported as 0 (the kind is a discrete choice).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,9 @@ from .._problem import Problem, ProblemError
 __all__ = [
     "GROUPS",
     "Gradients",
-    "ParameterColumns",
+    "ParameterSeeds",
     "check_groups",
+    "direction_seeds",
     "group_sizes",
     "parameter_values",
     "select_columns",
@@ -86,26 +87,86 @@ def check_groups(names: Iterable[str]) -> list[str]:
     return names
 
 
-@dataclass(frozen=True)
-class ParameterColumns:
-    """Which parameters a forward-mode pass carries tangents for.
+@dataclass(frozen=True, eq=False)
+class ParameterSeeds:
+    """How the parameters seed the tangent columns of a forward-mode pass.
 
-    ``column[group][q]`` is the tangent column of parameter ``q`` of ``group``, or -1.
-    ``selected[group]`` lists the selected parameter indices in column order.
+    A sparse matrix ``S`` (parameters x columns) in CSR form: the pass carries ``d(state)/dp S``,
+    so column ``q`` is the derivative along the direction ``S[:, q]``. The Jacobian
+    (:func:`select_columns`) has one column per selected parameter (``S`` one-hot, values 1); a
+    Jacobian-vector product (:func:`direction_seeds`) one column per direction, in which every
+    parameter seeds its coefficient.
+
+    The rows are the parameters of every group, group after group in :data:`GROUPS` order:
+    parameter ``k`` of group ``g`` is row ``r = offset[g] + k``, its entries are the ``s`` with
+    ``ptr[r] <= s < ptr[r + 1]``, column ``col[s]``, value ``val[s]``. (One pointer array for
+    all groups, not one per group: the kernel then keeps fewer arrays live in its event loop,
+    which measured about 10 % faster.)
+
+    Attributes:
+        ptr: row pointers, ``(n_parameters + 1,)``.
+        col: column of each entry, ``(n_entries,)``.
+        val: value of each entry, ``(n_entries,)``.
+        offset: first row of each group.
+        n_columns: number of tangent columns.
+        selected: for a Jacobian, the selected parameter indices of each group in column order
+            (``None`` for directions).
     """
 
-    column: dict[str, NDArray[np.int64]]
-    selected: dict[str, NDArray[np.int64]]
+    ptr: NDArray[np.int64]
+    col: NDArray[np.int64]
+    val: NDArray[np.float64]
+    offset: dict[str, int]
     n_columns: int
+    selected: dict[str, NDArray[np.int64]] | None = None
+
+    def entries(self, group: str, k: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """The columns and values parameter ``k`` of ``group`` seeds."""
+        r = self.offset[group] + k
+        span = slice(self.ptr[r], self.ptr[r + 1])
+        return self.col[span], self.val[span]
+
+    def kernel_args(self) -> tuple:
+        """The arguments of :func:`~fpgrad.grad._forward.forward_kernel` after the record:
+        ``ptr``, each group's offset in :data:`GROUPS` order, ``col``, ``val``, ``n_columns``."""
+        offsets = (self.offset[name] for name in GROUPS)
+        return (self.ptr, *offsets, self.col, self.val, self.n_columns)
+
+
+def _seeds(
+    sizes: dict[str, int],
+    blocks: dict[str, tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]],
+    n_columns: int,
+    selected: dict[str, NDArray[np.int64]] | None,
+) -> ParameterSeeds:
+    """Seeds from ``blocks[group] = (rows, cols, values)`` (rows sorted; absent groups empty)."""
+    offset, start = {}, 0
+    for name in GROUPS:
+        offset[name] = start
+        start += sizes[name]
+    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
+    parts = [blocks.get(name, empty) for name in GROUPS]
+    rows = np.concatenate([offset[name] + p[0] for name, p in zip(GROUPS, parts, strict=True)])
+    ptr = np.zeros(start + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=start), out=ptr[1:])
+    return ParameterSeeds(
+        ptr=ptr,
+        col=np.ascontiguousarray(np.concatenate([p[1] for p in parts]), dtype=np.int64),
+        val=np.ascontiguousarray(np.concatenate([p[2] for p in parts]), dtype=np.float64),
+        offset=offset,
+        n_columns=n_columns,
+        selected=selected,
+    )
 
 
 def select_columns(
     problem: Problem, params: Iterable[str] | Mapping[str, ArrayLike] | None = None
-) -> ParameterColumns:
-    """Tangent columns for the chosen parameters.
+) -> ParameterSeeds:
+    """One-hot seeds of the Jacobian: one tangent column per chosen parameter.
 
     ``params`` is ``None`` (every parameter), a list of group names, or a mapping from group
-    name to the parameter indices wanted (for directional / partial Jacobians).
+    name to the parameter indices wanted (for directional / partial Jacobians). Columns follow
+    :data:`GROUPS` order, then the parameter index.
     """
     sizes = group_sizes(problem)
     if params is None:
@@ -120,15 +181,34 @@ def select_columns(
             wanted[name] = arr
     else:
         wanted = {name: np.arange(sizes[name]) for name in check_groups(params)}
-    column, selected, start = {}, {}, 0
+    blocks, selected, start = {}, {}, 0
     for name in GROUPS:
-        col = np.full(sizes[name], -1, dtype=np.int64)
-        idx = wanted.get(name, np.empty(0, np.int64))
-        col[idx] = start + np.arange(idx.size)
-        start += idx.size
-        column[name] = col
+        idx = wanted.get(name, np.empty(0, np.int64)).astype(np.int64)
+        blocks[name] = (idx, start + np.arange(idx.size), np.ones(idx.size))
         selected[name] = idx
-    return ParameterColumns(column=column, selected=selected, n_columns=start)
+        start += idx.size
+    return _seeds(sizes, blocks, start, selected)
+
+
+def direction_seeds(
+    problem: Problem, directions: Sequence[Mapping[str, NDArray[np.float64]]]
+) -> ParameterSeeds:
+    """Seeds of a Jacobian-vector product: column ``d`` is the direction ``directions[d]``.
+
+    Each direction maps group names to arrays of the group's size (checked by the caller);
+    absent groups are zero. Parameter ``k`` with a nonzero coefficient ``v`` in direction ``d``
+    gets the entry ``(d, v)``.
+    """
+    sizes = group_sizes(problem)
+    blocks = {}
+    for name in GROUPS:
+        stack = np.zeros((sizes[name], len(directions)))
+        for d, direction in enumerate(directions):
+            if name in direction:
+                stack[:, d] = direction[name]
+        rows, cols = np.nonzero(stack)  # row-major: sorted by parameter, then direction
+        blocks[name] = (rows, cols, stack[rows, cols])
+    return _seeds(sizes, blocks, len(directions), None)
 
 
 @dataclass(frozen=True, eq=False)
