@@ -59,13 +59,13 @@ from ..event._propagator import (
     propagate,
     propagate_rate_derivatives,
 )
-from ..event._schedule import touch_schedule
+from ..event._schedule import touch_schedule_piece
 
-__all__ = ["forward_kernel"]
+__all__ = ["forward_kernel", "forward_piece"]
 
 
 @jit
-def _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, v_reset, delta,
+def _advance_tangents(i, t, v, j, t_upd, release, dv, dj, a, b, c, v_reset, delta,
                       ptr, o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
                       tref_due):  # fmt: skip
     """Bring neuron ``i``'s state and tangents from ``t_upd[i]`` to ``t`` (no input between).
@@ -97,11 +97,11 @@ def _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, 
         if t < release[i]:
             t_upd[i] = t
             return
-        # release from refractoriness: dV = dv_reset - Vdot(r+) (df + dt_ref)
-        m = last_ev[i]
+        # release from refractoriness: dV = dv_reset - Vdot(r+) (df + dt_ref); while V is held
+        # its tangent row keeps the spike's df (nothing reads dV then)
         vdot = j[i] + c[i] - b[i] * v_reset[i]
         for q in range(dv.shape[1]):
-            dv[i, q] = -vdot * df[m, q]
+            dv[i, q] = -vdot * dv[i, q]
         for k in range(ptr[o_vr + i], ptr[o_vr + i + 1]):
             dv[i, s_col[k]] += s_val[k]
         for k in range(ptr[o_tref + i], ptr[o_tref + i + 1]):
@@ -157,42 +157,12 @@ def _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, 
 
 
 @jit
-def forward_kernel(
-    n_inputs,
-    a,
-    b,
-    c,
-    v_reset,
-    delta,
-    theta,
-    t_ref,
-    out_ptr,
-    out_zend,
-    out_post,
-    out_w,
-    out_d,
-    out_syn,
-    ev_node,
-    ev_time,
-    ev_input,
-    ev_cause_e,
-    ev_cause_p,
-    t_max,
-    ptr,
-    o_w,
-    o_in,
-    o_theta,
-    o_taum,
-    o_taus,
-    o_d,
-    o_bias,
-    o_vr,
-    o_tref,
-    s_col,
-    s_val,
-    n_cols,
-):
-    """Tangents ``df[e, q]`` of every recorded spike ``e`` along every seeded column ``q``.
+def forward_kernel(n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post,
+                   out_w, out_d, out_syn, ev_node, ev_time, ev_input, ev_cause_e, ev_cause_p, t_max,
+                   ptr, o_w, o_in, o_theta, o_taum, o_taus, o_d, o_bias, o_vr, o_tref, s_col, s_val,
+                   n_cols):  # fmt: skip
+    """Tangents ``df[e, q]`` of every recorded spike ``e`` along every seeded column ``q``: the
+    whole record as one piece of :func:`forward_piece`, from rest.
 
     Arguments are the compiled network (see ``CompiledNetwork``), the causality record, and the
     seeds of :class:`~fpgrad.grad._params.ParameterSeeds` (``kernel_args()``): the row pointers
@@ -201,21 +171,40 @@ def forward_kernel(
     seeds ``s_val[s]`` into column ``s_col[s]`` for ``ptr[o + k] <= s < ptr[o + k + 1]``.
     """
     n = b.shape[0]
+    df = np.zeros((ev_node.shape[0], n_cols))
+    forward_piece(n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post,
+                  out_w, out_d, out_syn, ev_node, ev_time, ev_input, ev_cause_e, ev_cause_p, t_max,
+                  0, np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64),
+                  np.empty(0, np.int64), -math.inf, ptr, o_w, o_in, o_theta, o_taum, o_taus, o_d,
+                  o_bias, o_vr, o_tref, s_col, s_val, n_cols, np.zeros(n), np.zeros(n),
+                  np.zeros(n), np.full(n, -math.inf), np.zeros(n, np.bool_),
+                  np.zeros((n, n_cols)), np.zeros((n, n_cols)), df)  # fmt: skip
+    return df
+
+
+@jit
+def forward_piece(n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post,
+                  out_w, out_d, out_syn, ev_node, ev_time, ev_input, ev_cause_e, ev_cause_p, t_max,
+                  n_carried, q_t, q_e, q_p, cursor0, t_drain, ptr, o_w, o_in, o_theta, o_taum,
+                  o_taus, o_d, o_bias, o_vr, o_tref, s_col, s_val, n_cols, v, j, t_upd, release,
+                  tref_due, dv, dj, df):  # fmt: skip
+    """FP over one piece of a simulation run in pieces (:mod:`fpgrad.event._stream`): fills
+    ``df`` for the new rows ``n_carried..`` (rows before it hold the tangents of the carried
+    spikes) and carries the neuron states and tangents ``(v, j, t_upd, release, tref_due, dv,
+    dj)`` in place. ``(q_t, q_e, q_p)``, ``cursor0`` and ``t_drain`` are the piece's queue at its
+    start, the carried rows' next arrivals and its stop time
+    (:func:`~fpgrad.event._schedule.touch_schedule_piece`); the other arguments are those of
+    :func:`forward_kernel`.
+    """
     n_ev = ev_node.shape[0]
-    touch_e, touch_p = touch_schedule(n_inputs, out_ptr, out_zend, out_d, ev_node, ev_time,
-                                      ev_cause_e, ev_cause_p, t_max)  # fmt: skip
-    v = np.zeros(n)
-    j = np.zeros(n)
-    t_upd = np.zeros(n)
-    release = np.full(n, -math.inf)
-    last_ev = np.full(n, -1, np.int64)
-    tref_due = np.zeros(n, np.bool_)
-    dv = np.zeros((n, n_cols))
-    dj = np.zeros((n, n_cols))
-    df = np.zeros((n_ev, n_cols))
-    for e in range(n_ev):
-        if ev_node[e] < n_inputs:
-            q = ev_input[e]
+    touch_e, touch_p = touch_schedule_piece(n_inputs, out_ptr, out_zend, out_d, ev_node, ev_time,
+                                            ev_cause_e, ev_cause_p, t_max, n_carried, q_t, q_e,
+                                            q_p, cursor0, t_drain)  # fmt: skip
+    for e in range(n_carried, n_ev):
+        q = ev_input[e]
+        # input spikes seed their input_time rows; a stream's are not parameters (the group,
+        # which precedes threshold in GROUPS, is empty there)
+        if ev_node[e] < n_inputs and o_in + q < o_theta:
             for k in range(ptr[o_in + q], ptr[o_in + q + 1]):
                 df[e, s_col[k]] += s_val[k]
     for u in range(touch_e.shape[0]):
@@ -224,8 +213,8 @@ def forward_kernel(
         if p < 0:  # own spike of record e
             i = ev_node[e] - n_inputs
             t = ev_time[e]
-            _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, v_reset,
-                              delta, ptr, o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
+            _advance_tangents(i, t, v, j, t_upd, release, dv, dj, a, b, c, v_reset, delta, ptr,
+                              o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
                               tref_due)  # fmt: skip
             ce = ev_cause_e[e]
             if ce >= 0:  # fired by a delta arrival: its time is the arrival's
@@ -245,20 +234,19 @@ def forward_kernel(
                 for q in range(n_cols):
                     dv[i, q] = -vdot * df[e, q]
                 tref_due[i] = ptr[o_tref + i + 1] > ptr[o_tref + i]
-            else:
+                for k in range(ptr[o_vr + i], ptr[o_vr + i + 1]):
+                    dv[i, s_col[k]] += s_val[k]
+            else:  # held: the row keeps df until the release (_advance_tangents)
                 for q in range(n_cols):
-                    dv[i, q] = 0.0
-            for k in range(ptr[o_vr + i], ptr[o_vr + i + 1]):
-                dv[i, s_col[k]] += s_val[k]
+                    dv[i, q] = df[e, q]
             v[i] = v_reset[i]
             release[i] = t + t_ref[i]
-            last_ev[i] = e
             continue
         i = out_post[p]
         w = out_w[p]
         t = ev_time[e] + out_d[p]
-        _advance_tangents(i, t, v, j, t_upd, release, last_ev, dv, dj, df, a, b, c, v_reset,
-                          delta, ptr, o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
+        _advance_tangents(i, t, v, j, t_upd, release, dv, dj, a, b, c, v_reset, delta, ptr,
+                          o_taum, o_taus, o_bias, o_vr, o_tref, s_col, s_val,
                           tref_due)  # fmt: skip
         syn = out_syn[p]
         if delta[i]:
@@ -286,4 +274,3 @@ def forward_kernel(
         for k in range(ptr[o_w + syn], ptr[o_w + syn + 1]):
             dj[i, s_col[k]] += s_val[k]
         j[i] += w
-    return df

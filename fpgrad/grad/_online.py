@@ -20,7 +20,7 @@ gradient is zero). Every loss of :mod:`fpgrad.losses` qualifies (``loss.online``
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -143,7 +143,8 @@ def _capacity(value: Any) -> int:
 
 
 def _check_loss_neurons(network: Network, loss: Any) -> None:
-    nodes = tuple(loss.targets) if hasattr(loss, "targets") else tuple(loss.neurons)
+    targets = getattr(loss, "targets", None)
+    nodes = tuple(targets) if isinstance(targets, Mapping) else tuple(loss.neurons)
     for node in nodes:
         if not network.n_inputs <= node < network.n_nodes:
             raise ProblemError(

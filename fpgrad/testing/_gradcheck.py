@@ -342,8 +342,9 @@ def gradcheck(
     Every gradient in ``methods`` is compared, group by group, with the :func:`finite_difference`
     reference: it passes a group when ``max_q |g_q - fd_q| <= atol + rtol * max_q |fd_q|``
     (a group-scaled bound: entry-wise relative errors are meaningless for entries that are
-    nearly zero). When exact reverse and an exact forward engine are checked they are also compared
-    with each other at ``exact_rtol``. The verdict ``passed`` holds when every required comparison passes.
+    nearly zero). When exact reverse and an exact forward engine are checked they are also
+    compared with each other at ``exact_rtol``. The verdict ``passed`` holds when every required
+    comparison passes.
 
     Args:
         problem: network, inputs and horizon; keep it small (``4 len(fd_steps)`` simulations
@@ -354,8 +355,8 @@ def gradcheck(
             ``ExactReverse()``, ``ExactForward()``, a surrogate) or gradients computed elsewhere
             (:class:`~fpgrad.Gradients`); as a mapping ``{name: method or gradient}`` to name the
             rows, gradients then also as ``{group: array}`` mappings. Default: exact reverse,
-            exact forward (replayed) and exact forward online. A method of ``kind == "surrogate"`` is compared and reported but
-            never required to pass.
+            exact forward (replayed) and exact forward online. A method of ``kind ==
+            "surrogate"`` is compared and reported but never required to pass.
         compare_only: like ``methods``, compared and reported but never required to pass.
         rtol, atol: tolerances against the finite-difference reference (defaults
             :data:`DEFAULT_RTOL` = 1e-5, :data:`DEFAULT_ATOL` = 1e-8).
