@@ -102,11 +102,11 @@ def test_gradcheck_passes_exact_gradients(problem, loss):
     assert report.passed, report
     assert not report.near_degenerate
     methods = {r.method for r in report.rows}
-    assert methods == {"exact-reverse", "exact-forward"}
+    assert methods == {"exact-reverse", "exact-forward", "exact-forward-online"}
     assert {r.group for r in report.rows} == set(GROUPS)
     assert all(r.rel_error < 1e-7 and r.cosine > 1 - 1e-12 for r in report.rows)
     fwd_rev = [r for r in report.rows if r.reference == "exact-reverse"]
-    assert len(fwd_rev) == len(GROUPS) and all(r.rel_error < 1e-12 for r in fwd_rev)
+    assert len(fwd_rev) == 2 * len(GROUPS) and all(r.rel_error < 1e-12 for r in fwd_rev)
     text = repr(report)
     assert text.startswith("gradcheck PASSED") and "rtol = 1e-05" in text
     assert "degeneracy margins" in text and "FAIL" not in text
