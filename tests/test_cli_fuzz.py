@@ -304,7 +304,9 @@ def test_simulate_max_spikes_garbage(capsys, value):
 
 @FUZZ
 @given(
-    data=any_problem, loss=st.sampled_from(LOSS_NAMES), method=st.sampled_from(["reverse", "fd"])
+    data=any_problem,
+    loss=st.sampled_from(LOSS_NAMES),
+    method=st.sampled_from(["reverse", "forward-online", "fd"]),
 )
 def test_grad_garbage_problem(workdir, capsys, data, loss, method):
     path = _problem_file(workdir, "grad.json", data)
