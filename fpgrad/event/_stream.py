@@ -114,6 +114,10 @@ class ResumableRun:
     def max_in_flight(self) -> int:
         return int(self.ints[_QPEAK])
 
+    @property
+    def nbytes(self) -> int:
+        return sum(arr.nbytes for arr in (*self.neurons, *self.record, *self.queue))
+
     def advance(
         self,
         inputs: tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]],
@@ -268,6 +272,13 @@ class SimulationStream:
     def max_in_flight(self) -> int:
         """The most spikes in flight at once so far (synaptic delays)."""
         return self._run.max_in_flight
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the stream's arrays between windows (neuron states, predicted
+        crossings, the queue of spikes in flight, the record): what it keeps, whatever the
+        length of the stream so far."""
+        return self._run.nbytes
 
     def feed(self, inputs: Sequence[ArrayLike], until: float) -> StreamWindow:
         """Simulate the next window, up to ``until`` (ms), with its input spikes: one train per

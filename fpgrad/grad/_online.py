@@ -95,6 +95,12 @@ class ForwardStream(SimulationStream):
         self._state = _tangent_state(n, p)
         self._df = np.zeros((0, p))
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes held between windows: the simulation's (:attr:`SimulationStream.nbytes`) plus
+        the tangents of the neurons and of the carried spikes (the loss's state not included)."""
+        return super().nbytes + sum(arr.nbytes for arr in (*self._state, self._df))
+
     def value_and_grad(self) -> tuple[float, Gradients]:
         """The loss of the spikes so far (on ``[0, time]``) and its gradient."""
         value, flat = self._acc.finish(self.time)
