@@ -34,8 +34,8 @@ from .grad import spike_jacobian as spike_jacobian
 from .grad import spike_jvp as spike_jvp
 from .grad import spike_vjp as spike_vjp
 from .grad._methods import ExactForward as ExactForward
-from .grad._online import ForwardStream as ForwardStream
 from .grad._methods import ExactReverse as ExactReverse
+from .grad._online import ForwardStream as ForwardStream
 from .losses import FirstSpikeCrossEntropy as FirstSpikeCrossEntropy
 from .losses import FirstSpikeMSE as FirstSpikeMSE
 from .losses import SpikeCount as SpikeCount
