@@ -29,8 +29,8 @@ stated; the machine is shared, so timings are noisy):
   a few weights and extrapolated per parameter and to all parameters;
 * scaling with duration and the number of synaptic events (``t_max`` varied on (a)) and with
   network size (the number of neurons of (a) varied, in-degree and inputs fixed);
-* peak memory: each configuration runs in a fresh subprocess; after imports, JIT warm-up and
-  problem construction, the kernel's peak-RSS counter is reset (``echo 5 >
+* peak memory (``peakmem.py``): each configuration runs in a fresh subprocess; after imports,
+  JIT warm-up and problem construction, the kernel's peak-RSS counter is reset (``echo 5 >
   /proc/self/clear_refs``) and the reported figure is ``VmHWM - VmRSS`` from
   ``/proc/self/status`` around the measured call (Numba's allocations are invisible to
   tracemalloc). Where ``clear_refs`` is unavailable, ``ru_maxrss`` of the subprocess is reported
@@ -42,13 +42,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import peakmem
 import report as results
 from report import median_times
 
@@ -171,17 +171,7 @@ def n_parameters(problem: fpgrad.Problem) -> int:
 # peak memory, one subprocess per configuration
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def _memory_worker(spec: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover - subprocess
-    import resource
-
     problem = recurrent_problem(spec["t_max"])
     small = recurrent_problem(20.0)
     warm = fpgrad.simulate(small)
@@ -197,29 +187,11 @@ def _memory_worker(spec: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover 
         elif kind == "forward":
             fpgrad.spike_jacobian(result, {"weight": np.arange(n_cols)})
 
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        before = _status_kib("VmRSS")
-        run()
-        peak = _status_kib("VmHWM")
-        return {"method": "VmHWM-VmRSS after clear_refs", "peak_mib": (peak - before) / 1024}
-    except OSError:
-        run()
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {"method": "ru_maxrss (absolute)", "peak_mib": maxrss / 1024}
+    return peakmem.peak_memory(run)[1]
 
 
 def measure_memory(spec: dict[str, Any]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--memory", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if proc.returncode != 0:
-        return {"error": proc.stderr.strip().splitlines()[-1:]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return peakmem.run_worker(Path(__file__).resolve(), "--memory", spec)
 
 
 # --------------------------------------------------------------------------------------------

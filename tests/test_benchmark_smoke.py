@@ -1,10 +1,10 @@
 """Keeps ``benchmarks/bench_simulator.py`` from rotting: a tiny configuration, fpgrad only.
 
 No timing assertions and no NEST (a benchmark-only dependency); the model-2 parts (delays,
-delta synapses, the NEST delay mapping) and ``benchmarks/compare_revisions.py`` (this checkout
-against itself, in two subprocesses) run in a tiny configuration too; the suite runner's
-discovery and ``benchmarks/report.py`` (results contract, README rendering) are checked without
-running any benchmark.
+delta synapses, the NEST delay mapping), ``benchmarks/compare_revisions.py`` (this checkout
+against itself, in two subprocesses) and ``benchmarks/bench_online.py`` (in this process) run in
+a tiny configuration too; the suite runner's discovery and ``benchmarks/report.py`` (results
+contract, README rendering) are checked without running any benchmark.
 """
 
 import dataclasses
@@ -174,7 +174,7 @@ def test_compare_trains_classifies_disagreements(bench):
 def test_runner_discovers_the_benchmarks():
     run = _load("run")
     names = [run.bench_name(p) for p in run.discover()]
-    assert "simulator" in names
+    assert {"simulator", "gradients", "online"} <= set(names)
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +232,74 @@ def test_report_save_writes_quick_results_apart(renderer, tmp_path):
     assert {"date", "machine"} <= data.keys() and not (tmp_path / "beta.json").exists()
     with pytest.raises(ValueError, match=r"row .* has 2 cells, expected 1"):
         renderer.table("t", "T", ["a"], [[1, 2]])
+
+
+def test_tiny_online_benchmark_runs_in_process(tmp_path):
+    """``bench_online.py`` in miniature, in this process (no subprocesses, no timing
+    assertions): the JSON and tables' structure, the refused reverse run, and online memory
+    that does not grow with the duration."""
+    import numpy as np
+
+    import fpgrad
+
+    online = _load("bench_online")
+    net = online.Net(
+        n_neurons=30, n_inputs=30, input_synapses=10, recurrent_synapses=10,
+        input_weight=0.06, recurrent_weight=0.02,
+    )  # fmt: skip
+    cfg = dataclasses.replace(
+        online.QUICK,
+        net=net,
+        durations_s=(0.2, 2.0),
+        window_s=0.5,
+        repeats=1,
+        reverse_cap_gib=0.2 / 1024,  # 0.2 MiB: the 2 s reverse run (about 0.4 MiB) is refused
+        scan_net=dataclasses.replace(net, n_neurons=8),
+        scan_t_max_s=0.5,
+        scan_groups=(("threshold",), ("threshold", "tau_mem"), ("weight",)),
+        scan_repeats=1,
+        large_net=net,
+        large_t_max_s=0.5,
+        isolate=False,
+    )
+    report = online.run(cfg)
+    json.dumps(report)  # the JSON the benchmark writes
+    short, long = report["duration"]
+    assert (short["duration_s"], long["duration_s"]) == (0.2, 2.0)
+    assert long["n_synaptic_events"] > 5 * short["n_synaptic_events"] > 0
+    assert short["online"]["n_columns"] == 30 and short["same_spikes"]
+    assert short["rel_diff"] < 1e-9 and short["reverse"]["peak_mib"] >= 0
+    assert "refused" in long["reverse"] and "rel_diff" not in long
+    assert long["reverse_estimate_bytes"] > cfg.reverse_cap_gib * 2**30
+    # online memory stays flat: in-process figures are noisy, hence a generous bound
+    assert long["online"]["peak_mib"] <= 4 * short["online"]["peak_mib"] + 2.0
+    assert long["online_model_bytes"] <= 1.5 * short["online_model_bytes"]
+    par = report["parameters"]
+    assert [r["P"] for r in par["rows"]] == [8, 16, 160]
+    assert all(r["rel_diff"] < 1e-9 for r in par["rows"])
+    assert {"crossover_p", "fit_online_cpu_s", "online_intercept_ns_per_event"} <= par.keys()
+    assert online.crossover([10, 100], [1.0, 3.0], [2.0, 2.0]) == pytest.approx(
+        10 * 10 ** (np.log(2) / np.log(3))
+    )
+    assert online.crossover([10, 100], [3.0, 4.0], [2.0, 2.0]) is None
+    large = report["large"]
+    rows = large["online"]["n_input_spikes"] + large["online"]["n_spikes"]
+    assert large["record_rows"] == rows
+    est = large["estimates"]
+    assert est["replayed_fp_same_p"]["bytes"] == 8 * 30 * (rows + 60)
+    assert est["replayed_fp_all_weights"]["P"] == net.n_synapses == 600
+    assert est["replayed_fp_same_p"]["refused"] is None  # tiny: fits
+    tabs = online.tables(report)
+    assert [t["id"] for t in tabs] == ["online-duration", "online-parameters", "online-large"]
+    assert tabs[0]["rows"][1][5].startswith("refused (needs ")
+    assert "crossover" in tabs[1]["rows"][-1][0] or "pays off" in tabs[1]["rows"][-1][0]
+    online.figure(report).savefig(tmp_path / "online.png")
+    # the benchmark's two paths are the public methods' (windows: the stream, bit for bit)
+    problem, loss = online.build_problem(net, 300.0), online.make_loss(net)
+    rev = online.reverse_gradient(problem, loss, ("threshold",))
+    ref = fpgrad.ExactReverse().gradient(problem, loss, params=["threshold"])
+    np.testing.assert_array_equal(rev["grad"], ref.grad.flat())
+    fwd = online.online_gradient(problem, loss, ("threshold",), 512, 100.0)
+    one = fpgrad.ExactForward(online=True).gradient(problem, loss, params=["threshold"])
+    np.testing.assert_allclose(fwd["grad"], one.grad.flat(), rtol=1e-12, atol=1e-15)
+    assert fwd["n_spikes"] == ref.result.n_spikes
