@@ -227,7 +227,7 @@ def _inputs(x: NDArray[np.float64]) -> _Inputs:
         s, j, k = (int(i) for i in np.argwhere(bad)[0])
         where = f"input_times[{j}, {k}]" + (f" of sample {s}" if x.shape[0] > 1 else "")
         raise ProblemError(
-            f"{where} = {x[s, j, k]!r}: spike times must be >= 0 (+inf pads a train)"
+            f"{where} = {float(x[s, j, k])!r}: spike times must be >= 0 (+inf pads a train)"
         )
     n_samples = x.shape[0]
     perm = np.argsort(x, axis=2, kind="stable")
