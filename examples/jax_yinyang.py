@@ -28,19 +28,22 @@ jax.config.update("jax_enable_x64", True)
 
 def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log=None) -> dict:
     """Train on ``train_set``; per-epoch history, test accuracies and the averaged weights."""
-    model = Classifier((5, *config.hidden, 3), tau_syn=config.tau_syn, tau_mem=config.tau_mem,
-                       t_ref=config.t_ref, t_max=config.t_max, bias=config.bias,
-                       v_reset=config.v_reset, delay=config.delay[0])  # fmt: skip
+    names = ("tau_syn", "tau_mem", "t_ref", "t_max", "bias", "v_reset")
+    model = Classifier(
+        (5, *config.hidden, 3), **{k: getattr(config, k) for k in names}, delay=config.delay[0]
+    )
     rng = np.random.default_rng(config.seed)
     init = init_params(
         model, rng, gain=config.init_gain, spread=config.init_spread, delay=config.delay
     )
     network = model.network(init)
     # first spikes only: keep each neuron's first spike (hidden neurons fire more often)
-    f = fpgrad.jax.spike_fn(network, t_max=model.t_max, max_spikes=1, overflow="truncate",
-                            n_threads=n_threads)  # fmt: skip
-    ce = fpgrad.jax.cross_entropy(f, model.outputs, tau0=config.tau0, tau1=config.tau1,
-                                  alpha=config.alpha)  # fmt: skip
+    f = fpgrad.jax.spike_fn(
+        network, t_max=model.t_max, max_spikes=1, overflow="truncate", n_threads=n_threads
+    )
+    ce = fpgrad.jax.cross_entropy(
+        f, model.outputs, tau0=config.tau0, tau1=config.tau1, alpha=config.alpha
+    )
     fixed = {k: v for k, v in fpgrad.jax.params(network).items() if k != "weight"}
     out_rows = model.outputs - model.n_inputs
     n_hidden = model.n_neurons - 3
@@ -84,10 +87,13 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
         return losses, jnp.argmin(first[:, out_rows], axis=1)
 
     def score(w, data, labels):
-        parts = [evaluate(w, data[i : i + 500], labels[i : i + 500])
-                 for i in range(0, len(labels), 500)]  # fmt: skip
-        return (float(np.mean(np.concatenate([p[0] for p in parts]))),
-                float(np.mean(np.concatenate([p[1] for p in parts]) == labels)))  # fmt: skip
+        parts = [
+            evaluate(w, data[i : i + 500], labels[i : i + 500]) for i in range(0, len(labels), 500)
+        ]
+        return (
+            float(np.mean(np.concatenate([p[0] for p in parts]))),
+            float(np.mean(np.concatenate([p[1] for p in parts]) == labels)),
+        )
 
     x_train, y_train = np.asarray(fpgrad.jax.pad_batch(train_set.encode())), train_set.y
     x_val = np.asarray(fpgrad.jax.pad_batch(val_set.encode()))
@@ -100,8 +106,9 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
         loss_sum, correct = 0.0, 0
         for s in range(steps):
             idx = order[s * config.batch_size : (s + 1) * config.batch_size]
-            w, avg, opt_state, losses, first = step(w, avg, opt_state, x_train[idx], y_train[idx],
-                                                    float(epoch * steps + s))  # fmt: skip
+            w, avg, opt_state, losses, first = step(
+                w, avg, opt_state, x_train[idx], y_train[idx], float(epoch * steps + s)
+            )
             loss_sum += float(jnp.sum(losses))
             correct += int(np.sum(np.argmin(np.asarray(first)[:, out_rows], 1) == y_train[idx]))
         row = {
@@ -117,9 +124,13 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
         if log is not None:
             log(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
     x_test = np.asarray(fpgrad.jax.pad_batch(test_set.encode()))
-    return {"history": history, "weight": np.asarray(avg), "best_epoch": best_epoch,
-            "test_acc": score(avg, x_test, test_set.y)[1],
-            "test_acc_best": score(best_w, x_test, test_set.y)[1]}  # fmt: skip
+    return {
+        "history": history,
+        "weight": np.asarray(avg),
+        "best_epoch": best_epoch,
+        "test_acc": score(avg, x_test, test_set.y)[1],
+        "test_acc_best": score(best_w, x_test, test_set.y)[1],
+    }
 
 
 def main(argv: Any = None) -> dict:
@@ -132,8 +143,10 @@ def main(argv: Any = None) -> dict:
     config = TrainConfig(**{**task.defaults, "epochs": args.epochs, "seed": args.seed})
     train_set = task.train.subset(np.arange(min(args.train_samples, len(task.train))))
     out = train(config, train_set, task.validation, task.test, log=print)
-    print(f"test_acc={out['test_acc']:.4f} (best validation epoch {out['best_epoch']}: "
-          f"{out['test_acc_best']:.4f})")  # fmt: skip
+    print(
+        f"test_acc={out['test_acc']:.4f} (best validation epoch {out['best_epoch']}: "
+        f"{out['test_acc_best']:.4f})"
+    )
     return out
 
 
