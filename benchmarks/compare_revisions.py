@@ -11,19 +11,22 @@ the script once before measuring so that both caches exist), and then simulate t
 and in reverse order for odd ``i``, so slow phases of a shared machine hit both alike.
 
 The problem is built once, by this checkout's ``bench_simulator.recurrent_problem`` (all delays
-0, model 1), and handed to both processes as plain arrays (``n_inputs``, ``n_neurons``, one
-``tau_syn``, per-neuron ``tau_mem``, ``threshold``, ``t_ref``, the synapses, the input trains):
-every revision's ``fpgrad.Network`` accepts these. Each run is timed around ``fpgrad.simulate``
-(wall and process CPU seconds); the report gives medians, synaptic events per second of each
-revision, the ratio ``new / old`` of throughputs and whether both revisions produced the same
-spikes (a digest of the spike nodes and times, bit for bit).
+0, model 1; with ``--delays``, ``bench_simulator.with_delays`` of it: uniform in [0, 10] ms,
+which adds a ``delay`` array), and handed to both processes as plain arrays (``n_inputs``,
+``n_neurons``, one ``tau_syn``, per-neuron ``tau_mem``, ``threshold``, ``t_ref``, the synapses,
+the input trains): every revision's ``fpgrad.Network`` accepts these. Each run is timed around
+``fpgrad.simulate`` (wall and process CPU seconds); the report gives medians, synaptic events
+per second of each revision, the ratio ``new / old`` of throughputs and whether both revisions
+produced the same spikes (a digest of the spike nodes and times, bit for bit).
 
     python benchmarks/compare_revisions.py --old /tmp/head            # new: this checkout
     python benchmarks/compare_revisions.py --old A --new B --repeats 21 --json out.json
     python benchmarks/compare_revisions.py --old /tmp/head --quick      # 300 ms, 5 repeats
+    python benchmarks/compare_revisions.py --old /tmp/head --delays     # delays in [0, 10] ms
 
-Results go to ``--json`` (default: ``benchmarks/results[/quick]/revisions.json`` through
-``report.py``, with the table ``simulator-revisions``).
+Results go to ``--json`` (default: ``benchmarks/results[/quick]/revisions.json``, or
+``revisions-delays.json`` with ``--delays``, through ``report.py``, with the table
+``simulator-revisions`` or ``simulator-revisions-delays``).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ net = fpgrad.Network(
     n_inputs=int(data["n_inputs"]), n_neurons=int(data["n_neurons"]),
     tau_syn=float(data["tau_syn"]), tau_mem=data["tau_mem"], threshold=data["threshold"],
     pre=data["pre"], post=data["post"], weight=data["weight"], t_ref=data["t_ref"],
+    **({"delay": data["delay"]} if "delay" in data.files else {}),
 )
 problem = fpgrad.Problem(net, tuple(trains), float(data["t_max"]))
 
@@ -178,8 +182,11 @@ def _commit(root: Path) -> str | None:
     return out.stdout.strip() + (" + uncommitted changes" if dirty else "")
 
 
-def write_problem(path: Path, quick: bool, t_max: float | None = None) -> dict[str, Any]:
-    """Network (a) (this checkout's builder) as plain arrays in ``path`` (``.npz``)."""
+def write_problem(
+    path: Path, quick: bool, t_max: float | None = None, delays: bool = False
+) -> dict[str, Any]:
+    """Network (a) (this checkout's builder) as plain arrays in ``path`` (``.npz``); with
+    ``delays``, its delays drawn by ``bench_simulator.with_delays`` (uniform in ``[0, 10]`` ms)."""
     sys.path.insert(0, str(HERE))
     import bench_simulator as bench
 
@@ -190,6 +197,11 @@ def write_problem(path: Path, quick: bool, t_max: float | None = None) -> dict[s
     net = problem.network
     if not (np.all(net.delay == 0) and np.all(net.tau_syn == net.tau_syn[0])):
         raise SystemExit("network (a) is expected to be model 1 (no delays, one tau_syn)")
+    extra = {}
+    if delays:
+        problem = bench.with_delays(problem, cfg)
+        net = problem.network
+        extra["delay"] = net.delay
     lengths = [len(t) for t in problem.inputs]
     np.savez(
         path,
@@ -205,8 +217,10 @@ def write_problem(path: Path, quick: bool, t_max: float | None = None) -> dict[s
         input_times=np.concatenate([np.asarray(t, float) for t in problem.inputs]),
         input_ptr=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
         t_max=problem.t_max,
+        **extra,
     )
-    return {"n_neurons": net.n_neurons, "n_synapses": int(net.weight.size), "t_max_ms": cfg.t_max}
+    return {"n_neurons": net.n_neurons, "n_synapses": int(net.weight.size), "t_max_ms": cfg.t_max,
+            "delays": "uniform in [0, 10] ms" if delays else "all 0"}  # fmt: skip
 
 
 def compare(
@@ -217,13 +231,14 @@ def compare(
     t_max: float | None = None,
     *,
     isolate_cache: bool = True,
+    delays: bool = False,
 ) -> dict:
     """Time both revisions on network (a), interleaved (module docstring)."""
     with tempfile.TemporaryDirectory(prefix="fpgrad-revisions-") as tmp:
         problem_file = Path(tmp) / "problem.npz"
         workdir = Path(tmp) / "cwd"
         workdir.mkdir()
-        problem = write_problem(problem_file, quick, t_max)
+        problem = write_problem(problem_file, quick, t_max, delays)
         revisions = [
             Revision("old", old, problem_file, workdir, isolate_cache),
             Revision("new", new, problem_file, workdir, isolate_cache),
@@ -237,7 +252,7 @@ def compare(
                 rev.close()
     o, n = (rev.summary() for rev in revisions)
     return {
-        "problem": {"network": "(a) of bench_simulator.py, all delays 0", **problem},
+        "problem": {"network": "(a) of bench_simulator.py", **problem},
         "repeats": repeats,
         "old": o,
         "new": n,
@@ -293,12 +308,14 @@ def tables(r: dict[str, Any]) -> list[dict[str, Any]]:
     p = r["problem"]
     title = (
         f"Simulator, one revision against another: network (a), {p['n_neurons']} neurons, "
-        f"{p['t_max_ms']:.0f} ms, all delays 0, median of {r['repeats']} interleaved runs each "
+        f"{p['t_max_ms']:.0f} ms, delays {p.get('delays', 'all 0')}, median of {r['repeats']} "
+        "interleaved runs each "
         f"(same spikes bit for bit: {'yes' if r['same_spikes'] else 'no'})"
     )
+    suffix = "-delays" if p.get("delays", "all 0") != "all 0" else ""
     return [
         {
-            "id": "simulator-revisions",
+            "id": "simulator-revisions" + suffix,
             "title": title,
             "columns": ["", "wall s", "CPU s", "events/s", "per CPU-s"],
             "rows": rows,
@@ -319,10 +336,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="use each tree's own Numba cache (its __pycache__), not ~/.cache/fpgrad-revisions",
     )
+    parser.add_argument(
+        "--delays", action="store_true", help="network (a) with delays uniform in [0, 10] ms"
+    )
     args = parser.parse_args(argv)
     report = compare(
-        args.old, args.new, args.repeats, args.quick, args.t_max, isolate_cache=not args.tree_caches
-    )
+        args.old, args.new, args.repeats, args.quick, args.t_max,
+        isolate_cache=not args.tree_caches, delays=args.delays,
+    )  # fmt: skip
     print(format_report(report))
     if args.json is not None:
         args.json.write_text(json.dumps({**report, "tables": tables(report)}, indent=1) + "\n")
@@ -330,7 +351,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sys.path.insert(0, str(HERE))
         import report as results
 
-        results.save("revisions", report, args.quick, tables(report))
+        name = "revisions-delays" if args.delays else "revisions"
+        results.save(name, report, args.quick, tables(report))
     return report
 
 

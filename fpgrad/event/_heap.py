@@ -113,8 +113,9 @@ def heap_remove(ht, hn, pos, size, node):
 # A spike whose source has synapses with a delay > 0 stays in this binary min-heap until its
 # last arrival: one entry per spike in flight, keyed by ``(arrival time, record index)`` of its
 # next arrival, with ``qp`` the CSR position of that arrival (the synapses of a source are sorted
-# by delay, so the arrivals of a spike are consecutive positions). The simulator and the replays
-# of the gradient engines use the same queue, so they process arrivals in the same order.
+# by delay, so the arrivals of a spike are consecutive positions). The replays of the gradient
+# engines use it; the simulator uses a calendar queue with the same keys (:mod:`._arrivals`,
+# faster: O(1) per arrival), so both process arrivals in the same order.
 
 
 @jit

@@ -2,7 +2,7 @@
 
 Events are input spikes (known in advance, merged in time order), neuron spikes (predicted
 crossings kept in an indexed heap, one entry per neuron) and, with synaptic delays, the arrivals
-of spikes in flight (a queue with one entry per such spike, :func:`~._heap.queue_push`).
+of spikes in flight (a calendar queue with one entry per such spike, :mod:`._arrivals`).
 Processing a spike of node ``j`` at time ``t`` records it, then delivers its zero-delay
 arrivals at once and queues the others; an arrival advances its target's state exactly to the
 arrival time, adds the weight to its current ``J`` (or, for a delta synapse, to ``V``) and
@@ -33,9 +33,25 @@ import math
 import numpy as np
 
 from .._numba import jit
+from ._arrivals import (
+    MASK,
+    Q_CUR,
+    Q_FPEAK,
+    Q_FREE,
+    Q_LH,
+    Q_LN,
+    Q_SIZE,
+    Q_TOP,
+    arrivals_grow,
+    arrivals_insert,
+    arrivals_load,
+    arrivals_push,
+    arrivals_setup,
+    new_arrivals,
+)
 from ._crossing import crossing_bracket, peak_time, peak_value, refine_crossing
 from ._general import general_crossing, general_maximum
-from ._heap import heap_remove, heap_set, queue_push, queue_take_group
+from ._heap import heap_remove, heap_set
 from ._propagator import advance, kernel_peak, log_rate_ratio
 
 __all__ = [
@@ -104,12 +120,14 @@ def simulate_kernel(
     st = new_state(a, b, c, v_reset, delta, theta, t_max, in_time.shape[0] + 1024)
     v, j, t_upd, release, pk_kind, defer_s, kink_t, h_peak, log_ba, general = st[:10]
     ht, hn, pos, fifo, in_fifo, cause_e, cause_p, fs, ints = st[10:19]
-    ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp = st[19:]
-    ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, _ = advance_kernel(
+    ev_node, ev_time, ev_input, ev_ce, ev_cp = st[19:24]
+    qs, qw, bhead, btail, pt, pe, pp, pn, lt, le, lp = st[24:]
+    ev_node, ev_time, ev_input, ev_ce, ev_cp, pt, pe, pp, pn, lt, le, lp, _ = advance_kernel(
         n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post, out_w,
         out_d, in_node, in_time, in_index, t_max, t_max, max_spikes, True, v, j, t_upd,
         release, pk_kind, defer_s, kink_t, h_peak, log_ba, general, ht, hn, pos, fifo, in_fifo,
-        cause_e, cause_p, ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, fs, ints,
+        cause_e, cause_p, ev_node, ev_time, ev_input, ev_ce, ev_cp, qs, qw, bhead, btail, pt, pe,
+        pp, pn, lt, le, lp, fs, ints,
     )  # fmt: skip
     degeneracy = finish_kernel(a, b, c, v_reset, delta, theta, v, j, t_upd, release, pk_kind,
                                kink_t, log_ba, general, t_max, fs, ints)  # fmt: skip
@@ -123,7 +141,7 @@ def simulate_kernel(
         ints[_STATUS],
         ints[_N_SYN],
         degeneracy,
-        ints[_QPEAK],
+        qs[Q_FPEAK],
     )
 
 
@@ -132,8 +150,10 @@ def new_state(a, b, c, v_reset, delta, theta, t_max, ecap):
     """The state of a simulation at ``t = 0`` (all neurons at rest, nothing recorded) with a
     record of ``ecap`` rows: ``(v, j, t_upd, release, pk_kind, defer_s, kink_t, h_peak, log_ba,
     general, ht, hn, pos, fifo, in_fifo, cause_e, cause_p, fs, ints, ev_node, ev_time,
-    ev_input, ev_cause_e, ev_cause_p, qt, qe, qp)``, the arguments of :func:`advance_kernel`
-    after the inputs (in that function's order) and of :func:`finish_kernel`."""
+    ev_input, ev_cause_e, ev_cause_p, qs, qw, bhead, btail, pt, pe, pp, pn, lt, le, lp)`` (the
+    last eleven: the queue of spikes in flight, :func:`~._arrivals.new_arrivals`), the arguments
+    of :func:`advance_kernel` after the inputs (in that function's order) and of
+    :func:`finish_kernel`."""
     n = b.shape[0]
     v = np.zeros(n)
     j = np.zeros(n)
@@ -161,7 +181,6 @@ def new_state(a, b, c, v_reset, delta, theta, t_max, ecap):
     cause_e = np.full(cap, -1, np.int64)
     cause_p = np.full(cap, -1, np.int64)
     ecap = max(ecap, 1)
-    qcap = 64
     # Loop state that survives a pause of the event loop (when the record or queue is full).
     fs = np.array([math.inf, math.nan, math.inf, math.nan])  # min_gap, gap_t, min_slope, slope_t
     ints = np.zeros(_N_INTS, np.int64)
@@ -174,12 +193,13 @@ def new_state(a, b, c, v_reset, delta, theta, t_max, ecap):
                                        delta[i], theta[i])  # fmt: skip
             if t_cross <= t_max:
                 ints[_HSIZE] = heap_set(ht, hn, pos, ints[_HSIZE], i, t_cross)
+    qs, qw, bhead, btail, pt, pe, pp, pn, lt, le, lp = new_arrivals(64)
     return (
         v, j, t_upd, release, pk_kind, defer_s, kink_t, h_peak, log_ba, general,
         ht, hn, pos, fifo, in_fifo, cause_e, cause_p, fs, ints,
         np.empty(ecap, np.int64), np.empty(ecap), np.empty(ecap, np.int64),
         np.empty(ecap, np.int64), np.empty(ecap, np.int64),
-        np.empty(qcap), np.empty(qcap, np.int64), np.empty(qcap, np.int64),
+        qs, qw, bhead, btail, pt, pe, pp, pn, lt, le, lp,
     )  # fmt: skip
 
 
@@ -188,34 +208,36 @@ def advance_kernel(
     n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post, out_w, out_d,
     in_node, in_time, in_index, t_stop, t_max, max_spikes, grow, v, j, t_upd, release, pk_kind,
     defer_s, kink_t, h_peak, log_ba, general, ht, hn, pos, fifo, in_fifo, cause_e, cause_p,
-    ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, fs, ints,
+    ev_node, ev_time, ev_input, ev_ce, ev_cp, qs, qw, bhead, btail, pt, pe, pp, pn, lt, le, lp, fs,
+    ints,
 ):  # fmt: skip
     """Process the events up to ``t_stop`` (inputs from ``in_*`` at ``ints[_P_IN]`` on), the
     queue of spikes in flight growing as needed and the record too if ``grow``; without
     ``grow`` it stops early when the record is full. Returns the (possibly new) record and
     queue arrays and whether ``t_stop`` was reached (or the spike budget exceeded:
     ``ints[_STATUS]``)."""
+    arrivals_setup(qw, out_d)
     while not _event_loop(
         n_inputs, a, b, c, v_reset, delta, theta, t_ref, out_ptr, out_zend, out_post, out_w,
         out_d, in_node, in_time, in_index, t_stop, t_max, max_spikes, v, j, t_upd, release,
         pk_kind, defer_s, kink_t, h_peak, log_ba, general, ht, hn, pos, fifo, in_fifo, cause_e,
-        cause_p, ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, fs, ints,
+        cause_p, ev_node, ev_time, ev_input, ev_ce, ev_cp, qs, qw[0], bhead, btail, pt, pe, pp,
+        pn, lt, le, lp, fs, ints,
     ):  # fmt: skip
         if ints[_N_EV] == ev_node.shape[0]:
             if not grow:
-                return ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, False
+                return (ev_node, ev_time, ev_input, ev_ce, ev_cp, pt, pe, pp, pn, lt, le, lp,
+                        False)  # fmt: skip
             ecap = 2 * ev_node.shape[0]
             ev_node = _grow_int(ev_node, ecap)
             ev_time = _grow_float(ev_time, ecap)
             ev_input = _grow_int(ev_input, ecap)
             ev_ce = _grow_int(ev_ce, ecap)
             ev_cp = _grow_int(ev_cp, ecap)
-        if ints[_QSIZE] == qt.shape[0]:
-            qcap = 2 * qt.shape[0]
-            qt = _grow_float(qt, qcap)
-            qe = _grow_int(qe, qcap)
-            qp = _grow_int(qp, qcap)
-    return ev_node, ev_time, ev_input, ev_ce, ev_cp, qt, qe, qp, True
+        if qs[Q_SIZE] == pt.shape[0]:
+            qcap = 2 * pt.shape[0]
+            pt, pe, pp, pn, lt, le, lp = arrivals_grow(pt, pe, pp, pn, lt, le, lp, qcap)
+    return ev_node, ev_time, ev_input, ev_ce, ev_cp, pt, pe, pp, pn, lt, le, lp, True
 
 
 @jit
@@ -267,11 +289,9 @@ _HSIZE = 4
 _GAP_NEURON = 5
 _SLOPE_NEURON = 6
 _STATUS = 7
-_QSIZE = 8
-_QPEAK = 9
-_F_HEAD = 10
-_F_COUNT = 11
-_N_INTS = 12
+_F_HEAD = 8
+_F_COUNT = 9
+_N_INTS = 10
 
 
 @jit
@@ -317,9 +337,17 @@ def _event_loop(
     ev_input,
     ev_ce,
     ev_cp,
-    qt,
-    qe,
-    qp,
+    qs,
+    inv_w,
+    bhead,
+    btail,
+    pt,
+    pe,
+    pp,
+    pn,
+    lt,
+    le,
+    lp,
     fs,
     ints,
 ):
@@ -339,7 +367,7 @@ def _event_loop(
     n = v.shape[0]
     n_in = in_time.shape[0]
     ecap = ev_node.shape[0]
-    qcap = qt.shape[0]
+    qcap = pt.shape[0]
     p_in = ints[_P_IN]
     n_ev = ints[_N_EV]
     n_spikes = ints[_N_SPIKES]
@@ -348,8 +376,6 @@ def _event_loop(
     gap_neuron = ints[_GAP_NEURON]
     slope_neuron = ints[_SLOPE_NEURON]
     status = ints[_STATUS]
-    qsize = ints[_QSIZE]
-    qpeak = ints[_QPEAK]
     f_head = ints[_F_HEAD]
     f_count = ints[_F_COUNT]
     min_gap = fs[0]
@@ -358,7 +384,7 @@ def _event_loop(
     slope_time = fs[3]
     finished = True
     while True:
-        if n_ev == ecap or qsize == qcap:
+        if n_ev == ecap or qs[Q_SIZE] == qcap:
             finished = False
             break
         spiking = -1  # the neuron that spikes in this event, if any
@@ -389,7 +415,7 @@ def _event_loop(
                 gap_time = t
         else:
             t_in = in_time[p_in] if p_in < n_in else math.inf
-            t_q = qt[0] if qsize > 0 else math.inf
+            t_q = lt[qs[Q_LH]] if qs[Q_SIZE] > 0 else math.inf
             t_nr = ht[0] if hsize > 0 else math.inf
             if (
                 p_in < n_in
@@ -409,12 +435,47 @@ def _event_loop(
                 src = n_ev
                 n_ev += 1
                 p_lo = -1
-            elif qsize > 0 and t_q <= t_nr:  # the arrivals of a spike in flight at t_q
+            elif t_q <= t_nr and t_q < math.inf:  # the arrivals of a spike in flight at t_q
                 if t_q > t_stop:
                     break
-                t, src, p_lo, p_hi, qsize = queue_take_group(
-                    qt, qe, qp, qsize, ev_time, ev_node, out_ptr, out_d, t_max
-                )
+                # The head group of the queue (:mod:`._arrivals`; its common path is inlined
+                # here: a call per arrival would cost reference counting).
+                lh = qs[Q_LH]
+                t = t_q
+                src = le[lh]
+                p_lo = lp[lh]
+                qs[Q_LH] = lh + 1
+                t_src = ev_time[src]
+                p_end = out_ptr[ev_node[src] + 1]
+                p_hi = p_lo + 1
+                while p_hi < p_end and t_src + out_d[p_hi] == t:
+                    p_hi += 1
+                if p_hi < p_end and t_src + out_d[p_hi] <= t_max:  # re-queue at the next one
+                    t_next = t_src + out_d[p_hi]
+                    bk = int(t_next * inv_w)
+                    if bk > qs[Q_CUR]:  # append to its bucket (arrivals_append)
+                        k = qs[Q_FREE]
+                        if k >= 0:
+                            qs[Q_FREE] = pn[k]
+                        else:
+                            k = qs[Q_TOP]
+                            qs[Q_TOP] = k + 1
+                        pt[k] = t_next
+                        pe[k] = src
+                        pp[k] = p_hi
+                        pn[k] = -1
+                        s = bk & MASK
+                        if bhead[s] < 0:
+                            bhead[s] = k
+                        else:
+                            pn[btail[s]] = k
+                        btail[s] = k
+                    else:
+                        arrivals_insert(qs, lt, le, lp, t_next, src, p_hi)
+                else:
+                    qs[Q_SIZE] -= 1
+                if qs[Q_LH] == qs[Q_LN] and qs[Q_SIZE] > 0:
+                    arrivals_load(qs, bhead, btail, pt, pe, pp, pn, lt, le, lp)
             else:
                 t = t_nr
                 if not t <= t_stop:
@@ -480,9 +541,8 @@ def _event_loop(
             p_lo = out_ptr[node]
             p_hi = out_zend[node]
             if p_hi < out_ptr[node + 1] and t + out_d[p_hi] <= t_max:
-                qsize = queue_push(qt, qe, qp, qsize, t + out_d[p_hi], src, p_hi)
-                if qsize > qpeak:
-                    qpeak = qsize
+                arrivals_push(qs, bhead, btail, pt, pe, pp, pn, lt, le, lp, inv_w,
+                              t + out_d[p_hi], src, p_hi)  # fmt: skip
 
         for k in range(p_lo, p_hi):
             i = out_post[k]
@@ -590,8 +650,6 @@ def _event_loop(
     ints[_GAP_NEURON] = gap_neuron
     ints[_SLOPE_NEURON] = slope_neuron
     ints[_STATUS] = status
-    ints[_QSIZE] = qsize
-    ints[_QPEAK] = qpeak
     ints[_F_HEAD] = f_head
     ints[_F_COUNT] = f_count
     fs[0] = min_gap

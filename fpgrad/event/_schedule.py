@@ -4,7 +4,8 @@ The gradient engines replay a simulation touch by touch: each neuron spike reset
 (an *own* touch), each arrival of a spike through a synapse updates the target (an *arrival*
 touch). Without delays the order is the record's: a spike, then its arrivals in CSR order.
 With delays the arrivals of spikes in flight interleave with later spikes; this module rebuilds
-that interleaving with the simulator's own queue (:func:`~._heap.queue_push`) and rules
+that interleaving with a binary heap (:func:`~._heap.queue_push`) keyed like the simulator's
+calendar queue (:mod:`._arrivals`), which yields the same order, and with its rules
 (docs/model.md §1, "Simultaneous events"; :mod:`._kernel`):
 
 * before an input spike at ``t``, the queued arrivals at times ``< t``;

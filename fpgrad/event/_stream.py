@@ -25,13 +25,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._problem import Network, ProblemError
+from ._arrivals import Q_FPEAK, arrivals_entries, arrivals_remap
 from ._kernel import (
     _N_EV,
     _N_SPIKES,
     _N_SYN,
     _P_IN,
-    _QPEAK,
-    _QSIZE,
     _STATUS,
     STATUS_BUDGET,
     advance_kernel,
@@ -112,7 +111,7 @@ class ResumableRun:
 
     @property
     def max_in_flight(self) -> int:
-        return int(self.ints[_QPEAK])
+        return int(self.queue[0][Q_FPEAK])
 
     @property
     def nbytes(self) -> int:
@@ -129,12 +128,12 @@ class ResumableRun:
         (returns False) when the record is full. Raises :class:`RunawayActivityError` past
         ``spike_limit`` neuron spikes in all."""
         net = self.net
-        *record, qt, qe, qp, done = advance_kernel(
+        *record, pt, pe, pp, pn, lt, le, lp, done = advance_kernel(
             *net.simulation_args, *inputs, t_stop, self.t_max, spike_limit, self.grow,
             *self.neurons[:17], *self.record, *self.queue, self.fs, self.ints,
         )  # fmt: skip
         self.record = tuple(record)
-        self.queue = (qt, qe, qp)
+        self.queue = (*self.queue[:4], pt, pe, pp, pn, lt, le, lp)
         if self.ints[_STATUS] == STATUS_BUDGET:
             raise RunawayActivityError(
                 f"runaway activity: more than {spike_limit} neuron spikes before "
@@ -158,18 +157,18 @@ class ResumableRun:
         """Drop the rows no later event refers to (module docstring); returns the kept rows'
         old indices (ascending), which become rows ``0..k-1``."""
         n = self.n_rows
-        _, qe, qp = self.queue
-        qsize = int(self.ints[_QSIZE])
+        qs, _, bhead, _, _, pe, _, pn, _, le, _ = self.queue
         in_fifo, cause_e = self.neurons[14], self.neurons[15]
         waiting = np.flatnonzero(in_fifo)  # delta neurons lifted to fire at the current instant
-        keep = np.union1d(qe[:qsize], cause_e[waiting]).astype(np.int64)
+        _, pending_e, _ = self._in_flight()
+        keep = np.union1d(pending_e, cause_e[waiting]).astype(np.int64)
         new_index = np.full(n, -1, np.int64)
         new_index[keep] = np.arange(keep.size)
         for arr in self.record:
             arr[: keep.size] = arr[keep]
         self.record[3][: keep.size] = -1  # carried rows are never replayed again
         self.record[4][: keep.size] = -1
-        qe[:qsize] = new_index[qe[:qsize]]
+        arrivals_remap(qs, bhead, pe, pn, le, new_index)
         cause_e[waiting] = new_index[cause_e[waiting]]
         self.ints[_N_EV] = keep.size
         self.n_carried = int(keep.size)
@@ -180,13 +179,22 @@ class ResumableRun:
         # A kept row not in the queue has delivered every arrival (it waits as a cause only).
         node = self.record[0][: keep.size]
         cursor = self.net.out_ptr[node + 1].copy()
-        cursor[qe[:qsize]] = qp[:qsize]
+        _, qe, qp = self._start_queue
+        cursor[qe] = qp
         self._cursor = cursor
         return keep
 
+    def _in_flight(self) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+        """Every spike in flight: ``(time, row, CSR position)`` of its next arrival."""
+        qs, _, bhead, _, pt, pe, pp, pn, lt, le, lp = self.queue
+        return arrivals_entries(qs, bhead, pt, pe, pp, pn, lt, le, lp)
+
     def _queue_snapshot(self):
-        qsize = int(self.ints[_QSIZE])
-        return tuple(arr[:qsize].copy() for arr in self.queue)
+        """The spikes in flight as the replays' heap (:mod:`._schedule`), sorted by ``(time,
+        row)`` (a sorted array is a binary min-heap)."""
+        t, e, p = self._in_flight()
+        order = np.lexsort((e, t))
+        return t[order], e[order], p[order]
 
     def degeneracy(self, t_end: float) -> Degeneracy:
         """The degeneracy report of the run so far, ending at ``t_end``."""
