@@ -9,16 +9,51 @@ import numpy as np
 import pytest
 
 from fpgrad.event._arrivals import (
+    Q_CUR,
     Q_FPEAK,
     Q_LH,
+    Q_LN,
     Q_SIZE,
+    arrivals_append,
     arrivals_grow,
+    arrivals_insert,
+    arrivals_load,
     arrivals_push,
     arrivals_setup,
-    arrivals_take,
     new_arrivals,
 )
 from fpgrad.event._heap import queue_push, queue_take_group
+
+
+@numba.njit(cache=True)
+def arrivals_take(qs, bhead, btail, pt, pe, pp, pn, lt, le, lp, inv_w, ev_time, ev_node, out_ptr,
+                  out_d, t_max):  # fmt: skip
+    """Take the head group (the queue is not empty) and re-queue its spike at its following
+    arrival, if any at ``<= t_max``: ``(t, e, p0, p1)``, the arrivals of record row ``e`` at
+    ``t`` through positions ``[p0, p1)``. The event loop inlines this code (a call per arrival
+    would cost reference counting); this copy is the tests' reference of that step."""
+    lh = qs[Q_LH]
+    t = lt[lh]
+    e = le[lh]
+    p0 = lp[lh]
+    qs[Q_LH] = lh + 1
+    t_src = ev_time[e]
+    p_end = out_ptr[ev_node[e] + 1]
+    p1 = p0 + 1
+    while p1 < p_end and t_src + out_d[p1] == t:
+        p1 += 1
+    if p1 < p_end and t_src + out_d[p1] <= t_max:
+        t_next = t_src + out_d[p1]
+        bk = int(t_next * inv_w)
+        if bk > qs[Q_CUR]:
+            arrivals_append(qs, bhead, btail, pt, pe, pp, pn, t_next, e, p1, bk)
+        else:
+            arrivals_insert(qs, lt, le, lp, t_next, e, p1)
+    else:
+        qs[Q_SIZE] -= 1
+    if qs[Q_LH] == qs[Q_LN] and qs[Q_SIZE] > 0:
+        arrivals_load(qs, bhead, btail, pt, pe, pp, pn, lt, le, lp)
+    return t, e, p0, p1
 
 
 @numba.njit

@@ -30,11 +30,12 @@ otherwise: no quadratic case, whatever the delays). The second bound holds becau
 ``B(now + d) <= Q_CUR + 1 + d / width``, with ``width`` such that ``max(out_d) / width`` is
 about ``NB / 2``. When the queue empties, ``Q_CUR`` restarts at the bucket of the next push.
 
-:func:`arrivals_take` takes the head group. Reference counting: Numba increfs and decrefs the
-array arguments of a call where it cannot prune them (two atomic operations per array per
-call: with ten arrays, more than the whole queue step), so the event loop inlines the code of
-:func:`arrivals_take` for the common path (the next arrival goes to a later bucket) and calls
-only for the rare steps (a new spike, an insertion into the current list, loading a bucket).
+The event loop takes the head group itself (:func:`~._kernel._event_loop`; the tests hold a
+reference copy of that step, ``tests/test_arrivals.py``). Reference counting: Numba increfs and
+decrefs the array arguments of a call where it cannot prune them (two atomic operations per
+array per call: with ten arrays, more than the whole queue step), so the event loop inlines that
+step for the common path (the next arrival goes to a later bucket) and calls only for the rare
+steps (a new spike, an insertion into the current list, loading a bucket).
 
 The working set is small (one entry per spike in flight, not per pending arrival) and stays in
 cache. Capacity: the pool and the list have ``pt.shape[0]`` slots each; an event adds at most
@@ -56,7 +57,6 @@ __all__ = [
     "arrivals_push",
     "arrivals_remap",
     "arrivals_setup",
-    "arrivals_take",
     "new_arrivals",
 ]
 
@@ -118,37 +118,6 @@ def arrivals_push(qs, bhead, btail, pt, pe, pp, pn, lt, le, lp, inv_w, t, e, p):
         arrivals_insert(qs, lt, le, lp, t, e, p)
     else:
         arrivals_append(qs, bhead, btail, pt, pe, pp, pn, t, e, p, bk)
-
-
-@jit
-def arrivals_take(qs, bhead, btail, pt, pe, pp, pn, lt, le, lp, inv_w, ev_time, ev_node, out_ptr,
-                  out_d, t_max):  # fmt: skip
-    """Take the head group (the queue is not empty) and re-queue its spike at its following
-    arrival, if any at ``<= t_max``: ``(t, e, p0, p1)``, the arrivals of record row ``e`` at
-    ``t`` through positions ``[p0, p1)``. The event loop inlines this code (a call per arrival
-    would cost reference counting); this copy serves the tests and the replays' checks."""
-    lh = qs[Q_LH]
-    t = lt[lh]
-    e = le[lh]
-    p0 = lp[lh]
-    qs[Q_LH] = lh + 1
-    t_src = ev_time[e]
-    p_end = out_ptr[ev_node[e] + 1]
-    p1 = p0 + 1
-    while p1 < p_end and t_src + out_d[p1] == t:
-        p1 += 1
-    if p1 < p_end and t_src + out_d[p1] <= t_max:
-        t_next = t_src + out_d[p1]
-        bk = int(t_next * inv_w)
-        if bk > qs[Q_CUR]:
-            arrivals_append(qs, bhead, btail, pt, pe, pp, pn, t_next, e, p1, bk)
-        else:
-            arrivals_insert(qs, lt, le, lp, t_next, e, p1)
-    else:
-        qs[Q_SIZE] -= 1
-    if qs[Q_LH] == qs[Q_LN] and qs[Q_SIZE] > 0:
-        arrivals_load(qs, bhead, btail, pt, pe, pp, pn, lt, le, lp)
-    return t, e, p0, p1
 
 
 @jit
