@@ -186,14 +186,20 @@ def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationR
         record_cause_synapse=_file_synapse(net, cause_p),
         n_synaptic_events=int(n_syn),
         max_in_flight=int(in_flight),
-        degeneracy=Degeneracy(
-            min_peak_gap=float(deg[0]),
-            peak_gap_neuron=_global_id(int(deg[1]), n_inputs),
-            peak_gap_time=float(deg[2]),
-            min_crossing_slope=float(deg[3]),
-            crossing_slope_neuron=_global_id(int(deg[4]), n_inputs),
-            crossing_slope_time=float(deg[5]),
-        ),
+        degeneracy=kernel_degeneracy(deg, n_inputs),
+    )
+
+
+def kernel_degeneracy(deg: tuple, n_inputs: int) -> Degeneracy:
+    """The :class:`Degeneracy` report from the kernels' tuple ``(min_gap, gap_neuron, gap_time,
+    min_slope, slope_neuron, slope_time)`` (neurons as kernel indices)."""
+    return Degeneracy(
+        min_peak_gap=float(deg[0]),
+        peak_gap_neuron=_global_id(int(deg[1]), n_inputs),
+        peak_gap_time=float(deg[2]),
+        min_crossing_slope=float(deg[3]),
+        crossing_slope_neuron=_global_id(int(deg[4]), n_inputs),
+        crossing_slope_time=float(deg[5]),
     )
 
 

@@ -43,8 +43,8 @@ from ._simulate import (
     CompiledNetwork,
     RunawayActivityError,
     _check_budget,
-    _global_id,
     compile_network,
+    kernel_degeneracy,
 )
 
 __all__ = ["ResumableRun", "SimulationStream", "StreamWindow"]
@@ -203,15 +203,7 @@ class ResumableRun:
         deg = finish_kernel(net.a, net.b, net.c, net.v_reset, net.delta, net.theta, v, j, t_upd,
                             release, pk_kind, kink_t, log_ba, general, t_end, self.fs,
                             self.ints)  # fmt: skip
-        n_inputs = net.n_inputs
-        return Degeneracy(
-            min_peak_gap=float(deg[0]),
-            peak_gap_neuron=_global_id(int(deg[1]), n_inputs),
-            peak_gap_time=float(deg[2]),
-            min_crossing_slope=float(deg[3]),
-            crossing_slope_neuron=_global_id(int(deg[4]), n_inputs),
-            crossing_slope_time=float(deg[5]),
-        )
+        return kernel_degeneracy(deg, net.n_inputs)
 
 
 @dataclass(frozen=True, eq=False)
