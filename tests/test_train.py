@@ -152,6 +152,24 @@ def test_resume_continues_identically(tiny_yinyang, tmp_path, ema):
     assert [r["epoch"] for r in rows] == [1, 2, 3]
 
 
+def test_run_does_not_depend_on_callers_x64_setting(tiny_yinyang, tmp_path):
+    """The optimizer runs in float64 whatever ``jax_enable_x64`` says: the same run bit for bit
+    (a float32 Adam state rounds the exact gradient and changes the trajectory within an epoch),
+    and the checkpointed optimizer state is float64."""
+    import jax
+
+    train_set, val_set = tiny_yinyang
+    config = TrainConfig(**{**TINY.to_dict(), "hidden": (16,), "epochs": 2})
+    runs = []
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            runs.append(train(config, train_set, val_set, out_dir=tmp_path / str(x64),
+                              progress=False))  # fmt: skip
+    np.testing.assert_array_equal(runs[0].params.weight, runs[1].params.weight)
+    leaves = load_checkpoint(tmp_path / "False" / "checkpoint.npz", n_inputs=5, n_classes=3)
+    assert {np.asarray(x).dtype for x in leaves.opt_leaves if np.ndim(x)} == {np.dtype("float64")}
+
+
 def test_parameter_average_is_evaluated(tiny_yinyang, tmp_path):
     """With ``ema``, the returned / checkpointed / validated params are the running average of
     the iterates (checked against an average recomputed from a method that records them)."""

@@ -5,7 +5,8 @@ first-spike cross-entropy and its mean gradient with the method object (any
 :class:`fpgrad.GradientMethod`, through its batch entry :meth:`~fpgrad.GradientMethod.batch`:
 :class:`fpgrad.ExactReverse` runs a fused Numba loop, ``fpgrad.discrete.Surrogate`` one compiled
 ``vmap``), apply the optax update
-(parameters are kept in float64; the optimizer state lives in JAX's default dtype), project the
+(parameters and the optimizer state are float64: the optimizer runs in JAX's x64 mode, scoped to
+its calls, so a run does not depend on the caller's ``jax_enable_x64``), project the
 parameters back into their domain (below), then revive silent neurons (below). After every epoch the
 validation split is evaluated, metrics are appended to ``metrics.csv`` / ``metrics.json`` and a
 checkpoint is written (``checkpoint.npz``, and ``best.npz`` for the best validation accuracy).
@@ -72,6 +73,7 @@ from tqdm import tqdm
 from .._gradient import check_method
 from .._method import GradientMethod
 from ..data import Dataset
+from ..discrete._method import float64
 from ..losses import FirstSpikeCrossEntropy
 from ._checkpoint import load_checkpoint, restore_opt_state, save_checkpoint
 from ._metrics import MetricsLog
@@ -511,11 +513,13 @@ def train(
     def tree(p: Params) -> dict[str, Any]:
         return {name: jnp.asarray(getattr(p, name)) for name in trained}
 
-    opt_state = optimizer.init(tree(params))
+    with float64():
+        opt_state = optimizer.init(tree(params))
     start_epoch = 0
     if ckpt is not None:
         params = ckpt.params if ckpt.train_params is None else ckpt.train_params
-        opt_state = restore_opt_state(opt_state, ckpt.opt_leaves)
+        with float64():
+            opt_state = restore_opt_state(opt_state, ckpt.opt_leaves)
         rng.bit_generator.state = ckpt.rng_state
         start_epoch = ckpt.epoch
     # The evaluated parameters: the running average with ``ema > 0``, else the iterate itself.
@@ -561,7 +565,8 @@ def train(
             grads = {k: getattr(res.grad, k) for k in trained}
             # optax mixes int32 step counts with floats: standard promotion whatever the caller's
             # jax_numpy_dtype_promotion (fpgrad's own JAX code passes the strict mode's tests)
-            with jax.numpy_dtype_promotion("standard"):
+            # and float64 (the exact gradient is not rounded to float32 before the step)
+            with jax.numpy_dtype_promotion("standard"), float64():
                 updates, opt_state = update(
                     {k: jnp.asarray(grads[k]) for k in trained}, opt_state, tree(params)
                 )
