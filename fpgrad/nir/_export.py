@@ -1,8 +1,9 @@
 """fpgrad network -> NIR graph, chosen so that :func:`fpgrad.nir.read_nir` reads it back exactly.
 
-The neurons become neuron nodes, one per run of consecutive neurons of one kind: ``CubaLIF``
+The neurons become neuron nodes, one per run of consecutive neurons of one kind (split where
+a feedforward layer ends, :func:`_neuron_runs`): ``CubaLIF``
 (``tau_syn > 0``; its ``tau_mem`` must be finite), ``LIF`` (``tau_syn = 0``, finite
-``tau_mem``), ``IF`` (``tau_syn = 0``, ``tau_mem = inf``); they are named ``<kind>_<k>``. The
+``tau_mem``), ``IF`` (``tau_syn = 0``, ``tau_mem = inf``). The
 synapses become paths ``source -> [Delay] -> Linear -> node`` (docs/model.md §6):
 
 * a run of consecutive synapses that is exactly what one path makes on reading (a whole
@@ -22,7 +23,9 @@ is exactly 1 (``CubaLIF``: ``r = tau_mem`` in ms, ``w_in = tau_syn`` in the grap
 for ``c = 1000``, a division by ``tau_mem`` some biases); ``exact=True`` then rejects the network
 naming the value, ``exact=False`` writes the nearest (one ulp off when read back).
 ``t_ref != 0`` (NIR has no refractory period) and a current-synapse perfect integrator (no NIR
-node) are rejected. The last neuron node feeds the ``Output`` node.
+node) are rejected. The last neuron node feeds the ``Output`` node. The neuron nodes are named
+``layer_<k>`` with ``k`` zero-padded, so that their alphabetical order (the order in which
+``nir.read`` returns the nodes of a file) is their order.
 """
 
 from __future__ import annotations
@@ -93,14 +96,27 @@ def _kind(tau_syn: float, tau_mem: float) -> str:
 
 
 def _neuron_runs(net: Network) -> list[tuple[str, int, int]]:
-    """``(kind, start, stop)`` per run of consecutive neurons of one kind."""
+    """``(kind, start, stop)`` per neuron node: runs of consecutive neurons of one kind, split
+    where a layer ends (neuron ``i`` listens to a neuron of the current run, and no neuron of
+    the run listens to ``i`` or later: a feedforward step, so layered networks become one node
+    per layer while a recurrent layer stays one node)."""
+    m = net.n_inputs
+    listens: list[list[int]] = [[] for _ in range(net.n_neurons)]
+    for p, q in zip(net.pre.tolist(), net.post.tolist(), strict=True):
+        if p >= m:
+            listens[q - m].append(p - m)
     runs: list[tuple[str, int, int]] = []
+    latest = -1  # the latest neuron any neuron of the current run listens to
     for i in range(net.n_neurons):
         kind = _kind(float(net.tau_syn[i]), float(net.tau_mem[i]))
         if runs and runs[-1][0] == kind:
-            runs[-1] = (kind, runs[-1][1], i + 1)
-        else:
-            runs.append((kind, i, i + 1))
+            start = runs[-1][1]
+            if not (any(start <= p < i for p in listens[i]) and latest < i):
+                runs[-1] = (kind, start, i + 1)
+                latest = max([latest, *listens[i]])
+                continue
+        runs.append((kind, i, i + 1))
+        latest = max([-1, *listens[i]])
     return runs
 
 
@@ -266,7 +282,8 @@ def to_nir(network: Network, *, time_unit: str = "s", exact: bool = True) -> Any
     _check_exportable(network)
     writer = _Writer(bool(exact), time_unit)
     runs = _neuron_runs(network)
-    names = [f"{kind.lower()}_{idx}" for idx, (kind, _, _) in enumerate(runs)]
+    width = len(str(len(runs) - 1))
+    names = [f"layer_{idx:0{width}d}" for idx in range(len(runs))]
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array([network.n_inputs]))}
     carried: dict[str, NDArray] = {}
     for name, (kind, lo, hi) in zip(names, runs, strict=True):
