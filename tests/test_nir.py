@@ -327,6 +327,33 @@ def test_export_structure():
     networks_equal(net, from_nir(graph, time_unit="ms"))
 
 
+def test_spike_area_is_a_factor_on_the_spike_matrices():
+    """``spike_area = a`` (a discrete-time exporter's step) reads the graph as the same graph
+    with every matrix entry times ``a`` (every path of this graph has one): the same network,
+    and the chain rule gives ``dL/dW = a dL/dW'`` at ``W' = a W``, the other fields unchanged."""
+    a = 1e-4  # snnTorch export_to_nir: dt = 1e-4 s
+    inputs, t_max = inputs_in("cuba_feedforward", "s"), T_MAX_S
+    area = read_nir(cuba_feedforward(), spike_area=a)
+    scaled_graph = cuba_feedforward()
+    scaled_graph.nodes["fc"].weight = scaled_graph.nodes["fc"].weight * a
+    scaled = read_nir(scaled_graph)
+    assert area.spike_area == a and scaled.spike_area == 1.0
+    np.testing.assert_allclose(area.network.weight, scaled.network.weight, rtol=1e-15)
+    np.testing.assert_array_equal(area.network.bias, scaled.network.bias)
+    problem_a, problem_s = area.problem(inputs, t_max), scaled.problem(inputs, t_max)
+    loss = loss_for(area, problem_a)
+    grad_a = area.nir_gradient(fpgrad.gradient(problem_a, loss).grad)
+    grad_s = scaled.nir_gradient(fpgrad.gradient(problem_s, loss).grad)
+    assert grad_a.keys() == grad_s.keys()
+    for key in grad_a:
+        want = a * grad_s[key] if key == "fc.weight" else grad_s[key]
+        np.testing.assert_allclose(grad_a[key], want, rtol=1e-9, atol=1e-12, err_msg=key)
+    assert np.abs(grad_a["fc.weight"]).max() > 0
+    for bad in (0.0, -1e-4, float("nan"), float("inf"), "1e-4", True):
+        with pytest.raises(fpgrad.ProblemError, match=r"spike_area: expected a finite number > 0"):
+            read_nir(cuba_feedforward(), spike_area=bad)
+
+
 def test_time_units_agree():
     """The same physics written in s and in ms maps to the same network (to rounding)."""
     a, b = (

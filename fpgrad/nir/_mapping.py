@@ -15,6 +15,8 @@ entry and the ``Scale`` factors on a synapse's path:
   (r / tau_ms) B``.
 * ``IF`` (``v' = r I``): ``tau_mem = inf``, delta synapses, ``g = r``, ``bias = (r / c) B``.
 * ``delay = c * (sum of the Delay values on the path)``; input times and ``t_max`` times ``c``.
+* With ``spike_area = a`` (the impulse of one spike in graph units: 1 in NIR's reading, the
+  step ``dt`` of a discrete-time exporter) every synapse weight is ``g P a``.
 
 ``t_ref = 0`` (NIR has no refractory period); NIR's initial state ``v = I = 0`` is fpgrad's.
 The floats are evaluated in exactly this order (``g`` first, then ``g * P``;
@@ -35,7 +37,14 @@ from numpy.typing import ArrayLike, NDArray
 from .._problem import Network, Problem, ProblemError
 from ..grad._params import Gradients
 from ._graph import BiasPath, GraphLayout, Path, layout
-from ._nodes import LINEAR_KINDS, NEURON_FIELDS, check_time_unit, node_array, time_factor
+from ._nodes import (
+    LINEAR_KINDS,
+    NEURON_FIELDS,
+    check_spike_area,
+    check_time_unit,
+    node_array,
+    time_factor,
+)
 
 __all__ = ["NIRNetwork", "from_nir", "read_nir"]
 
@@ -134,6 +143,7 @@ class _Mapping:
 
     layout: GraphLayout
     c: float
+    spike_area: float  # a: the impulse of one spike, in graph time units
     arrays: dict[str, dict[str, NDArray]]
     nodes: dict[str, _NeuronNode]
     drive_input: NDArray[np.float64]  # B per neuron
@@ -181,7 +191,7 @@ def _bias_vector(bp: BiasPath, arrays, kinds) -> tuple[NDArray, list[NDArray]]:
     return arrays[bp.affine]["bias"], scales
 
 
-def _build(graph: Any, time_unit: str) -> tuple[Network, _Mapping]:
+def _build(graph: Any, time_unit: str, area: float) -> tuple[Network, _Mapping]:
     c = time_factor(time_unit)
     lay = layout(graph)
     kinds = lay.kinds
@@ -238,7 +248,7 @@ def _build(graph: Any, time_unit: str) -> tuple[Network, _Mapping]:
         else:
             pre.append(pre_ids)
             post.append(post_ids)
-        weight.append((_post_grid(path, target.gain) * p).ravel())
+        weight.append((_post_grid(path, target.gain) * p * area).ravel())
         delay.append((c * d).ravel())
 
     def field_of(name_by_kind: dict[str, str], default: float) -> NDArray:
@@ -277,7 +287,7 @@ def _build(graph: Any, time_unit: str) -> tuple[Network, _Mapping]:
         )
     except ProblemError as err:
         raise ProblemError(f"NIR graph (time unit {time_unit!r}): {err}") from None
-    mapping = _Mapping(lay, c, arrays, nodes, drive_input, frozenset(exact_bias))
+    mapping = _Mapping(lay, c, area, arrays, nodes, drive_input, frozenset(exact_bias))
     return network, mapping
 
 
@@ -289,6 +299,7 @@ class NIRNetwork:
         network: the fpgrad network (model 2, times in ms).
         graph: the NIR graph it was read from (not modified).
         time_unit: the graph's time unit, ``"s"`` or ``"ms"``.
+        spike_area: the area of one spike's impulse, in graph time units (1: NIR's reading).
         input_node: name of the Input node; its channels are fpgrad inputs ``0..M-1``.
         neurons: neuron node name -> its fpgrad global node ids, in NIR channel order (the
             nodes in graph order, numbered from ``M``).
@@ -299,6 +310,7 @@ class NIRNetwork:
     network: Network
     graph: Any
     time_unit: str
+    spike_area: float
     input_node: str
     neurons: dict[str, range]
     output_neurons: tuple[int, ...]
@@ -371,7 +383,7 @@ def _chain_rule(mp: _Mapping, grad: Gradients) -> dict[str, NDArray[np.float64]]
     for path in mp.layout.paths:
         target = mp.nodes[path.target]
         span = slice(path.start, path.start + path.size)
-        gw = g_w[span].reshape(path.grid)
+        gw = mp.spike_area * g_w[span].reshape(path.grid)  # dL/d(g P)
         factors = _factors(path, arrays, kinds)
         p = np.ones(path.grid)
         for _, f in factors:
@@ -470,17 +482,23 @@ def _as_graph(graph_or_path: Any) -> Any:
     return graph_or_path
 
 
-def read_nir(graph_or_path: Any, *, time_unit: str = "s") -> NIRNetwork:
+def read_nir(graph_or_path: Any, *, time_unit: str = "s", spike_area: float = 1.0) -> NIRNetwork:
     """Read a NIR graph (a ``nir.NIRGraph`` or a NIR file) as an fpgrad network.
 
     ``time_unit`` is the unit of the graph's times (its time constants, delays, and the input
     times and horizon given to :meth:`NIRNetwork.problem`): ``"s"`` (NIR's usual unit) or
-    ``"ms"``. Unsupported nodes or features raise :class:`fpgrad.ProblemError` naming the node
-    and the reason (docs/model.md §6).
+    ``"ms"``. ``spike_area`` is the area of the impulse one spike delivers, in graph time units:
+    1 reads the graph as NIR defines it (``S`` a sum of unit deltas); a graph exported by a
+    discrete-time framework that counts a spike as ``S = 1`` during one step of length ``dt``
+    (snnTorch's ``export_to_nir`` writes ``dt = 1e-4`` s) needs ``spike_area = dt``. It scales
+    every synapse weight (and so the chain rule into the matrices, gains and scales); constant
+    Affine biases are not spikes and are read as NIR defines them. Unsupported nodes or features
+    raise :class:`fpgrad.ProblemError` naming the node and the reason (docs/model.md §6).
     """
     check_time_unit(time_unit)
+    area = check_spike_area(spike_area)
     graph = _as_graph(graph_or_path)
-    network, mapping = _build(graph, time_unit)
+    network, mapping = _build(graph, time_unit, area)
     m = network.n_inputs
     neurons = {
         name: range(m + node.start, m + node.start + node.size)
@@ -490,6 +508,7 @@ def read_nir(graph_or_path: Any, *, time_unit: str = "s") -> NIRNetwork:
         network=network,
         graph=graph,
         time_unit=time_unit,
+        spike_area=area,
         input_node=mapping.layout.input_node,
         neurons=neurons,
         output_neurons=tuple(i for name in mapping.layout.output_sources for i in neurons[name]),
@@ -497,6 +516,6 @@ def read_nir(graph_or_path: Any, *, time_unit: str = "s") -> NIRNetwork:
     )
 
 
-def from_nir(graph_or_path: Any, *, time_unit: str = "s") -> Network:
-    """The fpgrad network of a NIR graph: ``read_nir(graph_or_path, time_unit=...).network``."""
-    return read_nir(graph_or_path, time_unit=time_unit).network
+def from_nir(graph_or_path: Any, *, time_unit: str = "s", spike_area: float = 1.0) -> Network:
+    """The fpgrad network of a NIR graph: ``read_nir(graph_or_path, ...).network``."""
+    return read_nir(graph_or_path, time_unit=time_unit, spike_area=spike_area).network

@@ -68,6 +68,17 @@ def check_time_unit(time_unit: Any) -> str:
     return time_unit
 
 
+def check_spike_area(spike_area: Any) -> float:
+    """``spike_area`` as a float if it is a finite number ``> 0``, else :class:`ProblemError`."""
+    number = isinstance(spike_area, int | float | np.integer | np.floating)
+    area = float(spike_area) if number else float("nan")
+    if isinstance(spike_area, bool) or not (np.isfinite(area) and area > 0):
+        raise ProblemError(
+            f"spike_area: expected a finite number > 0 (graph time units), got {spike_area!r}"
+        )
+    return area
+
+
 def time_factor(time_unit: str) -> float:
     """``c``, ms per graph time unit (1000 for ``"s"``, 1 for ``"ms"``)."""
     return TIME_UNITS[check_time_unit(time_unit)]
