@@ -303,3 +303,30 @@ def test_tiny_online_benchmark_runs_in_process(tmp_path):
     one = fpgrad.ExactForward(online=True).gradient(problem, loss, params=["threshold"])
     np.testing.assert_allclose(fwd["grad"], one.grad.flat(), rtol=1e-12, atol=1e-15)
     assert fwd["n_spikes"] == ref.result.n_spikes
+
+
+def test_nir_benchmark_fpgrad_half_on_the_saved_snntorch_export():
+    """``bench_nir.py``'s fpgrad half on the committed snnTorch artifacts (no torch here): the
+    graphs of two time steps are one network on scaled clocks, so their exact losses agree; the
+    spike-area scaling and the alpha/beta chain rule agree with central differences of fpgrad's
+    loss of the graph; and the saved rasters are those of a network that fires."""
+    pytest.importorskip("nir")
+    import numpy as np
+
+    nirb = _load("bench_nir")
+    prob = nirb.make_problem()
+    directory = nirb.artifact_dir(quick=False)
+    runs = {}
+    for dt in (1.0, 0.25):
+        saved = nirb.load_artifacts(directory, dt)
+        assert set(saved["grads"]) == set(nirb.KEYS)
+        runs[dt] = (saved, nirb.fpgrad_run(saved["graph"], prob["times"], dt))
+    (saved, coarse), (_, fine) = runs[1.0], runs[0.25]
+    assert coarse["loss"] == pytest.approx(fine["loss"], rel=1e-9)
+    assert coarse["loss"] > 1.0 and not coarse["degenerate"]
+    fwd = nirb.forward_agreement(saved["output_raster"], coarse["trains"]["lif2"], 1.0)
+    assert fwd["spikes_framework"] > 20 and fwd["spikes_fpgrad"] > 20
+    check = nirb.chain_rule_check(saved["graph"], prob["times"], 1.0, coarse["grads"])
+    assert set(check) == set(nirb.KEYS)
+    assert max(e["rel_diff"] for e in check.values()) < 1e-5, check
+    assert np.all(np.isfinite(coarse["grads"]["lif1.beta"]))
