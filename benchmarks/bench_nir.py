@@ -20,10 +20,10 @@ dt_e``, the ``Linear`` weight as it is. A network simulated at step ``dt`` there
 as the same network on a clock scaled by ``dt_e / dt`` (its time constants are ``tau * 0.1 ms /
 dt``), and fpgrad reads the graph as it stands: input step ``k`` is the graph time ``k dt_e``.
 snnTorch's step is exactly NIR's Euler step with a spike counted as ``S = 1`` in its step, i.e.
-a delta of area ``dt_e`` in the graph's time; :func:`fpgrad.nir.read_nir` takes a spike as a
-delta of unit area (``fpgrad.nir._mapping``). So the graph is read with every ``Linear`` weight
-times ``dt_e`` (:func:`with_spike_area`), and the chain rule gives ``dL/dW = dt_e dL/dW'``.
-Without this the currents would be ``1 / dt_e = 10^4`` times too strong and nothing would agree.
+a delta of area ``dt_e`` in the graph's time, where NIR's continuous reading (``read_nir``'s
+default) has unit deltas. So the graph is read with ``read_nir(graph, spike_area=dt_e)``, which
+scales every synapse weight by ``dt_e`` and carries it through the chain rule. Without it the
+currents would be ``1 / dt_e = 10^4`` times too strong and nothing would agree.
 
 The loss. :class:`fpgrad.VanRossum` (``tau = 5 ms``) of the 5 outputs to the target train
 10, 20, 30, 40 ms. snnTorch side: the same closed form with the 0/1 output raster ``r_n`` at
@@ -268,29 +268,13 @@ def load_artifacts(directory: Path, dt: float) -> dict[str, Any]:
 # fpgrad side
 
 
-def with_spike_area(graph: Any, area: float) -> Any:
-    """A copy of ``graph`` whose ``Linear``/``Affine`` weights are multiplied by ``area``: a
-    spike counted as ``S = 1`` per step of length ``area`` (snnTorch's export, NIR's Euler step)
-    is the delta of area ``area`` that the unit-area reading of :func:`fpgrad.nir.read_nir` needs
-    (``dL/dW = area dL/dW'``)."""
-    import copy
-
-    import nir
-
-    out = copy.deepcopy(graph)
-    for node in out.nodes.values():
-        if isinstance(node, nir.Linear | nir.Affine):
-            node.weight = np.asarray(node.weight, dtype=np.float64) * area
-    return out
-
-
 def exported_problem(graph: Any, input_times: list[np.ndarray], dt: float) -> tuple[Any, Any, Any]:
     """``(NIRNetwork, Problem, VanRossum)`` of the exported graph at step ``dt`` (ms), read with
     the spike area ``dt_e``; ``input_times`` in physical ms, put on the graph's clock (step ``k``
     -> ``k dt_e``), the loss's targets and ``tau`` too."""
     from fpgrad.nir import read_nir
 
-    net = read_nir(with_spike_area(graph, EXPORT_DT_S), time_unit="s")
+    net = read_nir(graph, time_unit="s", spike_area=EXPORT_DT_S)
     steps = [np.rint(t / dt) for t in input_times]
     problem = net.problem([k * EXPORT_DT_S for k in steps], round(T_MAX / dt) * EXPORT_DT_S)
     ms = graph_ms_per_ms(dt)
@@ -304,14 +288,14 @@ def graph_ms_per_ms(dt: float) -> float:
 
 
 def snntorch_names(nir_grad: dict[str, np.ndarray], graph: Any) -> dict[str, np.ndarray]:
-    """A gradient of the spike-area graph by ``node.field`` in snnTorch's parameters (:data:`KEYS`):
-    ``dL/dW = dt_e dL/dW'``; ``dL/dbeta = (dt_e dL/dtau_mem + dL/dr) / (1 - beta)^2`` from
+    """A gradient of the graph by ``node.field`` in snnTorch's parameters (:data:`KEYS`): the
+    weights and thresholds as they are; ``dL/dbeta = (dt_e dL/dtau_mem + dL/dr) / (1 - beta)^2`` from
     ``tau_mem = dt_e / (1 - beta)``, ``r = 1 / (1 - beta)``; alpha likewise with ``tau_syn``,
     ``w_in``."""
     out = {}
     for lin, lif in LAYERS:
         node = graph.nodes[lif]
-        out[f"{lin}.weight"] = EXPORT_DT_S * nir_grad[f"{lin}.weight"]
+        out[f"{lin}.weight"] = nir_grad[f"{lin}.weight"]
         out[f"{lif}.v_threshold"] = nir_grad[f"{lif}.v_threshold"]
         for name, tau_field, gain_field in (("beta", "tau_mem", "r"), ("alpha", "tau_syn", "w_in")):
             one_minus = EXPORT_DT_S / np.asarray(getattr(node, tau_field), dtype=np.float64)
