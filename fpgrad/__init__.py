@@ -45,15 +45,24 @@ from .testing._selftest import test as test
 __version__ = "0.1.0"
 
 
-_LAZY = ("compare", "Comparison", "forward_convergence", "ForwardConvergence")
+_LAZY = {
+    "compare": "._compare",
+    "Comparison": "._compare",
+    "forward_convergence": "._compare",
+    "ForwardConvergence": "._compare",
+    "from_nir": ".nir",
+    "to_nir": ".nir",
+    "read_nir": ".nir",
+}
 
 
 def __getattr__(name: str):
-    """Lazy exports that need the ``jax`` extra, so that ``import fpgrad`` does not import JAX:
-    :func:`compare`, :class:`Comparison`, :func:`forward_convergence`,
-    :class:`ForwardConvergence` (from :mod:`fpgrad._compare`)."""
+    """Lazy exports, so that ``import fpgrad`` imports neither JAX nor NIR: :func:`compare`,
+    :class:`Comparison`, :func:`forward_convergence`, :class:`ForwardConvergence` (from
+    :mod:`fpgrad._compare`, need the ``jax`` extra) and :func:`from_nir`, :func:`to_nir`,
+    :func:`read_nir` (from :mod:`fpgrad.nir`, need the ``nir`` extra)."""
     if name in _LAZY:
         from importlib import import_module
 
-        return getattr(import_module("._compare", __name__), name)
+        return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
