@@ -18,7 +18,7 @@ import numpy as np
 from .. import ExactForward, ExactReverse, FiniteDifference, gradient
 from .._problem import ProblemError
 from ._common import check_finite_gradient, emit
-from ._problem_file import add_problem_loss_arguments, load_problem_and_loss
+from ._problem_file import add_problem_loss_arguments, is_nir_file, load_problem_and_loss
 
 __all__ = ["METHODS", "add_command", "run"]
 
@@ -32,10 +32,10 @@ METHODS = {
 
 def run(args: argparse.Namespace) -> int:
     """The ``grad`` command on parsed arguments; returns the exit code."""
+    if args.names == "nir" and not is_nir_file(args.problem):
+        raise ProblemError("--names nir is for a .nir problem; a JSON problem has fpgrad's groups")
     loaded, loss = load_problem_and_loss(args)
     names = args.names or ("nir" if loaded.nir is not None else "fpgrad")
-    if names == "nir" and loaded.nir is None:
-        raise ProblemError("--names nir is for a .nir problem; a JSON problem has fpgrad's groups")
     problem = loaded.problem
     res = gradient(problem, loss, METHODS[args.method]())
     fd = args.method == "fd"

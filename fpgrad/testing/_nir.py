@@ -95,9 +95,10 @@ class NIRComparison:
             parts.append(describe_degeneracy(self.degeneracy, DEFAULT_MARGIN))
         if self.dt is not None:
             parts.append(
-                f"external time step dt = {self.dt:g} {self.time_unit} = {self.dt_ms:g} ms: a "
-                "discrete-time gradient has its spikes on that grid (and often a surrogate), "
-                "so it is not expected to pass; read its cosine and sign agreement"
+                f"external framework's time step dt = {self.dt:g} {self.time_unit} = "
+                f"{self.dt_ms:g} ms: a discrete-time gradient belongs to that grid's model (and "
+                "often a surrogate), not to the exact event times, so differences of order dt "
+                "are expected; read its cosine and sign agreement"
             )
         return "\n".join(parts)
 
