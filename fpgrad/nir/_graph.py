@@ -77,7 +77,8 @@ class BiasPath:
 
 @dataclass(frozen=True)
 class GraphLayout:
-    """The graph's nodes by role, its paths and where its spikes come out."""
+    """The graph's nodes by role, its paths and where its spikes come out: the neuron node
+    feeding each Output node, in node order (NIR adds an Output node to every leaf)."""
 
     kinds: dict[str, str]
     input_node: str
@@ -86,7 +87,7 @@ class GraphLayout:
     sizes: dict[str, int]
     paths: tuple[Path, ...]
     bias_paths: tuple[BiasPath, ...]
-    output_source: str | None
+    output_sources: tuple[str, ...]
 
 
 def _spiking(kind: str) -> bool:
@@ -153,7 +154,7 @@ def layout(graph: Any) -> GraphLayout:
     _check_linear_cycles(kinds, outgoing)
 
     paths: list[Path] = []
-    output_sources: list[str] = []
+    output_sources: dict[str, list[str]] = {}
     start = 0
 
     def walk(source: str, node: str, chain: tuple[str, ...], matrix: int | None, n: int) -> None:
@@ -165,7 +166,7 @@ def layout(graph: Any) -> GraphLayout:
                     f"NIR graph: Output node {node!r} is fed by linear node {chain[-1]!r}: "
                     "fpgrad's outputs are the spikes of one neuron node, wired to Output directly"
                 )
-            output_sources.append(source)
+            output_sources.setdefault(node, []).append(source)
             return
         if kind in NEURON_FIELDS:
             if n != sizes[node]:
@@ -201,17 +202,12 @@ def layout(graph: Any) -> GraphLayout:
                     "(fpgrad's outputs are neurons)"
                 )
             walk(src, dst, (), None, sizes[src])
-    if len(output_sources) > 1:
-        raise ProblemError(
-            f"NIR graph: the Output node is fed by {len(output_sources)} nodes "
-            f"({', '.join(output_sources)}): fpgrad reads the spikes of one neuron node"
-        )
-    outputs = [name for name, kind in kinds.items() if kind == "Output"]
-    if len(outputs) > 1:
-        raise ProblemError(
-            f"NIR graph: expected at most one Output node, got {len(outputs)} "
-            f"({', '.join(outputs)})"
-        )
+    for node, feeding in output_sources.items():
+        if len(feeding) > 1:
+            raise ProblemError(
+                f"NIR graph: Output node {node!r} is fed by {len(feeding)} nodes "
+                f"({', '.join(feeding)}): fpgrad reads the spikes of one neuron node per Output"
+            )
     return GraphLayout(
         kinds=kinds,
         input_node=inputs[0],
@@ -220,7 +216,11 @@ def layout(graph: Any) -> GraphLayout:
         sizes=sizes,
         paths=tuple(paths),
         bias_paths=_bias_paths(graph, kinds, outgoing),
-        output_source=output_sources[0] if output_sources else None,
+        output_sources=tuple(
+            output_sources[name][0]
+            for name, kind in kinds.items()
+            if kind == "Output" and name in output_sources
+        ),
     )
 
 

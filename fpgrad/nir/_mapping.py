@@ -293,7 +293,7 @@ class NIRNetwork:
         neurons: neuron node name -> its fpgrad global node ids, in NIR channel order (the
             nodes in graph order, numbered from ``M``).
         output_neurons: the global ids feeding the Output node, in Output channel order
-            (empty without an Output node).
+            (with several Output nodes, one after the other in node order; empty without).
     """
 
     network: Network
@@ -486,14 +486,13 @@ def read_nir(graph_or_path: Any, *, time_unit: str = "s") -> NIRNetwork:
         name: range(m + node.start, m + node.start + node.size)
         for name, node in mapping.nodes.items()
     }
-    source = mapping.layout.output_source
     return NIRNetwork(
         network=network,
         graph=graph,
         time_unit=time_unit,
         input_node=mapping.layout.input_node,
         neurons=neurons,
-        output_neurons=tuple(neurons[source]) if source is not None else (),
+        output_neurons=tuple(i for name in mapping.layout.output_sources for i in neurons[name]),
         _mapping=mapping,
     )
 

@@ -1,0 +1,555 @@
+"""NIR graphs in and out (fpgrad.nir, docs/model.md §6).
+
+Graphs are built with the nir package and written to / read from NIR files. Checked: spike
+times against an independent simulation of NIR's own ODEs (tests/nir_oracle.py) and against the
+50-digit reference; ``nir_gradient`` against central finite differences of the loss in each NIR
+field (the graph's own array perturbed, re-imported, re-simulated); the round trip fpgrad ->
+NIR file -> fpgrad bit for bit; every rejection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+
+import nir
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
+from nir_oracle import Oracle
+from reference import simulate_reference
+
+import fpgrad
+from fpgrad.nir import from_nir, read_nir, to_nir
+from fpgrad.testing import strategies
+
+A = np.array
+
+
+def cuba_feedforward(unit: str = "s") -> nir.NIRGraph:
+    """Input(3) -> Delay -> Affine (zero bias) -> Scale -> CubaLIF(2) -> Output."""
+    c = 1.0 if unit == "s" else 1000.0  # graph time units per s
+    # a spike is a delta in the graph's unit: I jumps by w_in W / tau_syn, so the same physics
+    # in ms has 1000 times the matrix entries
+    nodes = {
+        "input": nir.Input(input_type=A([3])),
+        "delay": nir.Delay(delay=A([0.5e-3, 0.0, 1.25e-3]) * c),
+        "fc": nir.Affine(
+            weight=A([[0.30, 0.25, 0.20], [0.35, -0.05, 0.30]]) * 4e-3 * c, bias=A([0.0, 0.0])
+        ),
+        "scale": nir.Scale(scale=A([1.2, 0.9])),
+        "cuba": nir.CubaLIF(
+            tau_syn=A([5e-3, 4e-3]) * c,
+            tau_mem=A([10e-3, 12e-3]) * c,
+            r=A([0.9, 1.1]),
+            v_leak=A([0.05, -0.1]),
+            v_threshold=A([0.025, 0.02]),
+            v_reset=A([-0.005, 0.0]),
+            w_in=A([1.0, 1.1]),
+        ),
+        "output": nir.Output(output_type=A([2])),
+    }
+    edges = [("input", "delay"), ("delay", "fc"), ("fc", "scale"), ("scale", "cuba"),
+             ("cuba", "output")]  # fmt: skip
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def mixed_recurrent(unit: str = "s") -> nir.NIRGraph:
+    """CubaLIF(2) -> Linear -> Scale -> Delay -> LIF(3) with a recurrent Linear on the LIF
+    layer and an Affine bias into it, and an IF(2) fed by the LIF layer through an Affine with
+    a bias and a Scale."""
+    c = 1.0 if unit == "s" else 1000.0
+    nodes = {
+        "input": nir.Input(input_type=A([2])),
+        "fc1": nir.Linear(weight=A([[0.30, 0.20], [0.50, 0.10]]) * 0.01 * c),
+        "cuba": nir.CubaLIF(
+            tau_syn=A([5e-3, 4e-3]) * c,
+            tau_mem=A([10e-3, 20e-3]) * c,
+            r=A([1.0, 1.2]),
+            v_leak=A([0.02, -0.2]),
+            v_threshold=A([0.05, 0.05]),
+            v_reset=A([-0.01, 0.0]),
+            w_in=A([1.0, 0.9]),
+        ),
+        "fc2": nir.Linear(weight=A([[1.0, 0.8], [0.6, 0.9], [0.7, -0.2]]) * 4.0 * c),
+        "scale": nir.Scale(scale=A([1.5, 0.8, 1.1])),
+        "delay": nir.Delay(delay=A([1e-3, 0.5e-3, 0.25e-3]) * c),
+        "bias": nir.Affine(
+            weight=A([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]), bias=A([10.0, 20.0, 0.0])
+        ),
+        "lif": nir.LIF(
+            tau=A([10e-3, 15e-3, 20e-3]) * c,
+            r=A([1.0, 0.9, 1.3]) * 1e-3,
+            v_leak=A([0.0, 0.1, 0.0]),
+            v_threshold=A([0.3, 0.35, 0.3]),
+            v_reset=A([0.0, -0.05, 0.0]),
+        ),
+        "rec": nir.Linear(
+            weight=A([[0.0, 0.0, 0.05], [0.02, 0.0, 0.0], [0.0, -0.03, 0.0]]) * 30 * c
+        ),
+        "fc3": nir.Affine(weight=A([[0.25, 0.15, 0.0], [0.05, 0.2, 0.3]]), bias=A([2.0, -1.0]) / c),
+        "scale3": nir.Scale(scale=A([0.9, 1.2])),
+        "if": nir.IF(r=A([0.8, 1.0]), v_threshold=A([0.6, 0.5]), v_reset=A([0.0, -0.1])),
+        "output": nir.Output(output_type=A([2])),
+    }
+    edges = [
+        ("input", "fc1"), ("fc1", "cuba"), ("cuba", "fc2"), ("fc2", "scale"), ("scale", "delay"),
+        ("delay", "lif"), ("input", "bias"), ("bias", "lif"), ("lif", "rec"), ("rec", "lif"),
+        ("lif", "fc3"), ("fc3", "scale3"), ("scale3", "if"), ("if", "output"),
+    ]  # fmt: skip
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+GRAPHS = {"cuba_feedforward": cuba_feedforward, "mixed_recurrent": mixed_recurrent}
+INPUTS_S = {
+    "cuba_feedforward": [[1e-3, 4e-3], [2e-3], [0.5e-3, 6e-3, 9e-3]],
+    "mixed_recurrent": [[1e-3, 2e-3, 7e-3], [1.5e-3, 12e-3]],
+}
+T_MAX_S = 0.04
+
+
+def inputs_in(name: str, unit: str) -> list[list[float]]:
+    c = 1.0 if unit == "s" else 1000.0
+    return [[t * c for t in train] for train in INPUTS_S[name]]
+
+
+def roundtrip_file(graph, tmp_path, name="g.nir"):
+    path = tmp_path / name
+    nir.write(path, graph)
+    return path
+
+
+@pytest.fixture(params=["s", "ms"])
+def unit(request):
+    return request.param
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_spikes_match_nir_ode(name, unit, tmp_path):
+    """(a) fpgrad's spikes of an imported NIR file against NIR's own ODEs (DOP853, 1e-12)."""
+    graph = GRAPHS[name](unit)
+    net = read_nir(roundtrip_file(graph, tmp_path), time_unit=unit)
+    c = 1000.0 if unit == "s" else 1.0
+    t_max = T_MAX_S * (1.0 if unit == "s" else 1000.0)
+    result = fpgrad.simulate(net.problem(inputs_in(name, unit), t_max))
+    want = Oracle(graph).run(inputs_in(name, unit), t_max)
+    assert len(want) >= 6
+    ids = [net.neurons[node][ch] for node, ch, _ in want]
+    times = np.array([t for _, _, t in want]) * c
+    order = np.lexsort((ids, times))
+    assert list(result.spike_node) == list(np.array(ids)[order])
+    np.testing.assert_allclose(result.spike_time, times[order], rtol=0, atol=1e-8)
+    # the output neurons are those of the node wired to Output, in its channel order
+    last = list(graph.nodes)[-2]
+    assert net.output_neurons == tuple(net.neurons[last])
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_spikes_match_reference(name):
+    """(b) against the 50-digit reference simulation of the mapped network."""
+    net = read_nir(GRAPHS[name]("s"))
+    problem = net.problem(inputs_in(name, "s"), T_MAX_S)
+    result = fpgrad.simulate(problem)
+    ref = simulate_reference(problem, general=True)
+    assert [i for i, _ in ref] == list(result.spike_node)
+    np.testing.assert_allclose(result.spike_time, [float(t) for _, t in ref], rtol=1e-12)
+
+
+def loss_for(net, problem):
+    ids = sorted(i for r in net.neurons.values() for i in r)
+    return fpgrad.VanRossum(targets={i: [8.0 + i, 21.0] for i in ids}, tau=5.0)
+
+
+def loss_value(graph, inputs, t_max, unit, loss):
+    problem = read_nir(graph, time_unit=unit).problem(inputs, t_max)
+    return loss.value_and_spike_grad(fpgrad.simulate(problem))[0]
+
+
+def perturbed(builder, unit, key, value):
+    graph = builder(unit)
+    node, field = key.split(".")
+    setattr(graph.nodes[node], field, value)
+    return graph
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_nir_gradient_matches_finite_differences(name, unit):
+    """(c) dL/d(field) of every NIR field against central differences of the loss, the graph's
+    own array perturbed and re-imported."""
+    builder = GRAPHS[name]
+    net = read_nir(builder(unit), time_unit=unit)
+    inputs = inputs_in(name, unit)
+    t_max = T_MAX_S * (1.0 if unit == "s" else 1000.0)
+    problem = net.problem(inputs, t_max)
+    loss = loss_for(net, problem)
+    result = fpgrad.gradient(problem, loss)
+    assert not result.degenerate
+    grad = net.nir_gradient(result.grad)
+    params = net.parameters()
+    skipped = {k for k in params if k not in grad}
+    assert skipped == ({"fc.bias"} if name == "cuba_feedforward" else set())
+    checked = 0
+    for key, value in params.items():
+        if key in skipped:
+            continue
+        assert grad[key].shape == value.shape and grad[key].dtype == np.float64
+        for idx in np.ndindex(value.shape):
+            if key.endswith(".delay") and value[idx] == 0:
+                continue  # a one-sided derivative at the domain's edge; nonzero delays below
+            h = 1e-6 * abs(value[idx]) if value[idx] else 1e-7
+            up, down = value.copy(), value.copy()
+            up[idx] += h
+            down[idx] -= h
+            fd = (
+                loss_value(perturbed(builder, unit, key, up), inputs, t_max, unit, loss)
+                - loss_value(perturbed(builder, unit, key, down), inputs, t_max, unit, loss)
+            ) / (2 * h)
+            scale = max(abs(fd), 1e-6 * np.abs(grad[key]).max(), 1e-12)
+            assert abs(grad[key][idx] - fd) <= 1e-6 * scale + 1e-9, (key, idx, grad[key][idx], fd)
+            checked += 1
+    assert checked >= 20
+
+
+def networks_equal(a: fpgrad.Network, b: fpgrad.Network) -> None:
+    for field in ("tau_syn", "tau_mem", "threshold", "bias", "v_reset", "t_ref", "pre", "post",
+                  "weight", "delay"):  # fmt: skip
+        x, y = getattr(a, field), getattr(b, field)
+        assert x.shape == y.shape and np.array_equal(x, y), field
+    assert (a.n_inputs, a.n_neurons) == (b.n_inputs, b.n_neurons)
+
+
+def assert_same_run(a: fpgrad.Problem, b: fpgrad.Problem, loss) -> None:
+    ra, rb = fpgrad.simulate(a), fpgrad.simulate(b)
+    assert np.array_equal(ra.spike_time, rb.spike_time)
+    assert np.array_equal(ra.spike_node, rb.spike_node)
+    ga, gb = fpgrad.gradient(a, loss).grad, fpgrad.gradient(b, loss).grad
+    for group, arr in ga.groups().items():
+        assert np.array_equal(arr, getattr(gb, group)), group
+
+
+@pytest.mark.parametrize("name", GRAPHS)
+def test_round_trip_of_imported_graph_is_bit_identical(name, unit, tmp_path):
+    """(d) NIR -> fpgrad -> NIR file -> fpgrad: the same network bit for bit, and the same
+    spikes and gradients; the exported graph reads back in NIR's names and shapes."""
+    net = read_nir(GRAPHS[name](unit), time_unit=unit)
+    graph = to_nir(net.network, time_unit=unit)
+    back = read_nir(roundtrip_file(graph, tmp_path), time_unit=unit)
+    networks_equal(net.network, back.network)
+    t_max = T_MAX_S * (1.0 if unit == "s" else 1000.0)
+    problem = net.problem(inputs_in(name, unit), t_max)
+    assert_same_run(problem, back.problem(inputs_in(name, unit), t_max), loss_for(net, problem))
+    assert set(back.nir_gradient(fpgrad.gradient(problem, loss_for(net, problem)).grad)) == set(
+        back.parameters()
+    )
+
+
+ROUND_TRIP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+NO_REFRACTORY = {**strategies.MODEL2_NEURON_PARAMS, "zero_t_ref_fraction": 1.0}
+
+
+@ROUND_TRIP
+@given(
+    problem=strategies.model2_problems(neuron_params=NO_REFRACTORY),
+    unit=st.sampled_from(["s", "ms"]),
+)
+def test_round_trip_random_networks(problem, unit, tmp_path_factory):
+    """(d) random model-2 networks (delta and current synapses, biases, resets, delays,
+    recurrent or layered): exported, written, read back. The first export is the same dynamics
+    (every synapse bit for bit, zero-weight synapses where a NIR matrix has a gap); from then
+    on the round trip is the identity, bit for bit, spikes and gradients included."""
+    net = problem.network
+    try:
+        graph = to_nir(net, time_unit=unit)
+    except fpgrad.ProblemError as err:
+        assert "has no float64 value in NIR" in str(err)
+        reject()
+    path = roundtrip_file(graph, tmp_path_factory.mktemp("nir"))
+    first = from_nir(path, time_unit=unit)
+    # every original synapse is there, bit for bit; the others have weight 0
+    original = {}
+    for k in range(net.n_synapses):
+        key = (int(net.pre[k]), int(net.post[k]), float(net.delay[k]))
+        original.setdefault(key, []).append(float(net.weight[k]))
+    got = {}
+    for k in range(first.n_synapses):
+        key = (int(first.pre[k]), int(first.post[k]), float(first.delay[k]))
+        got.setdefault(key, []).append(float(first.weight[k]))
+    for key, weights in got.items():
+        nonzero = sorted(w for w in weights if w != 0.0)
+        assert nonzero == sorted(w for w in original.get(key, []) if w != 0.0), key
+    for key in original:
+        assert key in got
+    for field in ("tau_syn", "tau_mem", "threshold", "bias", "v_reset"):
+        assert np.array_equal(getattr(net, field), getattr(first, field)), field
+    again = from_nir(
+        roundtrip_file(to_nir(first, time_unit=unit), path.parent, "2.nir"), time_unit=unit
+    )
+    networks_equal(first, again)
+    loss = fpgrad.VanRossum(targets={net.n_inputs: [5.0]}, tau=5.0)
+    assert_same_run(problem.with_network(first), problem.with_network(again), loss)
+    if first.n_synapses == net.n_synapses:
+        networks_equal(net, first)
+
+
+@ROUND_TRIP
+@given(problem=strategies.feedforward_problems(neuron_params={"per_neuron_tau_syn": True}))
+def test_round_trip_layered_networks_exactly(problem, tmp_path_factory):
+    """(d) fpgrad's layered networks (dense matrices, no delays) come back exactly at once."""
+    try:
+        graph = to_nir(problem.network, time_unit="s")
+    except fpgrad.ProblemError as err:
+        assert "has no float64 value in NIR" in str(err)
+        reject()
+    back = from_nir(roundtrip_file(graph, tmp_path_factory.mktemp("nir")), time_unit="s")
+    networks_equal(problem.network, back)
+    loss = fpgrad.VanRossum(targets={problem.network.n_nodes - 1: [5.0]}, tau=5.0)
+    assert_same_run(problem, problem.with_network(back), loss)
+
+
+def test_export_structure():
+    """CubaLIF / LIF / IF nodes by synapse kind, r and w_in chosen for a gain of exactly 1,
+    delays as Delay nodes, the last neuron node wired to Output."""
+    net = fpgrad.Network(
+        n_inputs=2, n_neurons=3, tau_syn=[5.0, 0.0, 0.0], tau_mem=[10.0, 20.0, np.inf],
+        threshold=1.0, pre=[0, 1, 2, 3], post=[2, 2, 3, 4], weight=[0.4, 0.3, 0.9, 0.5],
+        bias=[0.01, 0.02, 0.03], delay=[0.0, 0.0, 1.5, 0.0],
+    )  # fmt: skip
+    graph = to_nir(net, time_unit="ms")
+    kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
+    assert [kinds[n] for n in ("layer_0", "layer_1", "layer_2")] == ["CubaLIF", "LIF", "IF"]
+    assert graph.nodes["layer_0"].r[0] == 10.0 and graph.nodes["layer_0"].w_in[0] == 5.0
+    assert "Delay" in kinds.values() and ("layer_2", "output") in graph.edges
+    affine = [n for n, k in kinds.items() if k == "Affine"]
+    assert len(affine) == 1 and graph.nodes[affine[0]].bias[0] == 0.03  # the IF bias
+    networks_equal(net, from_nir(graph, time_unit="ms"))
+
+
+def test_time_units_agree():
+    """The same physics written in s and in ms maps to the same network (to rounding)."""
+    a, b = (
+        from_nir(mixed_recurrent("s"), time_unit="s"),
+        from_nir(mixed_recurrent("ms"), time_unit="ms"),
+    )
+    for field in ("tau_syn", "tau_mem", "threshold", "bias", "v_reset", "weight", "delay"):
+        np.testing.assert_allclose(getattr(a, field), getattr(b, field), rtol=1e-14, err_msg=field)
+
+
+def test_mapping_values():
+    """The mapping's equations on one graph, by hand: CubaLIF weight r w_in W / (tau_mem
+    tau_syn) per graph unit, delays and time constants times 1000 for seconds."""
+    net = read_nir(cuba_feedforward("s"), time_unit="s").network
+    np.testing.assert_allclose(net.tau_syn, [5.0, 4.0], rtol=1e-15)
+    np.testing.assert_allclose(net.tau_mem, [10.0, 12.0], rtol=1e-15)
+    np.testing.assert_allclose(net.bias, [0.05 / 10.0, -0.1 / 12.0], rtol=1e-15)
+    # synapse (input j -> neuron i): r_i w_in_i scale_i W_ij / (tau_mem_i tau_syn_i) per s, / 1000
+    w = A([[0.30, 0.25, 0.20], [0.35, -0.05, 0.30]]) * 4e-3 * A([1.2, 0.9])[:, None]
+    gain = A([0.9 * 1.0, 1.1 * 1.1]) / (A([10e-3, 12e-3]) * A([5e-3, 4e-3])) / 1000.0
+    np.testing.assert_allclose(net.weight, (w * gain[:, None]).T.ravel(), rtol=1e-14)
+    np.testing.assert_allclose(net.delay, np.repeat([0.5, 0.0, 1.25], 2), rtol=1e-15)
+    assert list(net.pre) == [0, 0, 1, 1, 2, 2] and list(net.post) == [3, 4] * 3
+    assert np.all(net.t_ref == 0)
+
+
+def test_lazy_import():
+    code = (
+        "import sys, fpgrad; assert 'nir' not in sys.modules and 'h5py' not in sys.modules; "
+        "f = fpgrad.read_nir; assert 'nir' not in sys.modules; fpgrad.to_nir, fpgrad.from_nir"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _graph(nodes, edges, type_check=False):
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=type_check)
+
+
+def _lif(n=2, **kw):
+    fields = {"tau": np.full(n, 0.01), "r": np.ones(n), "v_leak": np.zeros(n),
+              "v_threshold": np.ones(n), "v_reset": np.zeros(n)}  # fmt: skip
+    fields.update(kw)
+    return nir.LIF(**fields)
+
+
+def _cuba(n=2, **kw):
+    fields = {"tau_syn": np.full(n, 0.005), "tau_mem": np.full(n, 0.01), "r": np.ones(n),
+              "v_leak": np.zeros(n), "v_threshold": np.ones(n)}  # fmt: skip
+    fields.update(kw)
+    return nir.CubaLIF(**fields)
+
+
+def _chain(*middle, neuron=None, n_in=2):
+    nodes = {"input": nir.Input(input_type=A([n_in]))}
+    names = ["input"]
+    for idx, node in enumerate(middle):
+        nodes[f"m{idx}"] = node
+        names.append(f"m{idx}")
+    nodes["neuron"] = neuron if neuron is not None else _lif()
+    names.append("neuron")
+    return nodes, list(itertools.pairwise(names))
+
+
+def _rejections():
+    eye = np.eye(2)
+    yield (
+        _graph(*_chain(nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)))),
+        "'m0' (LI): a leaky integrator readout has no spikes",
+    )
+    yield _graph(*_chain(nir.I(r=np.ones(2)))), "'m0' (I): an integrator readout"
+    yield (
+        _graph(
+            *_chain(
+                nir.CubaLI(tau_syn=np.ones(2), tau_mem=np.ones(2), r=np.ones(2), v_leak=np.zeros(2))
+            )
+        ),
+        "(CubaLI): a current-based leaky integrator",
+    )
+    yield _graph(*_chain(nir.Threshold(threshold=np.ones(2)))), "(Threshold): a bare threshold"
+    yield (
+        _graph(*_chain(nir.Linear(weight=eye), nir.Linear(weight=eye))),
+        "'m1' (Linear): a second weight matrix on the path input -> m0 -> m1",
+    )
+    yield (
+        _graph(*_chain(nir.Affine(weight=eye, bias=A([0.1, 0.0])), neuron=_cuba())),
+        "a constant current into a CubaLIF passes its synaptic filter from I(0) = 0",
+    )
+    yield (
+        _graph(
+            *_chain(nir.Affine(weight=eye, bias=A([0.1, 0.0])), nir.Delay(delay=A([0.001, 0.0])))
+        ),
+        "a delayed constant is 0 until the delay has passed",
+    )
+    yield (
+        _graph(*_chain(nir.Linear(weight=np.ones((3, 2))))),
+        "'neuron' (LIF): receives 3 channels from 'input' but has 2 neurons",
+    )
+    yield (
+        _graph(*_chain(nir.Scale(scale=np.ones(3)))),
+        "'m0' (Scale): scale has 3 entries but receives 2 channels",
+    )
+    yield (
+        _graph(*_chain(neuron=_lif(v_reset=A([1.0, 0.0])))),
+        "'neuron' (LIF): v_reset[0] = 1.0 must be below v_threshold[0] = 1.0",
+    )
+    yield (
+        _graph(*_chain(neuron=_lif(tau=A([0.01, 0.0])))),
+        "'neuron' (LIF): tau[1] = 0.0 must be > 0",
+    )
+    yield (
+        _graph(*_chain(neuron=_cuba(tau_syn=A([np.nan, 0.005])))),
+        "'neuron' (CubaLIF): tau_syn[0] = nan is not finite",
+    )
+    yield (
+        _graph(*_chain(neuron=_lif(v_threshold=A([1.0, -1.0]), v_reset=A([0.0, -2.0])))),
+        "v_threshold[1] = -1.0 must be > 0",
+    )
+    yield (
+        _graph(*_chain(nir.Delay(delay=A([-0.001, 0.0])))),
+        "'m0' (Delay): delay[0] = -0.001 must be >= 0",
+    )
+    yield (
+        _graph(*_chain(nir.Linear(weight=A([[np.inf, 0.0], [0.0, 1.0]])))),
+        "'m0' (Linear): weight[0, 0] = inf is not finite",
+    )
+    nodes, edges = _chain(nir.Linear(weight=eye), nir.Scale(scale=np.ones(2)))
+    edges.append(("m1", "m0"))
+    yield _graph(nodes, edges), "a cycle of linear nodes only (m0 -> m1 -> m0)"
+    nodes, edges = _chain(nir.Linear(weight=eye))
+    nodes["output"] = nir.Output(output_type=A([2]))
+    edges.append(("m0", "output"))
+    yield _graph(nodes, edges), "Output node 'output' is fed by linear node 'm0'"
+    nodes = {"a": nir.Input(input_type=A([2])), "b": nir.Input(input_type=A([2])), "neuron": _lif()}
+    yield _graph(nodes, [("a", "neuron"), ("b", "neuron")]), "expected one Input node, got 2 (a, b)"
+    nodes = {"input": nir.Input(input_type=A([1, 2])), "neuron": _lif()}
+    yield (
+        _graph(nodes, [("input", "neuron")], type_check=False),
+        "'input' (Input): shape [1, 2] is not one-dimensional",
+    )
+    nodes = {"input": nir.Input(input_type=A([2])), "neuron": _lif(), "sub": _graph(*_chain())}
+    yield (
+        _graph(nodes, [("input", "neuron"), ("neuron", "sub")], type_check=False),
+        "nested subgraphs are not supported",
+    )
+    nodes = {
+        "input": nir.Input(input_type=A([2])),
+        "flat": nir.Flatten(input_type={"input": A([2])}, start_dim=0, end_dim=-1),
+        "neuron": _lif(),
+    }
+    yield (
+        _graph(nodes, [("input", "flat"), ("flat", "neuron")], type_check=False),
+        "(Flatten): Flatten is not supported",
+    )
+
+
+@pytest.mark.parametrize("graph_and_message", list(_rejections()), ids=lambda x: x[1][:40])
+def test_rejections(graph_and_message):
+    """(e) every unsupported node or feature: a one-line ProblemError naming it."""
+    graph, message = graph_and_message
+    with pytest.raises(fpgrad.ProblemError) as info:
+        read_nir(graph)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_rejected_arguments_and_files(tmp_path):
+    with pytest.raises(fpgrad.ProblemError, match=r"time_unit: expected 's' or 'ms', got 'us'"):
+        read_nir(cuba_feedforward(), time_unit="us")
+    with pytest.raises(fpgrad.ProblemError, match="no such NIR file"):
+        read_nir(tmp_path / "missing.nir")
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(fpgrad.ProblemError, match=r"bad.nir: not a readable NIR file \("):
+        read_nir(bad)
+    with pytest.raises(fpgrad.ProblemError, match=r"expected a nir\.NIRGraph or the path"):
+        read_nir(42)
+    net = read_nir(cuba_feedforward())
+    with pytest.raises(
+        fpgrad.ProblemError, match="lacks the groups weight, tau_mem, tau_syn, delay, bias, v_reset"
+    ):
+        net.nir_gradient(fpgrad.Gradients(threshold=np.zeros(2)).select(["threshold"]))
+    with pytest.raises(fpgrad.ProblemError, match="inputs: expected 3 spike trains"):
+        net.problem([[0.001]], 0.01)
+
+
+def test_export_rejections():
+    base = {"n_inputs": 1, "n_neurons": 1, "tau_syn": 5.0, "tau_mem": 10.0, "threshold": 1.0,
+            "pre": [0], "post": [1], "weight": [0.5]}  # fmt: skip
+    cases = [
+        ({"t_ref": 1.0}, "neurons.t_ref[0] = 1.0: NIR has no refractory period"),
+        ({"tau_mem": np.inf}, "has current synapses (tau_syn > 0) and tau_mem = inf"),
+        ({"pre": [], "post": [], "weight": []}, "neuron node layer_0 receives no synapses"),
+        ({"tau_syn": 0.0, "tau_mem": np.inf, "bias": 0.1, "pre": [], "post": [], "weight": []},
+         "the IF neurons of layer_0 have a bias but no synapses"),
+    ]  # fmt: skip
+    for change, message in cases:
+        with pytest.raises(fpgrad.ProblemError, match=re.escape(message)):
+            to_nir(fpgrad.Network(**{**base, **change}))
+    with pytest.raises(fpgrad.ProblemError, match=r"expected an fpgrad\.Network"):
+        to_nir("net")
+    # a time constant with no float64 y such that 1000 * y is exactly it (c * y skips it)
+    tau = next(
+        x for x in np.linspace(1.9531, 1.99, 4000) * 8
+        if not any(float(1000.0 * y) == x for y in _around(x / 1000.0))
+    )  # fmt: skip
+    with pytest.raises(
+        fpgrad.ProblemError, match=r"neurons.tau_mem\[0\] = .* has no float64 value"
+    ):
+        to_nir(fpgrad.Network(**{**base, "tau_mem": tau}), time_unit="s")
+    graph = to_nir(fpgrad.Network(**{**base, "tau_mem": tau}), time_unit="s", exact=False)
+    back = from_nir(graph, time_unit="s")
+    assert abs(back.tau_mem[0] - tau) == np.spacing(tau)  # one ulp off, as documented
+    networks_equal(
+        fpgrad.Network(**{**base, "tau_mem": tau}),
+        from_nir(
+            to_nir(fpgrad.Network(**{**base, "tau_mem": tau}), time_unit="ms"), time_unit="ms"
+        ),
+    )
+
+
+def _around(y, k=6):
+    out, up, down = [y], y, y
+    for _ in range(k):
+        up, down = np.nextafter(up, np.inf), np.nextafter(down, -np.inf)
+        out += [up, down]
+    return out
