@@ -289,9 +289,9 @@ def graph_ms_per_ms(dt: float) -> float:
 
 def snntorch_names(nir_grad: dict[str, np.ndarray], graph: Any) -> dict[str, np.ndarray]:
     """A gradient of the graph by ``node.field`` in snnTorch's parameters (:data:`KEYS`): the
-    weights and thresholds as they are; ``dL/dbeta = (dt_e dL/dtau_mem + dL/dr) / (1 - beta)^2`` from
-    ``tau_mem = dt_e / (1 - beta)``, ``r = 1 / (1 - beta)``; alpha likewise with ``tau_syn``,
-    ``w_in``."""
+    weights and thresholds as they are; ``dL/dbeta = (dt_e dL/dtau_mem + dL/dr) / (1 -
+    beta)^2`` from ``tau_mem = dt_e / (1 - beta)``, ``r = 1 / (1 - beta)``; alpha likewise
+    with ``tau_syn``, ``w_in``."""
     out = {}
     for lin, lif in LAYERS:
         node = graph.nodes[lif]

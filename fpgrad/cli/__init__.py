@@ -4,9 +4,10 @@ One module per command (:mod:`~fpgrad.cli.simulate`, :mod:`~fpgrad.cli.grad`,
 :mod:`~fpgrad.cli.check`, :mod:`~fpgrad.cli.compare`, :mod:`~fpgrad.cli.train`,
 :mod:`~fpgrad.cli.demo`), each with ``add_command(subparsers)`` registering its subcommand with
 ``func`` set to the function that runs it; what several commands share is in
-:mod:`fpgrad.cli._common`. Command modules import only ``_common`` and library modules, never
-this package or each other; only this module assembles them. Heavy imports (JAX, the training
-stack) happen when a command runs, not when the parser is built.
+:mod:`fpgrad.cli._common`, and the problem argument (a JSON problem or a ``.nir`` graph with
+its inputs) in :mod:`fpgrad.cli._problem_file`. Command modules import only those two and
+library modules, never this package or each other; only this module assembles them. Heavy
+imports (JAX, the training stack) happen when a command runs, not when the parser is built.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """What several ``fpgrad`` commands share: JSON output (strict: a non-finite value is an error),
-option types that name their valid range, the losses and their ``--target`` files, the check
+option types that name their valid range, the losses and their ``--target`` files, the reader
+of ``.npz`` archives, the check
 that a loss and gradient are finite, and the reader of gradient ``.npz`` files.
 
 Imports only library modules (never :mod:`fpgrad.cli` or a command module), so every command
@@ -14,7 +15,7 @@ import math
 import re
 import sys
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..losses import FirstSpikeCrossEntropy, FirstSpikeMSE, SpikeCount, VanRossu
 __all__ = [
     "LOSSES",
     "TARGET_FIELDS",
-    "add_problem_loss_arguments",
+    "add_loss_arguments",
     "build_loss",
     "check_finite_gradient",
     "emit",
@@ -35,7 +36,9 @@ __all__ = [
     "first_non_finite",
     "int_in_range",
     "load_gradient_npz",
+    "number_list",
     "output_neurons",
+    "read_npz",
     "read_target",
 ]
 
@@ -150,12 +153,17 @@ def output_neurons(problem: Problem) -> list[int]:
     return outputs or list(neurons)
 
 
-def add_problem_loss_arguments(parser: argparse.ArgumentParser) -> None:
-    """The positional ``problem`` and ``--loss`` / ``--target`` (read by :func:`build_loss`),
-    shared by the commands that evaluate a loss: ``grad``, ``check``, ``compare``."""
-    parser.add_argument("problem", help="problem file (JSON, format fpgrad-problem/2 or /1)")
+def add_loss_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--loss`` / ``--target`` (read by :func:`build_loss`), shared by the commands that
+    evaluate a loss: ``grad``, ``check``, ``compare``."""
     parser.add_argument("--loss", required=True, choices=sorted(LOSSES), help="the loss")
-    parser.add_argument("--target", metavar="FILE", help="JSON file with the loss's arguments")
+    parser.add_argument(
+        "--target",
+        metavar="FILE",
+        help="JSON file with the loss's arguments (neuron ids are fpgrad global ids, times in "
+        "ms; neurons default to the output neurons: those without outgoing synapses, or for a "
+        ".nir graph those feeding its Output node)",
+    )
 
 
 def _neuron_id(value: Any, name: str, problem: Problem) -> int:
@@ -170,7 +178,7 @@ def _neuron_id(value: Any, name: str, problem: Problem) -> int:
     return int(value)
 
 
-def _numbers(value: Any, name: str) -> list[float]:
+def number_list(value: Any, name: str) -> list[float]:
     if not isinstance(value, list):
         raise ProblemError(f"{name}: expected a list of numbers, got {json_type(value)}")
     out = []
@@ -187,7 +195,7 @@ _NODE_KEY = re.compile(r"-?[0-9]{1,30}")
 def _target_value(kind: str, value: Any, name: str, problem: Problem) -> Any:
     """One field of a ``--target`` object, its JSON type checked (the loss checks the values)."""
     if kind == "numbers":
-        return _numbers(value, name)
+        return number_list(value, name)
     if kind == "ids":
         if not isinstance(value, list):
             raise ProblemError(f"{name}: expected a list of neuron ids, got {json_type(value)}")
@@ -210,7 +218,7 @@ def _target_value(kind: str, value: Any, name: str, problem: Problem) -> Any:
         where = f"{name}[{key!r}]"
         if not _NODE_KEY.fullmatch(key):
             raise ProblemError(f"{name}: key {key!r} is not a neuron id (an integer)")
-        trains[_neuron_id(int(key), f"{name}: key {key!r}", problem)] = _numbers(train, where)
+        trains[_neuron_id(int(key), f"{name}: key {key!r}", problem)] = number_list(train, where)
     return trains
 
 
@@ -239,16 +247,25 @@ def read_target(name: str, target_file: str, problem: Problem) -> dict[str, Any]
         raise ProblemError(f"{prefix}: {err}") from None
 
 
-def build_loss(name: str, target_file: str | None, problem: Problem):
+def build_loss(
+    name: str,
+    target_file: str | None,
+    problem: Problem,
+    default_neurons: Sequence[int] | None = None,
+):
     """The loss ``name`` (a key of :data:`LOSSES`) with the arguments of the JSON object in
-    ``target_file`` (see :data:`TARGET_FIELDS`); ``neurons`` default to :func:`output_neurons`.
-    Bad arguments raise :class:`~fpgrad.ProblemError`."""
+    ``target_file`` (see :data:`TARGET_FIELDS`); ``neurons`` default to ``default_neurons``
+    (a NIR graph's Output neurons), else :func:`output_neurons`. Bad arguments raise
+    :class:`~fpgrad.ProblemError`."""
     spec: dict[str, Any] = {} if target_file is None else read_target(name, target_file, problem)
     if name == "van-rossum":
         if "targets" not in spec:
             raise ProblemError('van-rossum needs --target FILE with {"targets": {node: [times]}}')
     else:
-        spec.setdefault("neurons", output_neurons(problem))
+        if "neurons" not in spec:
+            spec["neurons"] = (
+                output_neurons(problem) if default_neurons is None else list(default_neurons)
+            )
         if name == "first-spike-ce":
             spec.setdefault("label", 0)
         elif "targets" not in spec:
@@ -295,11 +312,9 @@ def _overflow_cause(loss: Any, problem: Problem) -> str:
     return f"the loss overflowed float64 (extreme times or constants in the problem; {t_max})"
 
 
-def load_gradient_npz(path: str) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` file named by parameter group (:data:`fpgrad.GROUPS`: ``weight``,
-    ``input_time``, ``threshold``, ``tau_mem``, ``tau_syn``, ``delay``, ``bias``, ``v_reset``,
-    ``t_ref``); any other name, or an array of anything but real numbers (booleans, complex
-    numbers, strings, objects), is an error."""
+def read_npz(path: str, what: str) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` archive ``path`` by name; a file that is not one (or holds a
+    single ``.npy`` array) raises :class:`~fpgrad.ProblemError` saying it should hold ``what``."""
     # the file is opened here, not by np.load: np.load(path) leaks its handle when the file
     # starts like a zip archive but is not one (NpzFile's constructor raises BadZipFile)
     with open(path, "rb") as fh:
@@ -308,15 +323,21 @@ def load_gradient_npz(path: str) -> dict[str, np.ndarray]:
         except (ValueError, zipfile.BadZipFile, EOFError) as err:
             raise ProblemError(f"{path}: not a readable .npz file of arrays ({err})") from None
         if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ProblemError(
-                f"{path}: expected an .npz archive of arrays named by group, got one array"
-            )
+            raise ProblemError(f"{path}: expected an .npz archive of {what}, got one array")
         try:
-            arrays = {name: np.asarray(data[name]) for name in data.files}
+            return {name: np.asarray(data[name]) for name in data.files}
         except (ValueError, zipfile.BadZipFile, EOFError) as err:
             raise ProblemError(f"{path}: not a readable .npz file of arrays ({err})") from None
         finally:
             data.close()
+
+
+def load_gradient_npz(path: str) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file named by parameter group (:data:`fpgrad.GROUPS`: ``weight``,
+    ``input_time``, ``threshold``, ``tau_mem``, ``tau_syn``, ``delay``, ``bias``, ``v_reset``,
+    ``t_ref``); any other name, or an array of anything but real numbers (booleans, complex
+    numbers, strings, objects), is an error."""
+    arrays = read_npz(path, "arrays named by group")
     unknown = sorted(set(arrays) - set(GROUPS))
     if unknown:
         raise ProblemError(

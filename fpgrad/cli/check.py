@@ -1,9 +1,12 @@
-"""``fpgrad check PROBLEM.json --loss NAME [--target FILE] [--gradient FILE.npz]``.
+"""``fpgrad check PROBLEM --loss NAME [--target FILE] [--gradient FILE.npz] [--dt DT]``.
 
 Runs :func:`~fpgrad.testing.gradcheck` (exact reverse and forward against step-selected finite
 differences) and, with ``--gradient``, compares a gradient computed elsewhere with the exact one
-(:func:`~fpgrad.testing.compare_external`). Prints the tables and the verdict; exit code 0 when
-the check passes, 1 when it fails, 2 for bad input (as the rest of the CLI).
+(:func:`~fpgrad.testing.compare_external`; for a ``.nir`` graph
+:func:`~fpgrad.testing.compare_nir`, the file keyed by NIR names ``node.field``, ``--dt`` the
+other framework's time step). The external gradient is read and checked (names, shapes,
+finiteness) before the slow finite-difference check runs. Prints the tables and the verdict;
+exit code 0 when the check passes, 1 when it fails, 2 for bad input (as the rest of the CLI).
 
 The loss is built exactly as ``fpgrad grad`` builds it (:func:`fpgrad.cli._common.build_loss`).
 """
@@ -15,7 +18,7 @@ import sys
 from typing import Any
 
 from .._gradient import gradient
-from .._io import load_problem, show
+from .._io import show
 from .._problem import ProblemError
 from ..grad._params import GROUPS
 from ..testing._external import DEFAULT_EXTERNAL_RTOL, compare_external
@@ -26,13 +29,9 @@ from ..testing._gradcheck import (
     as_gradients,
     gradcheck,
 )
-from ._common import (
-    add_problem_loss_arguments,
-    build_loss,
-    check_finite_gradient,
-    finite_float,
-    load_gradient_npz,
-)
+from ..testing._nir import compare_nir, nir_gradient_arrays
+from ._common import check_finite_gradient, finite_float, load_gradient_npz, read_npz
+from ._problem_file import ProblemFile, add_problem_loss_arguments, load_problem_and_loss
 
 __all__ = ["add_command", "parse_params", "run"]
 
@@ -58,22 +57,34 @@ def parse_params(text: str | None) -> tuple[str, ...] | None:
 def run(args: argparse.Namespace) -> int:
     """The ``check`` command on parsed arguments; returns the exit code (0 pass, 1 fail)."""
     params = parse_params(args.params)
-    problem = load_problem(args.problem)
-    loss = build_loss(args.loss, args.target, problem)
-    external = load_gradient_npz(args.gradient) if args.gradient else None
-    if external is not None:  # sizes and finiteness, before the (slow) check runs
-        as_gradients(problem, external, params=params)
+    loaded, loss = load_problem_and_loss(args)
+    problem = loaded.problem
+    if args.dt is not None and (loaded.nir is None or args.gradient is None):
+        raise ProblemError(
+            "--dt is the time step of the framework that computed a .nir graph's --gradient; "
+            "it needs both"
+        )
+    exact = gradient(problem, loss)
     # a loss or gradient that overflows cannot be checked: bad input, not a failed check
-    check_finite_gradient(gradient(problem, loss), loss, problem)
+    check_finite_gradient(exact, loss, problem)
+    external = None
+    if args.gradient is not None:  # names, sizes and finiteness, before the (slow) check runs
+        if loaded.nir is None:
+            external = load_gradient_npz(args.gradient)
+            as_gradients(problem, external, params=params)
+        else:
+            external = nir_gradient_arrays(
+                read_npz(args.gradient, 'arrays named "node.field"'),
+                loaded.nir.nir_gradient(exact.grad),
+                what=f"--gradient {args.gradient}",
+            )
     report = gradcheck(
         problem, loss, params=params, rtol=args.rtol, atol=args.atol, margin=args.margin
     )
     print(repr(report))
     ok = report.passed
     if external is not None:
-        comparison = compare_external(
-            problem, loss, external, params=params, rtol=args.external_rtol
-        )
+        comparison = _compare(loaded, loss, external, params, args)
         print()
         print(repr(comparison))
         ok = ok and comparison.passed
@@ -81,6 +92,27 @@ def run(args: argparse.Namespace) -> int:
     print("verdict: PASS" if ok else "verdict: FAIL")
     sys.stdout.flush()
     return 0 if ok else 1
+
+
+def _compare(
+    loaded: ProblemFile, loss: Any, external: Any, params: Any, args: argparse.Namespace
+) -> Any:
+    """The external gradient against the exact one: by group, or by NIR field for a graph."""
+    if loaded.nir is None:
+        return compare_external(
+            loaded.problem, loss, external, params=params, rtol=args.external_rtol
+        )
+    return compare_nir(
+        loaded.nir,
+        list(loaded.inputs),
+        loss,
+        external,
+        t_max=loaded.t_max,
+        time_unit=loaded.nir.time_unit,
+        spike_area=loaded.nir.spike_area,
+        dt=args.dt,
+        rtol=args.external_rtol,
+    )
 
 
 def add_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -102,11 +134,25 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         "error, sign agreement per group): it fails unless every group's L2 relative error is "
         f"within --external-rtol (default {DEFAULT_EXTERNAL_RTOL:g}). Exit code 0 pass, 1 fail, "
         "2 bad input (also a loss or exact gradient that is not finite: it cannot be checked). "
-        "Tolerances are finite numbers >= 0. --target as for `fpgrad grad`.",
+        "Tolerances are finite numbers >= 0. --target as for `fpgrad grad`. PROBLEM may be a NIR "
+        "graph (.nir, with --inputs; see below): then --gradient FILE.npz holds arrays named "
+        "by NIR field, node.field (any subset of the graph's differentiable fields, each "
+        "dL/d field in the field's NIR shape and the graph's time unit, as `fpgrad grad` "
+        "writes them), compared field by field with the same statistics and pass rule, and "
+        "--dt gives the time step of the framework that computed it (noted in the report); "
+        "--params still selects the groups of the finite-difference check.",
     )
     add_problem_loss_arguments(check)
     check.add_argument(
         "--gradient", metavar="FILE.npz", help="an external gradient to compare (npz by group)"
+    )
+    check.add_argument(
+        "--dt",
+        type=finite_float("--dt"),
+        metavar="DT",
+        help="the time step of the (discrete-time) framework that computed --gradient of a .nir "
+        "graph, in the graph's time unit; noted in the report (such a gradient is not expected "
+        "to pass)",
     )
     check.add_argument(
         "--params",

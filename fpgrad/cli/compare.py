@@ -1,4 +1,4 @@
-"""``fpgrad compare PROBLEM.json --loss NAME [--target FILE] [--dt ...] [--surrogate ...]
+"""``fpgrad compare PROBLEM --loss NAME [--target FILE] [--dt ...] [--surrogate ...]
 [--width ...] [--out-dir DIR]``: the table of :func:`fpgrad.compare.compare`.
 
 Prints the table and writes ``DIR/compare.csv``, ``DIR/compare.json`` and ``DIR/compare.png``.
@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from .._gradient import gradient
-from .._io import load_problem
 from .._method import SURROGATE_GROUPS
-from ._common import add_problem_loss_arguments, build_loss, check_finite_gradient
+from ._common import check_finite_gradient
+from ._problem_file import add_problem_loss_arguments, load_problem_and_loss
 
 __all__ = ["add_command", "run"]
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``compare`` command on parsed arguments; returns the exit code."""
-    problem = load_problem(args.problem)
-    loss = build_loss(args.loss, args.target, problem)
+    loaded, loss = load_problem_and_loss(args)
+    problem = loaded.problem
     # before JAX: the exact side must be finite for the comparison to mean anything
     check_finite_gradient(gradient(problem, loss), loss, problem)
     try:
@@ -68,8 +68,8 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         "BPTT on the grid model, for every grid step, surrogate and width: cosine similarity, "
         "relative L2 error and sign agreement per parameter group, forward agreement of the "
         "grid run with the exact simulation, and timings. Prints the table and writes "
-        "compare.csv, compare.json and compare.png to --out-dir. --loss and --target as for "
-        "'fpgrad grad'.",
+        "compare.csv, compare.json and compare.png to --out-dir. PROBLEM, --loss and --target as "
+        "for 'fpgrad grad' (a .nir graph with --inputs too; --dt here is the grid step in ms).",
     )
     add_problem_loss_arguments(cmd)
     cmd.add_argument(

@@ -7,6 +7,8 @@ hypothesis strategies (:mod:`fpgrad.testing.strategies`, needs ``hypothesis``).
 * :func:`compare_external` / :func:`assert_external_close`: a gradient computed elsewhere
   (another framework, a hand-written adjoint) against the exact one, with a verdict at a
   documented default tolerance: cosine similarity, relative error, sign agreement per group.
+* :func:`compare_nir` / :func:`assert_nir_close`: the same for a gradient of a NIR graph keyed
+  by NIR's names (``"node.field"``), from another framework (needs the ``nir`` extra).
 * :func:`finite_difference`: the reference itself (also :class:`fpgrad.FiniteDifference`).
 """
 
@@ -26,4 +28,7 @@ from ._gradcheck import GroupComparison as GroupComparison
 from ._gradcheck import as_gradients as as_gradients
 from ._gradcheck import assert_gradients_close as assert_gradients_close
 from ._gradcheck import gradcheck as gradcheck
+from ._nir import NIRComparison as NIRComparison
+from ._nir import assert_nir_close as assert_nir_close
+from ._nir import compare_nir as compare_nir
 from ._selftest import run_selftest as run_selftest

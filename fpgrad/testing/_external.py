@@ -90,22 +90,7 @@ class ExternalComparison:
             f"external gradient vs {self.reference} (loss = {self.loss:.10g}): {verdict} "
             f"(pass if |g - e|_2 / |e|_2 <= rtol = {self.rtol:g} in every group)"
         )
-        headers = ["group", "n", "cosine", "rel err (L2)", "max abs err", "sign agree",
-                   "|g|/|e|", "status"]  # fmt: skip
-        rows = [
-            [
-                g.group,
-                str(g.size),
-                f"{g.cosine:.6f}",
-                format_number(g.rel_error),
-                format_number(g.max_abs_error),
-                "nan" if math.isnan(g.sign_agreement) else f"{g.sign_agreement:.3f}",
-                format_number(g.norm_ratio),
-                ("ok" if g.passed else "FAIL") if g is not self.overall else "(info)",
-            ]
-            for g in (*self.groups, self.overall)
-        ]
-        parts = [head, format_table(headers, rows)]
+        parts = [head, group_table(self.groups, self.overall)]
         if self.degeneracy is not None:
             parts.append(describe_degeneracy(self.degeneracy, DEFAULT_MARGIN))
         return "\n".join(parts)
@@ -113,7 +98,40 @@ class ExternalComparison:
     __str__ = __repr__
 
 
-def _group(name: str, g: np.ndarray, e: np.ndarray, rtol: float) -> ExternalGroup:
+def group_table(
+    groups: Iterable[ExternalGroup], overall: ExternalGroup, label: str = "group"
+) -> str:
+    """The table of :class:`ExternalComparison` (and :class:`~fpgrad.testing.NIRComparison`):
+    one row per group, then ``overall`` (marked ``(info)``: not part of the verdict)."""
+    headers = [label, "n", "cosine", "rel err (L2)", "max abs err", "sign agree", "|g|/|e|",
+               "status"]  # fmt: skip
+    rows = [
+        [
+            g.group,
+            str(g.size),
+            f"{g.cosine:.6f}",
+            format_number(g.rel_error),
+            format_number(g.max_abs_error),
+            "nan" if math.isnan(g.sign_agreement) else f"{g.sign_agreement:.3f}",
+            format_number(g.norm_ratio),
+            ("ok" if g.passed else "FAIL") if g is not overall else "(info)",
+        ]
+        for g in (*groups, overall)
+    ]
+    return format_table(headers, rows)
+
+
+def check_rtol(rtol: Any) -> float:
+    """``rtol`` as a float; not finite or negative raises :class:`~fpgrad.ProblemError`."""
+    value = float(rtol)
+    if not (math.isfinite(value) and value >= 0):
+        raise ProblemError(f"rtol = {rtol!r} must be finite and >= 0")
+    return value
+
+
+def group_agreement(name: str, g: np.ndarray, e: np.ndarray, rtol: float) -> ExternalGroup:
+    """The statistics of :func:`fpgrad.metrics.agreement` of ``g`` against ``e`` (flattened),
+    passed when ``rel_error <= rtol``."""
     stats = metrics.agreement(g, e)
     return ExternalGroup(group=name, size=int(e.size), passed=stats["rel_error"] <= rtol, **stats)
 
@@ -144,18 +162,16 @@ def compare_external(
         An :class:`ExternalComparison`: cosine similarity, relative error, sign agreement and
         norm ratio per group and overall, and the verdict ``passed``.
     """
-    rtol = float(rtol)
-    if not (math.isfinite(rtol) and rtol >= 0):
-        raise ProblemError(f"rtol = {rtol!r} must be finite and >= 0")
+    rtol = check_rtol(rtol)
     ext = as_gradients(problem, external, params=params)
     names = tuple(ext.groups())
     res = check_method(reference).gradient(problem, loss, params=names)
     exact = res.grad.groups()
-    groups = tuple(_group(name, ext.groups()[name], exact[name], rtol) for name in names)
+    groups = tuple(group_agreement(name, ext.groups()[name], exact[name], rtol) for name in names)
     return ExternalComparison(
         loss=res.loss,
         groups=groups,
-        overall=_group("all", ext.flat(), res.grad.flat(), rtol),
+        overall=group_agreement("all", ext.flat(), res.grad.flat(), rtol),
         exact=res.grad,
         external=ext,
         reference=res.method,
