@@ -81,7 +81,7 @@ POLL_S = 0.5
 #: Seconds a cluster may have no worker at all before the batch gives up.
 NO_WORKERS_S = 60.0
 
-# Clients opened for an address, reused by later calls (a training run makes thousands).
+# Clients opened for an address, reused by later calls (a loop of batches by address).
 _CLIENTS: dict[str, Client] = {}
 
 
@@ -114,6 +114,8 @@ def get_client(client: Client | str) -> Client:
         cached = _CLIENTS.get(address)
         if cached is not None and cached.status == "running":
             return cached
+        if cached is not None:  # lost its scheduler: a fresh client replaces it
+            cached.close()
         import dask
 
         timeout = dask.config.get("distributed.comm.timeouts.connect")
