@@ -12,6 +12,7 @@ run. Afterwards the suite's own run time (per benchmark and in total) goes to
     python benchmarks/run.py --quick         # smaller problems, fewer repeats (make bench-quick)
     python benchmarks/run.py --only simulator --only gradients
     python benchmarks/run.py --only online   # bench_online.py alone (about 5 minutes)
+    python benchmarks/run.py --only distributed   # Dask scaling (the dask extra; about 1 minute)
     python benchmarks/run.py --list
 
 The exit status is 1 if any benchmark failed. The machine is shared and timings are noisy: the

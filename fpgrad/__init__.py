@@ -5,6 +5,7 @@ from ._builders import latency_inputs as latency_inputs
 from ._builders import poisson_inputs as poisson_inputs
 from ._builders import random_feedforward_network as random_feedforward_network
 from ._builders import random_recurrent_network as random_recurrent_network
+from ._distributed import ClusterError as ClusterError
 from ._finite_difference import FiniteDifference as FiniteDifference
 from ._gradient import gradient as gradient
 from ._gradient import gradient_batch as gradient_batch

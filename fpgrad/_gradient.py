@@ -9,13 +9,16 @@ structures, so tests and benchmarks loop over methods.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from numpy.typing import ArrayLike
 
 from ._method import DEFAULT_DEGENERACY_TOL, BatchGradient, GradientMethod, GradientResult
 from ._problem import Network, Problem, ProblemError
 from .grad._methods import ExactReverse
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["check_method", "gradient", "gradient_batch"]
 
@@ -77,9 +80,12 @@ def gradient_batch(
     degeneracy_tol: float = DEFAULT_DEGENERACY_TOL,
     sample_clip: float = 0.0,
     n_threads: int | None = None,
+    client: Client | str | None = None,
 ) -> BatchGradient:
-    """Mean loss and mean gradient over input samples (one loss per sample), on all cores:
-    ``method.batch(...)`` (see :meth:`fpgrad.GradientMethod.batch` for the arguments).
+    """Mean loss and mean gradient over input samples (one loss per sample), on all cores or,
+    with ``client`` (a ``dask.distributed.Client`` or a scheduler address), on a Dask cluster
+    with the same bits: ``method.batch(...)`` (see :meth:`fpgrad.GradientMethod.batch` for the
+    arguments).
 
     Only network parameters are averaged: ``params`` defaults to every group but
     ``input_time`` (input spikes differ from sample to sample; their gradients are in
@@ -94,4 +100,5 @@ def gradient_batch(
         degeneracy_tol=degeneracy_tol,
         sample_clip=sample_clip,
         n_threads=n_threads,
+        client=client,
     )

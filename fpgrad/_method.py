@@ -24,6 +24,14 @@ spike pattern to rounding), ``"finite-difference"`` (a numerical reference) or `
 
 A new method subclasses :class:`GradientMethod`, sets ``kind`` and implements
 :meth:`GradientMethod._gradient` (and, to be fast on batches, :meth:`GradientMethod._batch`).
+
+On a Dask cluster (``batch(..., client=...)``, :mod:`fpgrad._distributed`) a batch is split in
+two: :meth:`GradientMethod._samples` computes each sample's outcome (on the workers, chunk by
+chunk) and :meth:`GradientMethod._combine` reduces them on the driver, the same reduction as in
+process, so both give the same bits. A method whose in-process batch is computed another way
+(``ExactReverse``'s fused loop) says so in :meth:`GradientMethod._route` and reduces per-sample
+outcomes in its own in-process order; one that cannot be split (``fpgrad.discrete.Surrogate``,
+one compiled ``vmap``) sets ``supports_client = False``.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -41,6 +49,9 @@ from ._problem import Network, Problem, ProblemError, as_inputs
 from ._threads import map_threads
 from .event import Degeneracy, SimulationResult
 from .grad._params import GROUPS, Gradients, check_groups
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "DEFAULT_DEGENERACY_TOL",
@@ -240,12 +251,15 @@ def _check_tol(value: float) -> float:
 class GradientMethod(ABC):
     """Base class of every gradient method (module docstring).
 
-    Class attributes: ``kind`` (``"exact"``, ``"finite-difference"`` or ``"surrogate"``).
+    Class attributes: ``kind`` (``"exact"``, ``"finite-difference"`` or ``"surrogate"``);
+    ``supports_client`` (whether :meth:`batch` can run on a Dask cluster, module docstring).
     Subclasses implement :meth:`_gradient` and may override :meth:`_batch` and
-    :meth:`prepare`.
+    :meth:`prepare` (and then :meth:`_route`, :meth:`_samples` and :meth:`_combine`, or set
+    ``supports_client = False``).
     """
 
     kind: ClassVar[str]
+    supports_client: ClassVar[bool] = True
 
     @property
     def exact(self) -> bool:
@@ -298,6 +312,7 @@ class GradientMethod(ABC):
         degeneracy_tol: float = DEFAULT_DEGENERACY_TOL,
         sample_clip: float = 0.0,
         n_threads: int | None = None,
+        client: Client | str | None = None,
     ) -> BatchGradient:
         """Losses, first spikes and the mean gradient of a batch (module docstring).
 
@@ -313,7 +328,11 @@ class GradientMethod(ABC):
             degeneracy_tol: margin below which a sample is flagged degenerate.
             sample_clip: if ``> 0``, each sample's gradient (the averaged groups together) is
                 scaled to Euclidean norm at most ``sample_clip`` before averaging.
-            n_threads: threads for the exact kernels (default: all cores).
+            n_threads: threads for the exact kernels (default: all cores). With ``client``,
+                the in-process run whose bits are reproduced (the fused path sums per thread).
+            client: a ``dask.distributed.Client`` or a scheduler address (``"tcp://host:8786"``):
+                the samples are computed in chunks on its workers and reduced here, equal bit
+                for bit to the in-process call (:mod:`fpgrad._distributed`; the ``dask`` extra).
         """
         if not isinstance(network, Network):
             raise ProblemError(f"network: expected a fpgrad.Network, got {type(network).__name__}")
@@ -338,9 +357,72 @@ class GradientMethod(ABC):
         t_max = float(t_max)
         if not (math.isfinite(t_max) and t_max > 0):
             raise ProblemError(f"t_max = {t_max!r} must be finite and > 0")
-        return self._batch(
-            network, data, t_max, losses, names, _check_tol(degeneracy_tol), clip, n_threads
-        )
+        tol = _check_tol(degeneracy_tol)
+        if client is not None:
+            return self._distributed(
+                client, network, data, t_max, losses, names, tol, clip, n_threads
+            )
+        return self._batch(network, data, t_max, losses, names, tol, clip, n_threads)
+
+    def _distributed(
+        self,
+        client: Client | str,
+        network: Network,
+        data: Any,
+        t_max: float,
+        losses: list[Any],
+        params: tuple[str, ...],
+        tol: float,
+        sample_clip: float,
+        n_threads: int | None,
+    ) -> BatchGradient:
+        """:meth:`batch` on a Dask cluster: :meth:`_samples` per chunk on the workers,
+        :meth:`_combine` here."""
+        check_distributable(self)
+        from ._distributed import map_chunks
+
+        route = self._route(network, data, losses, params)
+        batch = data if isinstance(data, InputBatch) else data.source
+        samples = map_chunks(
+            client,
+            _chunk_samples,
+            len(batch),
+            lambda lo, hi: (tuple(batch.sample(k) for k in range(lo, hi)), losses[lo:hi]),
+            shared={"network": network},
+            constants={"method": self, "route": route, "t_max": t_max, "params": params,
+                       "tol": tol, "sample_clip": sample_clip},
+        )  # fmt: skip
+        return self._combine(route, network, samples, params, tol, sample_clip, n_threads)
+
+    def _route(
+        self, network: Network, data: Any, losses: list[Any], params: tuple[str, ...]
+    ) -> str:
+        """How this method computes a batch (validated arguments): ``"samples"`` (the default,
+        :meth:`_gradient` per sample) or a name of the method's own that :meth:`_samples` and
+        :meth:`_combine` understand."""
+        return "samples"
+
+    def _samples(
+        self,
+        route: str,
+        network: Network,
+        batch: InputBatch,
+        t_max: float,
+        losses: list[Any],
+        params: tuple[str, ...],
+        tol: float,
+        sample_clip: float,
+        n_threads: int | None,
+    ) -> Iterable[Any]:
+        """Each sample's outcome along ``route``, in sample order, on ``n_threads`` threads
+        (default: a list of the :class:`GradientResult` of :meth:`_gradient`). Every sample is
+        computed on its own, so any split of a batch gives the same outcomes."""
+        problems = [Problem(network, batch.sample(b), t_max) for b in range(len(batch))]
+
+        def one(b: int) -> GradientResult:
+            return self._gradient(problems[b], losses[b], params, tol)
+
+        return map_threads(one, range(len(problems)), n_threads)
 
     def _batch(
         self,
@@ -353,15 +435,26 @@ class GradientMethod(ABC):
         sample_clip: float,
         n_threads: int | None,
     ) -> BatchGradient:
-        """:meth:`batch` on validated arguments; default: :meth:`_gradient` per sample on
-        ``n_threads`` threads."""
+        """:meth:`batch` on validated arguments; default: :meth:`_samples` (:meth:`_gradient`
+        per sample on ``n_threads`` threads), then :meth:`_combine`."""
         batch = data if isinstance(data, InputBatch) else data.source
-        problems = [Problem(network, batch.sample(b), t_max) for b in range(len(batch))]
+        samples = self._samples(
+            "samples", network, batch, t_max, losses, params, tol, sample_clip, n_threads
+        )
+        return self._combine("samples", network, samples, params, tol, sample_clip, n_threads)
 
-        def one(b: int) -> GradientResult:
-            return self._gradient(problems[b], losses[b], params, tol)
-
-        samples = map_threads(one, range(len(problems)), n_threads)
+    def _combine(
+        self,
+        route: str,
+        network: Network,
+        samples: list[Any],
+        params: tuple[str, ...],
+        tol: float,
+        sample_clip: float,
+        n_threads: int | None,
+    ) -> BatchGradient:
+        """The :class:`BatchGradient` of the outcomes of :meth:`_samples` (default: per-sample
+        :class:`GradientResult`), ``(1/B) sum_b dL_b/dp`` summed in sample order."""
         shared = [name for name in params if name != "input_time"]
         total = None
         if shared:
@@ -387,6 +480,34 @@ class GradientMethod(ABC):
             method=self.name,
             samples=tuple(samples),
         )
+
+
+def check_distributable(method: GradientMethod) -> None:
+    """Refuse a method whose batches cannot run on a Dask cluster (``supports_client``)."""
+    if not method.supports_client:
+        raise ProblemError(
+            f"client: {type(method).__name__} computes a batch in one piece in this process and "
+            "cannot be split over a Dask cluster; use an exact or finite-difference method there"
+        )
+
+
+def _chunk_samples(
+    trains: tuple[tuple[NDArray[np.float64], ...], ...],
+    losses: list[Any],
+    *,
+    method: GradientMethod,
+    network: Network,
+    route: str,
+    t_max: float,
+    params: tuple[str, ...],
+    tol: float,
+    sample_clip: float,
+) -> Iterable[Any]:
+    """One chunk of a distributed batch, on a worker (:meth:`GradientMethod._distributed`): the
+    samples' outcomes on the worker's thread (the worker runs as many tasks as it has threads)."""
+    return method._samples(
+        route, network, InputBatch(trains), t_max, losses, params, tol, sample_clip, 1
+    )
 
 
 def is_uniform_cross_entropy(losses: list[Any]) -> bool:

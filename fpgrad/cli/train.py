@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.no_progress,
         log=print,
+        client=args.scheduler,
     )
     summary = {
         "task": args.task,
@@ -207,6 +208,13 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--split-seed", type=int, default=0, help="digits split seed (default 0)")
     p.add_argument("--threads", type=int, default=2, help="exact: threads over samples (default 2)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="exact: train data-parallel on the Dask cluster of this scheduler (e.g. "
+        "tcp://host:8786; the dask extra): each minibatch's samples are computed on its workers, "
+        "the step is taken here, with the same iterates as without it (same --threads)",
+    )
     p.add_argument("--out-dir", default="train-output", help="output folder (default train-output)")
     p.add_argument(
         "--resume",

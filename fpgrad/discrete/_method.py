@@ -287,6 +287,9 @@ class Surrogate(GradientMethod):
     dtype: str = "float64"
     batch_pad: int = 32
     kind: ClassVar[str] = "surrogate"
+    #: A batch is one compiled ``vmap`` (and its sum) per ``batch_pad`` samples: not split over
+    #: a Dask cluster (``batch(..., client=...)`` is refused).
+    supports_client: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dt", _check_dt(self.dt))

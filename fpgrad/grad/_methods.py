@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,7 +18,7 @@ from .._method import (
 from .._problem import Network, Problem, ProblemError
 from ..event import DEFAULT_MAX_SPIKES, SimulationResult, simulate
 from ..event._simulate import compile_network
-from ._batch import BATCH_GROUPS, cross_entropy_batch
+from ._batch import BATCH_GROUPS, combine_samples, cross_entropy_batch, cross_entropy_samples
 from ._exact import spike_jacobian, spike_vjp
 from ._online import DEFAULT_CAPACITY, online_gradient
 from ._params import Gradients
@@ -47,7 +48,10 @@ class ExactReverse(GradientMethod):
     Batch entry: a batch of :class:`~fpgrad.FirstSpikeCrossEntropy` losses sharing their output
     neurons and constants (a classification minibatch), asking for ``weight`` and/or
     ``threshold``, runs through one fused Numba loop per thread (:mod:`fpgrad.grad._batch`);
-    any other batch runs sample by sample.
+    any other batch runs sample by sample. On a Dask cluster (``batch(..., client=...)``) the
+    fused path runs one sample at a time on the workers and the driver adds the gradients into
+    the same per-thread partial sums (:func:`fpgrad.grad._batch.combine_samples`): the same
+    bits.
     """
 
     kind: ClassVar[str] = "exact"
@@ -64,6 +68,24 @@ class ExactReverse(GradientMethod):
         value, cot = loss.value_and_spike_grad(result)
         return _finish(self.name, spike_vjp(result, cot, params), result, value, tol)
 
+    def _route(
+        self, network: Network, data: Any, losses: list[Any], params: tuple[str, ...]
+    ) -> str:
+        """``"fused"`` for a classification minibatch (class docstring), else ``"samples"``."""
+        if not (
+            isinstance(data, InputBatch)
+            and set(params) <= set(BATCH_GROUPS)
+            and is_uniform_cross_entropy(losses)
+        ):
+            return "samples"
+        outside = [n for n in losses[0].neurons if not network.n_inputs <= n < network.n_nodes]
+        if outside:
+            raise ProblemError(
+                f"loss neurons: node {outside[0]} is not a neuron "
+                f"(ids {network.n_inputs}..{network.n_nodes - 1})"
+            )
+        return "fused"
+
     def _batch(
         self,
         network: Network,
@@ -75,41 +97,76 @@ class ExactReverse(GradientMethod):
         sample_clip: float,
         n_threads: int | None,
     ) -> BatchGradient:
-        if not (
-            isinstance(data, InputBatch)
-            and set(params) <= set(BATCH_GROUPS)
-            and is_uniform_cross_entropy(losses)
-        ):
+        if self._route(network, data, losses, params) != "fused":
             return super()._batch(network, data, t_max, losses, params, tol, sample_clip, n_threads)
-        head = losses[0]
-        outside = [n for n in head.neurons if not network.n_inputs <= n < network.n_nodes]
-        if outside:
-            raise ProblemError(
-                f"loss neurons: node {outside[0]} is not a neuron "
-                f"(ids {network.n_inputs}..{network.n_nodes - 1})"
+        outcome = cross_entropy_batch(
+            *_fused_args(network, data, t_max, losses), groups=tuple(params),
+            sample_clip=sample_clip, max_spikes=DEFAULT_MAX_SPIKES, n_threads=n_threads,
+        )  # fmt: skip
+        return self._fused_result(outcome, params, tol)
+
+    def _samples(
+        self,
+        route: str,
+        network: Network,
+        batch: InputBatch,
+        t_max: float,
+        losses: list[Any],
+        params: tuple[str, ...],
+        tol: float,
+        sample_clip: float,
+        n_threads: int | None,
+    ) -> Iterable[Any]:
+        if route != "fused":
+            return super()._samples(
+                route, network, batch, t_max, losses, params, tol, sample_clip, n_threads
             )
-        values, first, margins, grads = cross_entropy_batch(
-            compile_network(network),
-            data.merged(),
-            data.index,
-            np.array([loss.label for loss in losses], dtype=np.int64),
-            np.asarray(head.neurons, dtype=np.int64),
-            t_max,
-            (head.tau0, head.tau1, head.alpha),
-            groups=tuple(params),
-            sample_clip=sample_clip,
-            max_spikes=DEFAULT_MAX_SPIKES,
-            n_threads=n_threads,
+        return cross_entropy_samples(
+            *_fused_args(network, batch, t_max, losses), groups=tuple(params),
+            sample_clip=sample_clip, max_spikes=DEFAULT_MAX_SPIKES,
+        )  # fmt: skip
+
+    def _combine(
+        self,
+        route: str,
+        network: Network,
+        samples: list[Any],
+        params: tuple[str, ...],
+        tol: float,
+        sample_clip: float,
+        n_threads: int | None,
+    ) -> BatchGradient:
+        if route != "fused":
+            return super()._combine(route, network, samples, params, tol, sample_clip, n_threads)
+        outcome = combine_samples(
+            samples, groups=tuple(params), max_spikes=DEFAULT_MAX_SPIKES, n_threads=n_threads
         )
-        grad = Gradients(**grads) if params else None
+        return self._fused_result(outcome, params, tol)
+
+    def _fused_result(self, outcome: tuple, params: tuple[str, ...], tol: float) -> BatchGradient:
+        values, first, margins, grads = outcome
         return BatchGradient(
             loss=float(np.mean(values)),
-            grad=grad,
+            grad=Gradients(**grads) if params else None,
             losses=values,
             first_spike_time=first,
             degenerate=(margins[:, 0] < tol) | (margins[:, 1] < tol),
             method=self.name,
         )
+
+
+def _fused_args(network: Network, data: InputBatch, t_max: float, losses: list[Any]) -> tuple:
+    """The leading arguments of the fused kernels for a classification minibatch."""
+    head = losses[0]
+    return (
+        compile_network(network),
+        data.merged(),
+        data.index,
+        np.array([loss.label for loss in losses], dtype=np.int64),
+        np.asarray(head.neurons, dtype=np.int64),
+        t_max,
+        (head.tau0, head.tau1, head.alpha),
+    )
 
 
 @dataclass(frozen=True)
