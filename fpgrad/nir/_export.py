@@ -11,8 +11,12 @@ synapses become paths ``source -> [Delay] -> Linear -> node`` (docs/model.md §6
   or a delay per presynaptic or per postsynaptic channel, is one path (its ``Delay`` node before
   the matrix, or after it for per-postsynaptic delays);
 * the other synapses are grouped by (source node, target node, delay, multiplicity: the ``m``-th
-  synapse of a pair with that delay) into dense matrices, zero where a pair has no synapse (read
-  back, those entries are zero-weight synapses: the same dynamics, more synapses).
+  synapse of a pair with that delay) into dense matrices, zero where a pair has no synapse.
+
+Every matrix node carries ``metadata["fpgrad_synapse"]`` (module :mod:`._annotation`): the
+fpgrad synapse index of each entry, ``-1`` for the padding zeros, so that reading the graph
+builds exactly the network's synapses in its order (a foreign tool ignores the key and sees the
+same dynamics in the dense matrices).
 
 The NIR values are chosen for the import's float evaluation (module :mod:`._mapping`): the gain
 is exactly 1 (``CubaLIF``: ``r = tau_mem`` in ms, ``w_in = tau_syn`` in the graph's unit;
@@ -38,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._problem import Network, ProblemError
+from ._annotation import PADDING, SYNAPSE_KEY
 from ._nodes import check_time_unit, time_factor
 
 __all__ = ["to_nir"]
@@ -193,12 +198,14 @@ def _neuron_node(
 
 @dataclass
 class _Block:
-    """One path: synapses ``index`` (in read-back order) from ``source`` to ``target`` as a
-    matrix ``weight (n_post, n_pre)`` and delays (ms) before (``pre``) or after (``post``) it."""
+    """One path from ``source`` to ``target``: a matrix ``weight (n_post, n_pre)``, the fpgrad
+    synapse of each entry (``synapse``, ``-1`` for padding: the ``fpgrad_synapse`` annotation)
+    and delays (ms) before (``pre``) or after (``post``) it."""
 
     source: str
     target: str
     weight: NDArray
+    synapse: NDArray[np.int64]
     delay: NDArray | None
     delay_side: str  # "pre" or "post"
 
@@ -235,7 +242,9 @@ def _exact_run(net: Network, k: int, where) -> tuple[int, _Block] | None:
     else:
         return None
     weight = net.weight[k : k + size].reshape(n_pre, n_post).T.copy()
-    return size, _Block(src, dst, weight, block_delay if np.any(block_delay) else None, side)
+    synapse = np.arange(k, k + size, dtype=np.int64).reshape(n_pre, n_post).T.copy()
+    delay_or_none = block_delay if np.any(block_delay) else None
+    return size, _Block(src, dst, weight, synapse, delay_or_none, side)
 
 
 def _blocks(net: Network, where) -> list[_Block]:
@@ -259,8 +268,10 @@ def _blocks(net: Network, where) -> list[_Block]:
         key = (src, dst, d, multiplicity)
         if key not in loose:
             delay = np.full(n_pre, d) if d else None
-            loose[key] = (k, _Block(src, dst, np.zeros((n_post, n_pre)), delay, "pre"))
+            padding = np.full((n_post, n_pre), PADDING, dtype=np.int64)
+            loose[key] = (k, _Block(src, dst, np.zeros((n_post, n_pre)), padding, delay, "pre"))
         loose[key][1].weight[i, j] = net.weight[k]
+        loose[key][1].synapse[i, j] = k
         k += 1
     return [block for _, block in sorted([*ordered, *loose.values()], key=lambda x: x[0])]
 
@@ -269,10 +280,11 @@ def to_nir(network: Network, *, time_unit: str = "s", exact: bool = True) -> Any
     """The NIR graph (``nir.NIRGraph``) of an fpgrad network, times in ``time_unit``.
 
     Reading it back (:func:`fpgrad.nir.read_nir` with the same ``time_unit``) gives the same
-    network bit for bit when its synapses are in the order and block structure a NIR graph
-    makes (every network read from NIR is; module docstring), otherwise the same dynamics with
-    zero-weight synapses added. ``exact`` (default): reject a value that has no exact float64
-    preimage in NIR (a time in ``"s"``, a bias) rather than write one a ulp off.
+    network bit for bit, synapses in the same order (any order, sparse, several per pair: the
+    ``fpgrad_synapse`` metadata of the matrix nodes records which entry is which synapse;
+    module docstring), so the same spikes and gradients. ``exact`` (default): reject a value
+    that has no exact float64 preimage in NIR (a time in ``"s"``, a bias) rather than write one
+    a ulp off.
     """
     import nir
 
@@ -295,10 +307,11 @@ def to_nir(network: Network, *, time_unit: str = "s", exact: bool = True) -> Any
     for idx, block in enumerate(_blocks(network, where)):
         lin = f"linear_{idx}"
         bias = carried.pop(block.target, None) if block.delay_side == "pre" else None
+        metadata = {SYNAPSE_KEY: block.synapse}
         if bias is None:
-            nodes[lin] = nir.Linear(weight=block.weight)
+            nodes[lin] = nir.Linear(weight=block.weight, metadata=metadata)
         else:
-            nodes[lin] = nir.Affine(weight=block.weight, bias=bias)
+            nodes[lin] = nir.Affine(weight=block.weight, bias=bias, metadata=metadata)
         chain = [lin]
         if block.delay is not None:
             delay = f"delay_{idx}"

@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._problem import Network, Problem, ProblemError
 from ..grad._params import Gradients
+from ._annotation import synapse_order
 from ._graph import BiasPath, GraphLayout, Path, layout
 from ._nodes import (
     LINEAR_KINDS,
@@ -148,6 +149,9 @@ class _Mapping:
     nodes: dict[str, _NeuronNode]
     drive_input: NDArray[np.float64]  # B per neuron
     bias_gradients: frozenset[str]  # Affine nodes whose bias has an exact gradient
+    # synapse k of the network is path-order synapse order[k] (None: all of them, in path
+    # order; the fpgrad_synapse annotation, module _annotation)
+    order: NDArray[np.int64] | None
 
 
 def _factor(path: Path, position: int, arrays: dict[str, dict[str, NDArray]], kinds) -> NDArray:
@@ -270,6 +274,13 @@ def _build(graph: Any, time_unit: str, area: float) -> tuple[Network, _Mapping]:
         if node.kind in ("LIF", "IF"):
             bias[node.neurons] = bias[node.neurons] + node.drive * drive_input[node.neurons]
     empty_int, empty = np.empty(0, np.int64), np.empty(0)
+    synapses = [np.concatenate(x) if x else e for x, e in zip((pre, post, weight, delay),
+                (empty_int, empty_int, empty, empty), strict=True)]  # fmt: skip
+    order = synapse_order(
+        graph, lay, {name: a["weight"] for name, a in arrays.items() if "weight" in a}
+    )
+    if order is not None:
+        synapses = [x[order] for x in synapses]
     try:
         network = Network(
             n_inputs=m,
@@ -277,17 +288,17 @@ def _build(graph: Any, time_unit: str, area: float) -> tuple[Network, _Mapping]:
             tau_syn=tau_syn,
             tau_mem=tau_mem,
             threshold=field_of({k: "v_threshold" for k in NEURON_FIELDS}, 1.0),
-            pre=np.concatenate(pre) if pre else empty_int,
-            post=np.concatenate(post) if post else empty_int,
-            weight=np.concatenate(weight) if weight else empty,
+            pre=synapses[0],
+            post=synapses[1],
+            weight=synapses[2],
             t_ref=0.0,
             bias=bias,
             v_reset=field_of({k: "v_reset" for k in NEURON_FIELDS}, 0.0),
-            delay=np.concatenate(delay) if delay else empty,
+            delay=synapses[3],
         )
     except ProblemError as err:
         raise ProblemError(f"NIR graph (time unit {time_unit!r}): {err}") from None
-    mapping = _Mapping(lay, c, area, arrays, nodes, drive_input, frozenset(exact_bias))
+    mapping = _Mapping(lay, c, area, arrays, nodes, drive_input, frozenset(exact_bias), order)
     return network, mapping
 
 
@@ -374,9 +385,21 @@ class NIRNetwork:
         return _chain_rule(self._mapping, grad)
 
 
+def _in_path_order(mp: _Mapping, values: Any) -> NDArray[np.float64]:
+    """Per-synapse gradients in path order: with the ``fpgrad_synapse`` annotation, 0 on the
+    padding entries (no synapse: they are not parameters of the network read, so the chain rule
+    gives their matrix entries 0, the derivative with the sparsity pattern held fixed)."""
+    values = np.asarray(values, dtype=np.float64)
+    if mp.order is None:
+        return values
+    out = np.zeros(sum(path.size for path in mp.layout.paths))
+    out[mp.order] = values
+    return out
+
+
 def _chain_rule(mp: _Mapping, grad: Gradients) -> dict[str, NDArray[np.float64]]:
     kinds, c, arrays = mp.layout.kinds, mp.c, mp.arrays
-    g_w, g_d = np.asarray(grad.weight), np.asarray(grad.delay)
+    g_w, g_d = _in_path_order(mp, grad.weight), _in_path_order(mp, grad.delay)
     out = {f"{nm}.{f}": np.zeros_like(a) for nm, fs in arrays.items() for f, a in fs.items()}
     n = sum(node.size for node in mp.nodes.values())
     d_gain = np.zeros(n)  # dL/dg per neuron
