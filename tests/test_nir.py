@@ -250,48 +250,62 @@ ROUND_TRIP = settings(max_examples=25, deadline=None, suppress_health_check=[Hea
 NO_REFRACTORY = {**strategies.MODEL2_NEURON_PARAMS, "zero_t_ref_fraction": 1.0}
 
 
-@ROUND_TRIP
-@given(
-    problem=strategies.model2_problems(neuron_params=NO_REFRACTORY),
-    unit=st.sampled_from(["s", "ms"]),
-)
-def test_round_trip_random_networks(problem, unit, tmp_path_factory):
-    """(d) random model-2 networks (delta and current synapses, biases, resets, delays,
-    recurrent or layered): exported, written, read back. The first export is the same dynamics
-    (every synapse bit for bit, zero-weight synapses where a NIR matrix has a gap); from then
-    on the round trip is the identity, bit for bit, spikes and gradients included."""
-    net = problem.network
+def shuffled(net: fpgrad.Network, seed: int) -> fpgrad.Network:
+    """The same network with its synapses listed in a random order."""
+    perm = np.random.default_rng(seed).permutation(net.n_synapses)
+    return net.replace(
+        pre=net.pre[perm], post=net.post[perm], weight=net.weight[perm], delay=net.delay[perm]
+    )
+
+
+def export_or_reject(net: fpgrad.Network, unit: str):
     try:
-        graph = to_nir(net, time_unit=unit)
+        return to_nir(net, time_unit=unit)
     except fpgrad.ProblemError as err:
         assert "has no float64 value in NIR" in str(err)
         reject()
+
+
+def assert_weight_gradient_by_annotation(back, grad: fpgrad.Gradients) -> None:
+    """The gain of an exported node is exactly 1, so ``dL/dW[i, j]`` of an annotated entry is
+    fpgrad's ``dL/dw_k`` of the synapse ``k`` it records, bit for bit; a padding entry gets 0."""
+    nir_grad = back.nir_gradient(grad)
+    checked = 0
+    for name, node in back.graph.nodes.items():
+        if type(node).__name__ not in ("Linear", "Affine"):
+            continue
+        synapse = node.metadata["fpgrad_synapse"]
+        got = nir_grad[f"{name}.weight"]
+        assert got.shape == node.weight.shape
+        assert np.array_equal(got[synapse >= 0], np.asarray(grad.weight)[synapse[synapse >= 0]])
+        assert np.all(got[synapse < 0] == 0.0)
+        checked += int(np.sum(synapse >= 0))
+    assert checked == back.network.n_synapses
+
+
+@ROUND_TRIP
+@given(
+    problem=st.one_of(
+        strategies.model2_problems(neuron_params=NO_REFRACTORY), strategies.problems()
+    ),
+    unit=st.sampled_from(["s", "ms"]),
+    seed=st.one_of(st.none(), st.integers(0, 2**32 - 1)),
+)
+def test_round_trip_random_networks(problem, unit, seed, tmp_path_factory):
+    """(d) random networks of model 1 and model 2 (delta and current synapses, biases, resets,
+    delays, recurrent or layered, sparse, several synapses per pair, self-loops), as drawn or
+    with the synapses shuffled: exported, written to a file, read back. The first round trip is
+    the identity: every field bit for bit, synapses in the same order, so the same spikes and
+    every gradient group bit for bit; ``nir_gradient`` follows the recorded synapses."""
+    net = problem.network if seed is None else shuffled(problem.network, seed)
+    problem = problem.with_network(net)
+    graph = export_or_reject(net, unit)
     path = roundtrip_file(graph, tmp_path_factory.mktemp("nir"))
-    first = from_nir(path, time_unit=unit)
-    # every original synapse is there, bit for bit; the others have weight 0
-    original = {}
-    for k in range(net.n_synapses):
-        key = (int(net.pre[k]), int(net.post[k]), float(net.delay[k]))
-        original.setdefault(key, []).append(float(net.weight[k]))
-    got = {}
-    for k in range(first.n_synapses):
-        key = (int(first.pre[k]), int(first.post[k]), float(first.delay[k]))
-        got.setdefault(key, []).append(float(first.weight[k]))
-    for key, weights in got.items():
-        nonzero = sorted(w for w in weights if w != 0.0)
-        assert nonzero == sorted(w for w in original.get(key, []) if w != 0.0), key
-    for key in original:
-        assert key in got
-    for field in ("tau_syn", "tau_mem", "threshold", "bias", "v_reset"):
-        assert np.array_equal(getattr(net, field), getattr(first, field)), field
-    again = from_nir(
-        roundtrip_file(to_nir(first, time_unit=unit), path.parent, "2.nir"), time_unit=unit
-    )
-    networks_equal(first, again)
+    back = read_nir(path, time_unit=unit)
+    networks_equal(net, back.network)
     loss = fpgrad.VanRossum(targets={net.n_inputs: [5.0]}, tau=5.0)
-    assert_same_run(problem.with_network(first), problem.with_network(again), loss)
-    if first.n_synapses == net.n_synapses:
-        networks_equal(net, first)
+    assert_same_run(problem, problem.with_network(back.network), loss)
+    assert_weight_gradient_by_annotation(back, fpgrad.gradient(problem, loss).grad)
 
 
 @ROUND_TRIP
@@ -307,6 +321,205 @@ def test_round_trip_layered_networks_exactly(problem, tmp_path_factory):
     networks_equal(problem.network, back)
     loss = fpgrad.VanRossum(targets={problem.network.n_nodes - 1: [5.0]}, tau=5.0)
     assert_same_run(problem, problem.with_network(back), loss)
+
+
+def _sparse_networks():
+    """Networks whose synapses are not one dense block per path, in read-back order."""
+    rng = np.random.default_rng(7)
+    yield "random_recurrent", fpgrad.random_recurrent_network(
+        3, 6, rng, input_synapses=3, recurrent_synapses=4, input_weight=0.15, recurrent_weight=0.05,
+        delay=(0.0, 2.0), tau_syn=[5.0, 0.0, 4.0, 0.0, 6.0, 5.0], bias=0.01, v_reset=-0.1,
+    )  # fmt: skip
+    yield (
+        "random_feedforward",
+        fpgrad.random_feedforward_network(
+            [3, 5, 2], rng, weight_mean=0.4, weight_std=0.3, delay=(0.0, 1.5), tau_syn=5.0
+        ),
+    )
+    yield (
+        "model1_shuffled",
+        shuffled(
+            fpgrad.random_feedforward_network([2, 4, 3], rng, weight_mean=0.5, weight_std=0.3), 3
+        ),
+    )
+    # duplicate pairs (same delay and not), a self-loop, a pair skipped, out of any block order
+    yield "duplicates_self_loop", fpgrad.Network(
+        n_inputs=2, n_neurons=3, tau_syn=[5.0, 0.0, 0.0], tau_mem=[10.0, 20.0, np.inf],
+        threshold=[0.3, 0.4, 0.5], pre=[1, 0, 1, 1, 2, 2, 3, 0, 3, 4],
+        post=[2, 2, 2, 2, 2, 3, 3, 3, 4, 4], weight=[0.4, 0.3, 0.2, -0.1, -0.5, 0.6, 0.3, 0.5,
+        0.7, 0.1], delay=[0.0, 1.0, 0.0, 2.5, 0.5, 0.0, 0.25, 0.0, 0.0, 1.0],
+        bias=[0.01, 0.02, 0.03], v_reset=[-0.05, 0.0, -0.1],
+    )  # fmt: skip
+
+
+def matrix_entries(graph: nir.NIRGraph) -> int:
+    """The number of entries of the graph's matrices (Linear and Affine weights)."""
+    return sum(
+        n.weight.size for n in graph.nodes.values() if type(n).__name__ in ("Linear", "Affine")
+    )
+
+
+SPARSE = dict(_sparse_networks())
+
+
+@pytest.mark.parametrize("name", SPARSE)
+def test_round_trip_sparse_networks_exactly(name, unit, tmp_path):
+    """fpgrad's sparse builders, shuffled synapses, duplicate pairs, self-loops, mixed delays:
+    through a NIR file, the same network bit for bit in the same synapse order (no zero-weight
+    synapses added), the same spikes and gradients; the matrices still hold the padding zeros
+    (a foreign tool reads the same dynamics)."""
+    net = SPARSE[name]
+    graph = to_nir(net, time_unit=unit, exact=False)
+    back = read_nir(roundtrip_file(graph, tmp_path), time_unit=unit)
+    if unit == "ms":  # every value has an exact preimage in ms
+        networks_equal(net, back.network)
+    net = back.network  # in s, a value may be one ulp off (exact=False): compare from here on
+    again = read_nir(roundtrip_file(to_nir(net, time_unit=unit), tmp_path, "2.nir"), time_unit=unit)
+    networks_equal(net, again.network)
+    entries = matrix_entries(graph)
+    # padding was written and not read back as synapses (the shuffled dense one has none)
+    assert entries > net.n_synapses or name == "model1_shuffled"
+    rng = np.random.default_rng(1)
+    inputs = [np.sort(rng.uniform(0.0, 15.0, 4)) for _ in range(net.n_inputs)]
+    c = 1.0 if unit == "ms" else 1e-3
+    problem = back.problem([x * c for x in inputs], 40.0 * c)
+    assert len(fpgrad.simulate(problem).spike_time) >= 3
+    ids = range(net.n_inputs, net.n_nodes)
+    loss = fpgrad.VanRossum(targets={i: [6.0 + i] for i in ids}, tau=5.0)
+    assert_same_run(problem, again.problem([x * c for x in inputs], 40.0 * c), loss)
+    grad = fpgrad.gradient(problem, loss).grad
+    assert np.abs(grad.weight).max() > 0
+    assert_weight_gradient_by_annotation(back, grad)
+
+
+def strip_annotation(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """The graph as a foreign tool writes it: no fpgrad metadata."""
+    for node in graph.nodes.values():
+        node.metadata.pop("fpgrad_synapse", None)
+    return graph
+
+
+def test_padding_gradient_is_zero_and_the_dense_reading_agrees(tmp_path):
+    """An annotated graph's padding entries are not synapses: ``nir_gradient`` gives them 0.
+    The same graph without the annotation (a foreign tool's reading: every entry a synapse)
+    gives the annotated entries the same derivative to rounding (a zero-weight synapse changes
+    no spike) and the padding entries their own, generally nonzero, derivative."""
+    net = SPARSE["random_recurrent"]
+    graph = to_nir(net, time_unit="ms")
+    sparse = read_nir(roundtrip_file(graph, tmp_path), time_unit="ms")
+    dense = read_nir(strip_annotation(graph), time_unit="ms")
+    entries = matrix_entries(graph)
+    assert dense.network.n_synapses == entries > sparse.network.n_synapses
+    rng = np.random.default_rng(2)
+    inputs = [np.sort(rng.uniform(0.0, 15.0, 4)) for _ in range(net.n_inputs)]
+    loss = fpgrad.VanRossum(targets={i: [6.0 + i] for i in range(3, 9)}, tau=5.0)
+    g_sparse = sparse.nir_gradient(fpgrad.gradient(sparse.problem(inputs, 40.0), loss).grad)
+    g_dense = dense.nir_gradient(fpgrad.gradient(dense.problem(inputs, 40.0), loss).grad)
+    assert g_sparse.keys() == g_dense.keys()
+    padding_nonzero = 0
+    for key, value in g_sparse.items():
+        node = sparse.graph.nodes[key.split(".")[0]]
+        if key.endswith(".weight"):
+            pad = node.metadata["fpgrad_synapse"] < 0
+            assert np.all(value[pad] == 0.0)
+            padding_nonzero += int(np.count_nonzero(g_dense[key][pad]))
+            scale = np.abs(g_dense[key]).max()
+            np.testing.assert_allclose(
+                value[~pad], g_dense[key][~pad], rtol=1e-9, atol=1e-12 * scale
+            )
+        else:
+            scale = max(np.abs(g_dense[key]).max(), 1e-300)
+            np.testing.assert_allclose(
+                value, g_dense[key], rtol=1e-9, atol=1e-12 * scale, err_msg=key
+            )
+    assert padding_nonzero > 0
+
+
+def _annotated_graph():
+    """An exported graph with one loose matrix (padding) and a Delay node."""
+    return to_nir(SPARSE["duplicates_self_loop"], time_unit="ms")
+
+
+def _first(graph, kind="Linear", padded=None):
+    for name, node in graph.nodes.items():
+        if type(node).__name__ != kind:
+            continue
+        if padded is None or bool(np.any(node.metadata["fpgrad_synapse"] < 0)) == padded:
+            return name, node
+    raise AssertionError(kind)
+
+
+def _malformed():
+    graph = _annotated_graph()
+    name, node = _first(graph)
+    node.metadata["fpgrad_synapse"] = node.metadata["fpgrad_synapse"].astype(np.float64)
+    yield graph, f"NIR node {name!r} (Linear): metadata 'fpgrad_synapse' must be an integer array"
+    graph = _annotated_graph()
+    name, node = _first(graph)
+    node.metadata["fpgrad_synapse"] = node.metadata["fpgrad_synapse"].ravel()
+    yield graph, f"NIR node {name!r} (Linear): metadata 'fpgrad_synapse' has shape"
+    graph = _annotated_graph()
+    name, node = _first(graph, padded=True)
+    pad = tuple(int(i) for i in np.argwhere(node.metadata["fpgrad_synapse"] < 0)[0])
+    node.weight = node.weight.copy()
+    node.weight[pad] = 0.25
+    yield graph, f"= -1 (padding, no synapse) but weight{list(pad)} = 0.25"
+    graph = _annotated_graph()
+    name, node = _first(graph, padded=True)
+    ann = node.metadata["fpgrad_synapse"].copy()
+    ann[ann < 0] = -2
+    node.metadata["fpgrad_synapse"] = ann
+    yield graph, "= -2: expected a synapse index >= 0 or -1 (padding)"
+    graph = _annotated_graph()
+    name, node = next(  # a matrix without synapse 0 gets it a second time
+        (name, node)
+        for name, node in graph.nodes.items()
+        if type(node).__name__ == "Linear" and 0 not in node.metadata["fpgrad_synapse"]
+    )
+    ann = node.metadata["fpgrad_synapse"].copy()
+    ann[tuple(np.argwhere(ann >= 0)[0])] = 0
+    node.metadata["fpgrad_synapse"] = ann
+    yield graph, "synapse index 0 appears more than once"
+    graph = _annotated_graph()
+    name, node = _first(graph)
+    ann = node.metadata["fpgrad_synapse"].copy()
+    ann[ann >= 0] += 100
+    node.metadata["fpgrad_synapse"] = ann
+    yield graph, "is out of range (10 synapses annotated); the indices must be a permutation"
+    graph = _annotated_graph()
+    name, node = _first(graph)
+    del node.metadata["fpgrad_synapse"]
+    yield graph, f"matrix node {name!r} has no metadata 'fpgrad_synapse', while other"
+    graph = _annotated_graph()
+    name, node = _first(graph, "Delay")
+    node.metadata["fpgrad_synapse"] = np.zeros(node.delay.shape, np.int64)
+    yield graph, f"NIR node {name!r} (Delay): metadata 'fpgrad_synapse' belongs on a matrix node"
+
+
+@pytest.mark.parametrize("graph_and_message", list(_malformed()), ids=lambda x: x[1][:40])
+def test_malformed_annotation_rejected(graph_and_message, tmp_path):
+    """A malformed ``fpgrad_synapse`` annotation (read from a file): one line naming it."""
+    graph, message = graph_and_message
+    with pytest.raises(fpgrad.ProblemError) as info:
+        read_nir(roundtrip_file(graph, tmp_path), time_unit="ms")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_foreign_graph_reads_every_entry(tmp_path):
+    """Without the annotation (any foreign graph) every matrix entry is a synapse, zero entries
+    included, in path order, as before: the graphs of this file have none, and an exported graph
+    stripped of it reads as its dense matrices."""
+    for build in GRAPHS.values():
+        graph = build("s")
+        assert all("fpgrad_synapse" not in n.metadata for n in graph.nodes.values())
+    net = SPARSE["duplicates_self_loop"]
+    graph = strip_annotation(to_nir(net, time_unit="ms"))
+    dense = from_nir(roundtrip_file(graph, tmp_path), time_unit="ms")
+    entries = matrix_entries(graph)
+    assert dense.n_synapses == entries > net.n_synapses
+    assert np.count_nonzero(dense.weight) == np.count_nonzero(net.weight)
+    assert sorted(dense.weight[dense.weight != 0]) == sorted(net.weight[net.weight != 0])
 
 
 def test_export_structure():
