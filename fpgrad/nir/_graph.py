@@ -10,7 +10,8 @@ becomes synapses (docs/model.md §6):
   the postsynaptic channel ``i``). With a matrix of shape ``(n_post, n_pre)`` the path makes one
   synapse per entry ``(i, j)``, zero entries included (they carry a gradient), listed
   presynaptic channel first (``j`` outer, ``i`` inner); without one, channel ``j`` feeds
-  channel ``j``.
+  channel ``j``. (An ``fpgrad_synapse`` annotation then selects and orders the synapses: module
+  :mod:`._annotation`.)
 * Paths are found depth first: the edges are taken in the order of ``graph.edges``; each edge
   leaving a spiking node starts the paths through it, each linear node continues along its
   outgoing edges in edge order. The synapses of the paths follow in that order.

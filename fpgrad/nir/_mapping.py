@@ -18,6 +18,10 @@ entry and the ``Scale`` factors on a synapse's path:
 * With ``spike_area = a`` (the impulse of one spike in graph units: 1 in NIR's reading, the
   step ``dt`` of a discrete-time exporter) every synapse weight is ``g P a``.
 
+A graph exported by :func:`fpgrad.nir.to_nir` carries the ``fpgrad_synapse`` annotation on
+its matrices (module :mod:`._annotation`): only the annotated entries become synapses, in the
+recorded order, and the chain rule gives a padding entry 0.
+
 ``t_ref = 0`` (NIR has no refractory period); NIR's initial state ``v = I = 0`` is fpgrad's.
 The floats are evaluated in exactly this order (``g`` first, then ``g * P``;
 ``P = F_1 * F_2 * ...`` along the path) so that :func:`fpgrad.nir.to_nir` can pick NIR values
@@ -365,7 +369,9 @@ class NIRNetwork:
         ``fpgrad.gradient(problem, loss, params=None).grad``). Every key of :meth:`parameters`
         is present, except the ``bias`` of an Affine node whose bias reaches a CubaLIF node or
         passes a Delay node: it is 0 there (else the graph is rejected), and its derivative is
-        that of a transient the fpgrad model does not hold.
+        that of a transient the fpgrad model does not hold. A padding entry of an annotated
+        matrix (``fpgrad_synapse == -1``, module :mod:`._annotation`) gets 0: it is no synapse
+        of :attr:`network`.
         """
         missing = [g for g in _NEEDED if getattr(grad, g, None) is None]
         if missing:
