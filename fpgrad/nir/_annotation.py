@@ -1,8 +1,9 @@
-"""The ``fpgrad_synapse`` annotation: which fpgrad synapse each entry of an exported matrix is.
+"""The fpgrad annotations of an exported graph: which synapse each matrix entry is, and the
+values that NIR's floats cannot hold exactly.
 
-A NIR matrix is dense; an fpgrad network is a list of synapses in any order, sparse, with
-several synapses per pair possible. :func:`fpgrad.nir.to_nir` therefore writes, into the
-``metadata`` of every matrix node (``Linear`` / ``Affine``), the entry
+**Synapses.** A NIR matrix is dense; an fpgrad network is a list of synapses in any order,
+sparse, with several synapses per pair possible. :func:`fpgrad.nir.to_nir` therefore writes,
+into the ``metadata`` of every matrix node (``Linear`` / ``Affine``), the entry
 
     ``metadata["fpgrad_synapse"]``: an int64 array of the matrix's shape ``(n_post, n_pre)``;
     entry ``[i, j]`` is the index ``k`` of the fpgrad synapse that matrix entry ``W[i, j]`` is,
@@ -21,6 +22,29 @@ permutation of ``0..K-1`` over the whole graph, a padding entry with a nonzero w
 without an annotated matrix in an annotated graph, the key on a node that is not a matrix) is
 an error naming the node: it can only come from a tool that edited an exported graph without
 keeping the annotation true, and guessing would read another network silently.
+
+**Values.** The import computes an fpgrad value from the graph's floats: a time as ``c * y``
+(``c = 1000`` for seconds), a bias as ``v_leak / tau_mem_ms`` (an ``IF`` bias as
+``(r / c) * B``). Not every float64 is such a result (``1000 y`` skips about 2 % of the
+float64s at some exponents, the division some biases), so the export writes the nearest NIR
+value (the fpgrad value one ulp off when read from the graph alone) and, next to it, the exact
+fpgrad value, in fpgrad's units (ms), as a float64 array of the node's channels:
+
+    ``metadata["fpgrad_tau_syn"]``, ``["fpgrad_tau_mem"]``, ``["fpgrad_bias"]`` on a neuron node
+    (the fields of its kind, :data:`VALUE_FIELDS`) and ``["fpgrad_delay"]`` on a ``Delay``
+    node (the delay in ms that ``c * delay`` stands for).
+
+Only fields whose import formula can round carry one (times when ``c != 1``, every
+``CubaLIF`` / ``LIF`` bias, an ``IF`` bias when ``c != 1``). On reading, an annotated value
+replaces the value computed from the graph only where the two are the same float64 or
+neighbours (:func:`within_one_ulp`): the annotation resolves the export's rounding and nothing
+else. Where they differ by more (the graph was edited after the export, or read in another time
+unit) the graph's value wins, entry by entry, with no error: the graph is the model, the
+annotation a note on how to round it. One ulp suffices: every exported value is within one ulp
+of its NIR formula (consecutive results of ``c * y`` or ``v / tau`` are at most two ulps apart;
+the export rejects, naming it, a value for which even that fails, e.g. ``v_leak`` would
+overflow). An annotation that is no float array of the node's channels, or sits on a node kind
+without that field, is malformed and rejected naming the node, like ``fpgrad_synapse``.
 """
 
 from __future__ import annotations
@@ -28,12 +52,21 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .._problem import ProblemError
 from ._graph import GraphLayout
 
-__all__ = ["SYNAPSE_KEY", "annotation_of", "synapse_order"]
+__all__ = [
+    "SYNAPSE_KEY",
+    "VALUE_FIELDS",
+    "annotation_of",
+    "resolved",
+    "synapse_order",
+    "value_annotations",
+    "value_key",
+    "within_one_ulp",
+]
 
 #: The metadata key of the annotation.
 SYNAPSE_KEY = "fpgrad_synapse"
@@ -42,10 +75,65 @@ SYNAPSE_KEY = "fpgrad_synapse"
 PADDING = -1
 
 
-def annotation_of(node: Any) -> Any:
-    """The node's ``fpgrad_synapse`` metadata, or ``None`` if it has none."""
+#: The fpgrad values each node kind may carry (metadata key :func:`value_key`), in ms.
+VALUE_FIELDS: dict[str, tuple[str, ...]] = {
+    "CubaLIF": ("tau_syn", "tau_mem", "bias"),
+    "LIF": ("tau_mem", "bias"),
+    "IF": ("bias",),
+    "Delay": ("delay",),
+}
+
+
+def value_key(field: str) -> str:
+    """The metadata key of an annotated fpgrad value: ``fpgrad_<field>``."""
+    return f"fpgrad_{field}"
+
+
+def annotation_of(node: Any, key: str = SYNAPSE_KEY) -> Any:
+    """The node's metadata ``key`` (default ``fpgrad_synapse``), or ``None`` if it has none."""
     metadata = getattr(node, "metadata", None)
-    return metadata.get(SYNAPSE_KEY) if isinstance(metadata, dict) else None
+    return metadata.get(key) if isinstance(metadata, dict) else None
+
+
+def within_one_ulp(a: ArrayLike, b: ArrayLike) -> NDArray[np.bool_]:
+    """Elementwise: ``a`` is ``b`` or one of its two float64 neighbours
+    (``a in {b, nextafter(b, +inf), nextafter(b, -inf)}``; ``0.0`` and ``-0.0`` are equal)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a == b) | (a == np.nextafter(b, np.inf)) | (a == np.nextafter(b, -np.inf))
+
+
+def resolved(computed: NDArray, annotated: NDArray | None) -> NDArray[np.float64]:
+    """The fpgrad value: ``annotated`` where it is within one ulp of the value ``computed``
+    from the graph (the export's rounding), else ``computed`` (the graph was edited)."""
+    if annotated is None:
+        return computed
+    return np.where(within_one_ulp(annotated, computed), annotated, computed)
+
+
+def value_annotations(
+    graph: Any, kinds: dict[str, str], channels: dict[str, int]
+) -> dict[str, dict[str, NDArray[np.float64]]]:
+    """Node name -> {field: its annotated fpgrad values}, for the nodes that carry any, checked:
+    a float array of the node's ``channels`` (neuron nodes and ``Delay`` nodes), on a node kind
+    with that field (:data:`VALUE_FIELDS`)."""
+    keys = {value_key(f): f for fields in VALUE_FIELDS.values() for f in fields}
+    out: dict[str, dict[str, NDArray[np.float64]]] = {}
+    for name, kind in kinds.items():
+        for key, field in keys.items():
+            value = annotation_of(graph.nodes[name], key)
+            if value is None:
+                continue
+            where = f"NIR node {name!r} ({kind}): metadata {key!r}"
+            if field not in VALUE_FIELDS.get(kind, ()):
+                owners = " or ".join(k for k, fs in VALUE_FIELDS.items() if field in fs)
+                raise ProblemError(f"{where} belongs on a {owners} node")
+            arr = np.asarray(value)
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise ProblemError(f"{where} must be a float array, got dtype {arr.dtype}")
+            if arr.shape != (channels[name],):
+                raise ProblemError(f"{where} has shape {arr.shape}, the node {(channels[name],)}")
+            out.setdefault(name, {})[field] = arr.astype(np.float64)
+    return out
 
 
 def _checked(name: str, kind: str, value: Any, weight: NDArray) -> NDArray[np.int64]:

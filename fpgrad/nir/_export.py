@@ -24,8 +24,14 @@ is exactly 1 (``CubaLIF``: ``r = tau_mem`` in ms, ``w_in = tau_syn`` in the grap
 (ms) is written as a ``y`` with ``c * y == x`` in float64, the bias as a ``v_leak`` with
 ``v_leak / tau_mem == bias`` (an ``IF`` bias as an ``Affine`` bias ``B`` with
 ``(r / c) * B == bias``). Not every float64 has such a preimage (``c * y`` skips some values
-for ``c = 1000``, a division by ``tau_mem`` some biases); ``exact=True`` then rejects the network
-naming the value, ``exact=False`` writes the nearest (one ulp off when read back).
+for ``c = 1000``, a division by ``tau_mem`` some biases): then the nearest, whose result is one
+ulp from ``x``, and the fields whose formula can round (times when ``c != 1``, ``CubaLIF`` /
+``LIF`` biases, ``IF`` biases when ``c != 1``) carry the exact fpgrad values as node metadata
+(``fpgrad_tau_syn``, ``fpgrad_tau_mem``, ``fpgrad_bias``, ``fpgrad_delay``, in ms; module
+:mod:`._annotation`), which the import uses where they are within one ulp of the graph's
+value. So the graph describes the dynamics to the last ulp for any tool, and reads back in
+fpgrad bit for bit. A value with no NIR value within one ulp (``v_leak`` would overflow) is
+rejected naming it.
 ``t_ref != 0`` (NIR has no refractory period) and a current-synapse perfect integrator (no NIR
 node) are rejected. The last neuron node feeds the ``Output`` node. The neuron nodes are named
 ``layer_<k>`` with ``k`` zero-padded, so that their alphabetical order (the order in which
@@ -42,7 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._problem import Network, ProblemError
-from ._annotation import PADDING, SYNAPSE_KEY
+from ._annotation import PADDING, SYNAPSE_KEY, value_key, within_one_ulp
 from ._nodes import check_time_unit, time_factor
 
 __all__ = ["to_nir"]
@@ -51,44 +57,45 @@ __all__ = ["to_nir"]
 _SEARCH_ULPS = 4
 
 
-def _preimage(x: float, f: Callable[[float], float], guess: float) -> float | None:
-    """A float64 ``y`` near ``guess`` with ``f(y) == x`` exactly, or ``None``."""
-    if f(guess) == x:
-        return guess
-    up = down = guess
+def _around(guess: float) -> list[float]:
+    """``guess`` and its float64 neighbours up to :data:`_SEARCH_ULPS` ulps away, nearest first."""
+    out, up, down = [guess], guess, guess
     for _ in range(_SEARCH_ULPS):
         up, down = float(np.nextafter(up, np.inf)), float(np.nextafter(down, -np.inf))
-        for y in (up, down):
-            if f(y) == x:
-                return y
-    return None
+        out += [up, down]
+    return out
 
 
 @dataclass
 class _Writer:
-    """The preimage search with the ``exact`` policy and the name of what is written."""
+    """The preimage search, naming what is written in its errors."""
 
-    exact: bool
     time_unit: str
 
     def solve(self, name: str, x: float, f: Callable[[float], float], guess: float) -> float:
-        y = _preimage(x, f, guess)
-        if y is not None:
-            return y
-        if self.exact:
-            raise ProblemError(
-                f"to_nir: {name} = {x!r} has no float64 value in NIR that reads back as exactly "
-                f"that (time unit {self.time_unit!r}); pass exact=False to write the nearest one "
-                "(one ulp off when read back)"
-                + (" or export with time_unit='ms'" if self.time_unit != "ms" else "")
-            )
-        return guess
+        """A float64 ``y`` near ``guess`` with ``f(y) == x``, else one with ``f(y)`` one ulp
+        from ``x`` (the annotation then holds ``x``); none within one ulp is an error."""
+        candidates = _around(guess)
+        results = [f(y) for y in candidates]
+        for y, fy in zip(candidates, results, strict=True):
+            if fy == x:
+                return y
+        for y, fy in zip(candidates, results, strict=True):
+            if within_one_ulp(fy, x):
+                return y
+        raise ProblemError(
+            f"to_nir: {name} = {x!r} has no float64 value in NIR that reads back within one ulp "
+            f"of it (time unit {self.time_unit!r}; nearest found: {results[0]!r})"
+        )
 
-    def times(self, name: str, values: NDArray, c: float) -> NDArray:
-        """Graph-unit times ``y`` with ``c * y == values`` (ms)."""
+    def times(self, name: str, values: NDArray, c: float, first: int = 0) -> NDArray:
+        """Graph-unit times ``y`` with ``c * y == values`` (ms) or one ulp from it; entry ``i``
+        is named ``name[first + i]``."""
         return np.array(
             [
-                self.solve(f"{name}[{i}]", float(x), lambda y: float(c * np.float64(y)), x / c)
+                self.solve(
+                    f"{name}[{first + i}]", float(x), lambda y: float(c * np.float64(y)), x / c
+                )
                 for i, x in enumerate(values)
             ]
         )
@@ -143,13 +150,22 @@ def _check_exportable(net: Network) -> None:
         raise ProblemError("to_nir: the network has no neurons")
 
 
+def _values(net: Network, sl: slice, fields: list[str]) -> dict[str, NDArray]:
+    """The value annotations of neurons ``sl``: ``fpgrad_<field>`` -> the exact fpgrad values."""
+    return {value_key(f): np.array(getattr(net, f)[sl], dtype=np.float64) for f in fields}
+
+
 def _neuron_node(
     net: Network, kind: str, lo: int, hi: int, c: float, writer: _Writer, nir: Any
 ) -> tuple[Any, NDArray | None]:
     """The NIR node of neurons ``lo..hi-1`` and, for an ``IF`` node with a bias, the ``Affine``
-    bias that carries it."""
+    bias that carries it. The node's metadata annotates the fields whose import formula can
+    round: the times if ``c != 1`` (``c * y``), a nonzero ``CubaLIF`` / ``LIF`` bias (a
+    division), a nonzero ``IF`` bias if ``c != 1`` (``(1 / c) * B``)."""
     sl = slice(lo, hi)
     theta, reset = net.threshold[sl].copy(), net.v_reset[sl].copy()
+    scaled = c != 1.0  # c * y rounds
+    biased = bool(np.any(net.bias[sl]))  # 0 / tau and (1 / c) * 0 are exact
 
     def v_leak(tau_ms: NDArray) -> NDArray:
         return np.array(
@@ -165,8 +181,8 @@ def _neuron_node(
         )
 
     if kind == "CubaLIF":
-        tau_mem = writer.times("neurons.tau_mem", net.tau_mem[sl], c)
-        tau_syn = writer.times("neurons.tau_syn", net.tau_syn[sl], c)
+        tau_mem = writer.times("neurons.tau_mem", net.tau_mem[sl], c, lo)
+        tau_syn = writer.times("neurons.tau_syn", net.tau_syn[sl], c, lo)
         tau_ms = c * tau_mem
         return nir.CubaLIF(
             tau_syn=tau_syn,
@@ -176,15 +192,21 @@ def _neuron_node(
             v_threshold=theta,
             v_reset=reset,
             w_in=tau_syn.copy(),
+            metadata=_values(net, sl, ["tau_syn", "tau_mem"] * scaled + ["bias"] * biased),
         ), None
     if kind == "LIF":
-        tau = writer.times("neurons.tau_mem", net.tau_mem[sl], c)
+        tau = writer.times("neurons.tau_mem", net.tau_mem[sl], c, lo)
         return nir.LIF(
-            tau=tau, r=tau.copy(), v_leak=v_leak(c * tau), v_threshold=theta, v_reset=reset
+            tau=tau,
+            r=tau.copy(),
+            v_leak=v_leak(c * tau),
+            v_threshold=theta,
+            v_reset=reset,
+            metadata=_values(net, sl, ["tau_mem"] * scaled + ["bias"] * biased),
         ), None
     h = float(np.float64(1.0) / c)  # the import's r / c with r = 1
     bias = None
-    if np.any(net.bias[sl]):
+    if biased:
         bias = np.array(
             [
                 writer.solve(
@@ -193,7 +215,8 @@ def _neuron_node(
                 for k, b in enumerate(net.bias[sl])
             ]
         )
-    return nir.IF(r=np.ones(hi - lo), v_threshold=theta, v_reset=reset), bias
+    metadata = _values(net, sl, ["bias"] * (biased and scaled))
+    return nir.IF(r=np.ones(hi - lo), v_threshold=theta, v_reset=reset, metadata=metadata), bias
 
 
 @dataclass
@@ -276,15 +299,15 @@ def _blocks(net: Network, where) -> list[_Block]:
     return [block for _, block in sorted([*ordered, *loose.values()], key=lambda x: x[0])]
 
 
-def to_nir(network: Network, *, time_unit: str = "s", exact: bool = True) -> Any:
+def to_nir(network: Network, *, time_unit: str = "s") -> Any:
     """The NIR graph (``nir.NIRGraph``) of an fpgrad network, times in ``time_unit``.
 
     Reading it back (:func:`fpgrad.nir.read_nir` with the same ``time_unit``) gives the same
     network bit for bit, synapses in the same order (any order, sparse, several per pair: the
-    ``fpgrad_synapse`` metadata of the matrix nodes records which entry is which synapse;
-    module docstring), so the same spikes and gradients. ``exact`` (default): reject a value
-    that has no exact float64 preimage in NIR (a time in ``"s"``, a bias) rather than write one
-    a ulp off.
+    ``fpgrad_synapse`` metadata of the matrix nodes records which entry is which synapse), so
+    the same spikes and gradients. A time or bias that no float64 NIR value maps to exactly is
+    written as the nearest (one ulp off in the graph's formula) with the exact value in the
+    node's metadata (``fpgrad_tau_mem``, ...; module docstring), which :func:`read_nir` uses.
     """
     import nir
 
@@ -292,7 +315,7 @@ def to_nir(network: Network, *, time_unit: str = "s", exact: bool = True) -> Any
         raise ProblemError(f"to_nir: expected an fpgrad.Network, got {type(network).__name__}")
     c = time_factor(check_time_unit(time_unit))
     _check_exportable(network)
-    writer = _Writer(bool(exact), time_unit)
+    writer = _Writer(time_unit)
     runs = _neuron_runs(network)
     width = len(str(len(runs) - 1))
     names = [f"layer_{idx:0{width}d}" for idx in range(len(runs))]
@@ -315,7 +338,10 @@ def to_nir(network: Network, *, time_unit: str = "s", exact: bool = True) -> Any
         chain = [lin]
         if block.delay is not None:
             delay = f"delay_{idx}"
-            nodes[delay] = nir.Delay(delay=writer.times(f"synapses.delay ({lin})", block.delay, c))
+            nodes[delay] = nir.Delay(
+                delay=writer.times(f"synapses.delay ({lin})", block.delay, c),
+                metadata={value_key("delay"): block.delay.copy()} if c != 1.0 else {},
+            )
             chain = [delay, lin] if block.delay_side == "pre" else [lin, delay]
         edges += list(zip([block.source, *chain], [*chain, block.target], strict=True))
     if carried:

@@ -20,7 +20,12 @@ entry and the ``Scale`` factors on a synapse's path:
 
 A graph exported by :func:`fpgrad.nir.to_nir` carries the ``fpgrad_synapse`` annotation on
 its matrices (module :mod:`._annotation`): only the annotated entries become synapses, in the
-recorded order, and the chain rule gives a padding entry 0.
+recorded order, and the chain rule gives a padding entry 0. Its value annotations
+(``fpgrad_tau_syn``, ``fpgrad_tau_mem``, ``fpgrad_bias``, ``fpgrad_delay``) replace a time
+constant, bias or delay computed above where the two are within one ulp (the export's
+rounding), never otherwise (:func:`._annotation.resolved`). The chain rule is evaluated at the
+graph's values: an annotated network value differs from them by at most one ulp, a relative
+change of ``1e-16`` in the evaluation point, below the rounding of the gradient itself.
 
 ``t_ref = 0`` (NIR has no refractory period); NIR's initial state ``v = I = 0`` is fpgrad's.
 The floats are evaluated in exactly this order (``g`` first, then ``g * P``;
@@ -40,7 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._problem import Network, Problem, ProblemError
 from ..grad._params import Gradients
-from ._annotation import synapse_order
+from ._annotation import resolved, synapse_order, value_annotations
 from ._graph import BiasPath, GraphLayout, Path, layout
 from ._nodes import (
     LINEAR_KINDS,
@@ -193,6 +198,26 @@ def _factors(path: Path, mapping_arrays, kinds) -> list[tuple[int, NDArray]]:
     ]
 
 
+def _path_delay(path: Path, arrays, kinds, notes, c: float) -> NDArray:
+    """The path's delay per synapse in ms, ``c * D`` (``D`` the sum of its ``Delay`` values);
+    where its Delay nodes carry ``fpgrad_delay`` (module :mod:`._annotation`), the sum of the
+    annotated ms values instead if it is within one ulp of that."""
+    d = np.zeros(path.grid)
+    noted = np.zeros(path.grid)
+    annotated = False
+    for pos, name in enumerate(path.chain):
+        if kinds[name] != "Delay":
+            continue
+        factor = _factor(path, pos, arrays, kinds)
+        d = d + factor
+        note = notes.get(name, {}).get("delay")
+        annotated |= note is not None
+        noted = noted + (
+            c * factor if note is None else _factor(path, pos, {name: {"delay": note}}, kinds)
+        )
+    return resolved(c * d, noted) if annotated else c * d
+
+
 def _bias_vector(bp: BiasPath, arrays, kinds) -> tuple[NDArray, list[NDArray]]:
     """The bias ``b`` of the path's Affine and its Scale factors, in chain order."""
     scales = [arrays[name]["scale"] for name in bp.chain if kinds[name] == "Scale"]
@@ -211,6 +236,9 @@ def _build(graph: Any, time_unit: str, area: float) -> tuple[Network, _Mapping]:
         start += nodes[name].size
     n = start
     m = lay.n_inputs
+    channels = {name: node.size for name, node in nodes.items()}
+    channels.update({name: a["delay"].shape[0] for name, a in arrays.items() if "delay" in a})
+    notes = value_annotations(graph, kinds, channels)
     first_id = {lay.input_node: 0, **{name: m + node.start for name, node in nodes.items()}}
 
     drive_input = np.zeros(n)
@@ -244,10 +272,6 @@ def _build(graph: Any, time_unit: str, area: float) -> tuple[Network, _Mapping]:
         p = np.ones(path.grid)
         for _, f in _factors(path, arrays, kinds):
             p = p * f
-        d = np.zeros(path.grid)
-        for pos, name in enumerate(path.chain):
-            if kinds[name] == "Delay":
-                d = d + _factor(path, pos, arrays, kinds)
         pre_ids = first_id[path.source] + np.arange(path.n_pre)
         post_ids = m + target.start + np.arange(path.n_post)
         if path.matrix is not None:
@@ -257,7 +281,7 @@ def _build(graph: Any, time_unit: str, area: float) -> tuple[Network, _Mapping]:
             pre.append(pre_ids)
             post.append(post_ids)
         weight.append((_post_grid(path, target.gain) * p * area).ravel())
-        delay.append((c * d).ravel())
+        delay.append(_path_delay(path, arrays, kinds, notes, c).ravel())
 
     def field_of(name_by_kind: dict[str, str], default: float) -> NDArray:
         out = np.full(n, default)
@@ -270,13 +294,15 @@ def _build(graph: Any, time_unit: str, area: float) -> tuple[Network, _Mapping]:
     tau_mem = np.empty(n)
     bias = np.zeros(n)
     for node in nodes.values():
-        tau_mem[node.neurons] = node.tau_mem_ms
+        note = notes.get(node.name, {})
+        tau_mem[node.neurons] = resolved(node.tau_mem_ms, note.get("tau_mem"))
         if node.kind == "CubaLIF":
-            tau_syn[node.neurons] = c * node.fields["tau_syn"]
+            tau_syn[node.neurons] = resolved(c * node.fields["tau_syn"], note.get("tau_syn"))
         if node.kind in ("CubaLIF", "LIF"):
             bias[node.neurons] = node.fields["v_leak"] / node.tau_mem_ms
         if node.kind in ("LIF", "IF"):
             bias[node.neurons] = bias[node.neurons] + node.drive * drive_input[node.neurons]
+        bias[node.neurons] = resolved(bias[node.neurons], note.get("bias"))
     empty_int, empty = np.empty(0, np.int64), np.empty(0)
     synapses = [np.concatenate(x) if x else e for x, e in zip((pre, post, weight, delay),
                 (empty_int, empty_int, empty, empty), strict=True)]  # fmt: skip
