@@ -24,7 +24,12 @@ import pytest
 import fpgrad
 from fpgrad import InputBatch
 from fpgrad.event._simulate import compile_network
-from fpgrad.grad._batch import combine_samples, cross_entropy_batch, cross_entropy_samples
+from fpgrad.grad._batch import (
+    FirstSpikeLosses,
+    combine_samples,
+    first_spike_batch,
+    first_spike_samples,
+)
 
 distributed = pytest.importorskip("distributed")
 
@@ -123,17 +128,13 @@ def test_fused_reduction_from_samples_equals_the_threaded_kernel():
     net, inputs, t_max = model1()
     data = InputBatch(inputs)
     losses = cross_entropies(len(inputs), net.n_nodes)
-    args = (
-        compile_network(net), data.merged(), data.index,
-        np.array([lo.label for lo in losses]), np.array(losses[0].neurons), t_max,
-        (2.0, 10.0, 1e-2),
-    )  # fmt: skip
+    args = (compile_network(net), data.merged(), data.index, FirstSpikeLosses.of(losses), t_max)
     groups = ("weight", "threshold", "tau_mem", "bias")
     for clip in (0.0, 0.05):
         opts = {"groups": groups, "sample_clip": clip, "max_spikes": 10**6}
-        samples = cross_entropy_samples(*args, **opts)
+        samples = first_spike_samples(*args, **opts)
         for threads in (1, 2, 5):
-            want = cross_entropy_batch(*args, **opts, n_threads=threads)
+            want = first_spike_batch(*args, **opts, n_threads=threads)
             got = combine_samples(samples, groups=groups, max_spikes=10**6, n_threads=threads)
             assert np.abs(want[3]["weight"]).max() > 0
             for g, w in zip(got[:3], want[:3], strict=True):

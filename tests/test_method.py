@@ -2,7 +2,7 @@
 :class:`fpgrad.GradientMethod` with a ``kind`` and a ``name``; anything else passed as a method
 is refused with a message naming the base class; a user subclass implementing only
 ``_gradient`` works everywhere a built-in does; the fused batch paths (the exact reverse mode's
-cross-entropy loop, the surrogate's ``vmap``) compute what the generic per-sample path computes;
+first-spike loop, the surrogate's ``vmap``) compute what the generic per-sample path computes;
 batches are validated; :class:`fpgrad.InputBatch` subsets are views."""
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ OUTPUTS = [NET.n_nodes - 3, NET.n_nodes - 2, NET.n_nodes - 1]
 INPUTS = [fpgrad.latency_inputs(x) for x in np.random.default_rng(8).uniform(0, 1, (N_SAMPLES, 4))]
 CE = [fpgrad.FirstSpikeCrossEntropy(OUTPUTS, b % 3) for b in range(N_SAMPLES)]
 MSE = [fpgrad.FirstSpikeMSE(OUTPUTS[:2], [8.0 + b % 2, 9.0]) for b in range(N_SAMPLES)]
+VAN_ROSSUM = [
+    fpgrad.VanRossum({OUTPUTS[0]: [8.0 + b % 2], OUTPUTS[1]: [9.0]}, tau=5.0)
+    for b in range(N_SAMPLES)
+]
 
 
 def problem(b: int) -> fpgrad.Problem:
@@ -205,7 +209,7 @@ def test_user_subclass_in_gradcheck():
     }
 
 
-# --- (d) the fused cross-entropy batch of ExactReverse ------------------------------------------
+# --- (d) the fused first-spike batch of ExactReverse ------------------------------------------
 
 
 def generic_batch(losses, params=WEIGHT_THRESHOLD, tol=1e-6, sample_clip=0.0):
@@ -223,17 +227,18 @@ def generic_batch(losses, params=WEIGHT_THRESHOLD, tol=1e-6, sample_clip=0.0):
     )
 
 
+@pytest.mark.parametrize("losses", [CE, MSE], ids=["cross-entropy", "mse"])
 @pytest.mark.parametrize(
     "params",
     [WEIGHT_THRESHOLD, ("weight",), ("threshold",), ("weight", "tau_mem"), NETWORK_GROUPS],
     ids=["weight-threshold", "weight", "threshold", "weight-tau_mem", "network-groups"],
 )
-def test_fused_cross_entropy_batch_equals_per_sample(params):
+def test_fused_first_spike_batch_equals_per_sample(losses, params):
     tol = 1e-2  # flags samples 4 and 7 (peak gaps 0.0086 and 0.0099), not the others
-    fused = fpgrad.gradient_batch(NET, INPUTS, T_MAX, CE, params=params, degeneracy_tol=tol)
+    fused = fpgrad.gradient_batch(NET, INPUTS, T_MAX, losses, params=params, degeneracy_tol=tol)
     assert fused.samples is None, "the fused path must be taken"
-    generic = generic_batch(CE, params, tol)
-    ones = singles(CE, params=params, tol=tol)
+    generic = generic_batch(losses, params, tol)
+    ones = singles(losses, params=params, tol=tol)
     assert fused.method == generic.method == "exact-reverse"
     np.testing.assert_allclose(fused.losses, generic.losses, rtol=1e-12)
     np.testing.assert_allclose(fused.losses, [s.loss for s in ones], rtol=1e-12)
@@ -294,12 +299,16 @@ def test_fused_batch_on_a_prepared_subset():
 
 
 def test_non_fusable_batches_run_per_sample():
-    """Input times (the one group the fused path lacks: per sample, not averaged), other
-    losses, or losses differing in their outputs: the generic path."""
+    """Input times (the one group the fused path lacks: per sample, not averaged), losses that
+    are not first-spike losses, two kinds of them mixed, or losses differing in their outputs
+    or constants: the generic path."""
     cases = [
         (CE, ["weight", "input_time"]),
-        (MSE, list(WEIGHT_THRESHOLD)),
+        (VAN_ROSSUM, list(WEIGHT_THRESHOLD)),
+        ([*CE[:-1], MSE[-1]], list(WEIGHT_THRESHOLD)),
         ([*CE[:-1], fpgrad.FirstSpikeCrossEntropy(OUTPUTS[:2], 0)], list(WEIGHT_THRESHOLD)),
+        ([*CE[:-1], fpgrad.FirstSpikeCrossEntropy(OUTPUTS, 0, tau0=3.0)], ["weight"]),
+        ([*MSE[:-1], fpgrad.FirstSpikeMSE(OUTPUTS[1:], [8.0, 9.0])], ["weight"]),
     ]
     for losses, params in cases:
         batch = fpgrad.gradient_batch(NET, INPUTS, T_MAX, losses, params=params)
@@ -317,7 +326,7 @@ def test_non_fusable_batches_run_per_sample():
 # --- (e) batch validation ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("losses", [CE, MSE], ids=["fused", "generic"])
+@pytest.mark.parametrize("losses", [CE, VAN_ROSSUM], ids=["fused", "generic"])
 def test_batch_validation(losses):
     def run(inputs=INPUTS, batch_losses=losses, **kwargs):
         return fpgrad.gradient_batch(NET, inputs, T_MAX, batch_losses, **kwargs)

@@ -1,20 +1,21 @@
-"""Fused batch path: a minibatch of first-spike cross-entropy gradients in one Numba loop.
+"""Fused batch path: a minibatch of first-spike loss gradients in one Numba loop.
 
 Building a :class:`~fpgrad.Problem` per sample, then calling the simulation and reverse kernels
 and the loss from Python, costs more than the kernels themselves for the small networks of
-classification tasks (a few hundred synaptic events per sample). :func:`cross_entropy_batch`
+classification tasks (a few hundred synaptic events per sample). :func:`first_spike_batch`
 calls the very same kernels (:func:`fpgrad.event._kernel.simulate_kernel`,
 :func:`fpgrad.grad._reverse.reverse_kernel`) from one Numba loop over the samples, with the
 network compiled once and the inputs merged once per dataset (:meth:`fpgrad.InputBatch.merged`),
-and evaluates :class:`fpgrad.FirstSpikeCrossEntropy` through the loss's own Numba
-:func:`~fpgrad.losses.cross_entropy_and_time_grad`. The loop releases the GIL, so the batch is
-split over threads. It is :class:`fpgrad.ExactReverse`'s batch entry for such losses; its
-results equal the per-sample path to rounding (tested).
+and evaluates the first-spike losses through their own Numba functions
+(:func:`~fpgrad.losses.cross_entropy_and_time_grad` of :class:`fpgrad.FirstSpikeCrossEntropy`,
+:func:`~fpgrad.losses.mse_and_time_grad` of :class:`fpgrad.FirstSpikeMSE`). The loop releases
+the GIL, so the batch is split over threads. It is :class:`fpgrad.ExactReverse`'s batch entry
+for such losses; its results equal the per-sample path to rounding (tested).
 
 On a Dask cluster the same kernel runs one sample at a time on the workers
-(:func:`cross_entropy_samples`) and :func:`combine_samples` adds the per-sample gradients on the
+(:func:`first_spike_samples`) and :func:`combine_samples` adds the per-sample gradients on the
 driver into the partial sums of the in-process threads (:func:`thread_chunks`), in the same
-order: ``0 + g`` is ``g`` exactly, so the result equals :func:`cross_entropy_batch` bit for bit.
+order: ``0 + g`` is ``g`` exactly, so the result equals :func:`first_spike_batch` bit for bit.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,14 +32,20 @@ from .._numba import jit
 from .._threads import map_threads, thread_count
 from ..event._kernel import STATUS_BUDGET, simulate_kernel
 from ..event._simulate import CompiledNetwork, RunawayActivityError
-from ..losses import cross_entropy_and_time_grad
+from ..losses import (
+    FirstSpikeCrossEntropy,
+    FirstSpikeMSE,
+    cross_entropy_and_time_grad,
+    mse_and_time_grad,
+)
 from ._reverse import reverse_kernel
 
 __all__ = [
+    "FirstSpikeLosses",
     "StackedOutcomes",
     "combine_samples",
-    "cross_entropy_batch",
-    "cross_entropy_samples",
+    "first_spike_batch",
+    "first_spike_samples",
     "thread_chunks",
 ]
 
@@ -73,7 +81,9 @@ def _batch_kernel(
     t_max,
     max_spikes,
     outputs,
+    kind,
     labels,
+    targets,
     tau0,
     tau1,
     alpha,
@@ -82,10 +92,13 @@ def _batch_kernel(
 ):
     """Losses, first spike times, degeneracy margins and summed gradients of ``rows``.
 
-    ``rows[r]`` is the sample (into ``in_ptr``) of batch position ``r``, with label
-    ``labels[r]``. ``want[q]`` says whether group ``BATCH_GROUPS[q]`` is wanted (none: no
-    gradient). With ``sample_clip > 0`` each sample's gradient (the wanted groups together) is
-    scaled to Euclidean norm at most ``sample_clip`` before it is added.
+    ``rows[r]`` is the sample (into ``in_ptr``) of batch position ``r``; its loss is
+    :class:`~fpgrad.FirstSpikeCrossEntropy` with label ``labels[r]`` (``kind`` is
+    :data:`CROSS_ENTROPY`) or :class:`~fpgrad.FirstSpikeMSE` with targets ``targets[r]``
+    (:data:`MSE`), over the first spikes of the neurons ``outputs``. ``want[q]`` says whether
+    group ``BATCH_GROUPS[q]`` is wanted (none: no gradient). With ``sample_clip > 0`` each
+    sample's gradient (the wanted groups together) is scaled to Euclidean norm at most
+    ``sample_clip`` before it is added.
     """
     n = b.shape[0]
     n_synapses = out_w.shape[0]
@@ -127,7 +140,10 @@ def _batch_kernel(
                     if outputs[q] == ev_node[e] and where[q] < 0:
                         where[q] = e
                         times[q] = ev_time[e]
-        loss[r], dl_dt = cross_entropy_and_time_grad(times, labels[r], tau0, tau1, alpha)
+        if kind == CROSS_ENTROPY:
+            loss[r], dl_dt = cross_entropy_and_time_grad(times, labels[r], tau0, tau1, alpha)
+        else:
+            loss[r], dl_dt = mse_and_time_grad(times, targets[r])
         if not with_grad:
             continue
         lam_f = np.zeros(ev_node.shape[0])
@@ -165,68 +181,119 @@ def _batch_kernel(
 
 
 def thread_chunks(n_rows: int, n_threads: int | None) -> list[tuple[int, int]]:
-    """The contiguous ``(lo, hi)`` row chunks of :func:`cross_entropy_batch`, one per thread."""
+    """The contiguous ``(lo, hi)`` row chunks of :func:`first_spike_batch`, one per thread."""
     n_chunks = max(1, min(thread_count(n_threads), n_rows))
     return [(int(x[0]), int(x[-1]) + 1) for x in np.array_split(np.arange(n_rows), n_chunks)]
+
+
+CROSS_ENTROPY = 0
+MSE = 1
+
+
+@dataclass(frozen=True)
+class FirstSpikeLosses:
+    """The losses of a fused batch in the kernel's form: all
+    :class:`~fpgrad.FirstSpikeCrossEntropy` (``kind = CROSS_ENTROPY``, one label per sample,
+    shared ``constants = (tau0, tau1, alpha)``) or all :class:`~fpgrad.FirstSpikeMSE`
+    (``kind = MSE``, one target row per sample), over the same output neurons ``outputs``
+    (global ids)."""
+
+    kind: int
+    outputs: NDArray[np.int64]
+    labels: NDArray[np.int64]
+    targets: NDArray[np.float64]
+    constants: tuple[float, float, float]
+
+    @classmethod
+    def of(cls, losses: list[Any]) -> FirstSpikeLosses | None:
+        """The fused form of ``losses``, or ``None`` if they are not one kind of first-spike
+        loss on the same neurons (and, for cross-entropy, with the same constants)."""
+        head = losses[0]
+        n = len(losses)
+        if type(head) is FirstSpikeCrossEntropy:
+            key = (head.neurons, head.tau0, head.tau1, head.alpha)
+            same = (
+                type(lo) is FirstSpikeCrossEntropy
+                and (lo.neurons, lo.tau0, lo.tau1, lo.alpha) == key
+                for lo in losses
+            )
+            if not all(same):
+                return None
+            labels = np.array([lo.label for lo in losses], dtype=np.int64)
+            targets = np.zeros((n, 0))
+            constants = (float(head.tau0), float(head.tau1), float(head.alpha))
+            kind = CROSS_ENTROPY
+        elif type(head) is FirstSpikeMSE:
+            if not all(type(lo) is FirstSpikeMSE and lo.neurons == head.neurons for lo in losses):
+                return None
+            labels = np.zeros(n, np.int64)
+            targets = np.array([lo.targets for lo in losses], dtype=np.float64)
+            constants = (0.0, 0.0, 0.0)
+            kind = MSE
+        else:
+            return None
+        outputs = np.asarray(head.neurons, dtype=np.int64)
+        return cls(kind, outputs, labels, targets, constants)
+
+    def rows(self, lo: int, hi: int) -> FirstSpikeLosses:
+        """The losses of batch positions ``lo:hi``."""
+        return FirstSpikeLosses(
+            self.kind, self.outputs, self.labels[lo:hi], self.targets[lo:hi], self.constants
+        )
 
 
 def _kernel_rows(
     net: CompiledNetwork,
     merged: dict[str, NDArray],
     rows: NDArray[np.int64],
-    labels: NDArray[np.int64],
-    outputs: NDArray[np.int64],
+    losses: FirstSpikeLosses,
     t_max: float,
-    constants: tuple[float, float, float],
     groups: tuple[str, ...],
     sample_clip: float,
     max_spikes: int,
 ) -> tuple:
-    """:func:`_batch_kernel` on ``rows`` (labels ``labels``): ``(losses, first, margins, sums,
+    """:func:`_batch_kernel` on ``rows`` (losses ``losses``): ``(losses, first, margins, sums,
     status)``, ``sums`` the summed gradient of each of ``groups``."""
-    tau0, tau1, alpha = (float(x) for x in constants)
+    tau0, tau1, alpha = losses.constants
     want = np.array([name in groups for name in BATCH_GROUPS])
     loss, first, margins, g_syn, g_neu, status = _batch_kernel(
         rows, *net.gradient_args, merged["node"], merged["time"], merged["flat"], merged["ptr"],
-        float(t_max), int(max_spikes), outputs, labels, tau0, tau1, alpha, want,
-        float(sample_clip),
+        float(t_max), int(max_spikes), losses.outputs, losses.kind, losses.labels,
+        losses.targets, tau0, tau1, alpha, want, float(sample_clip),
     )  # fmt: skip
     rows_of = {"weight": g_syn[0], "delay": g_syn[1]}
     rows_of.update(zip(_NEURON_SUMS, g_neu, strict=True))
     return loss, first, margins, {name: rows_of[name] for name in groups}, int(status)
 
 
-def cross_entropy_batch(
+def first_spike_batch(
     net: CompiledNetwork,
     merged: dict[str, NDArray],
     rows: NDArray[np.int64],
-    labels: NDArray[np.int64],
-    outputs: NDArray[np.int64],
+    losses: FirstSpikeLosses,
     t_max: float,
-    constants: tuple[float, float, float],
     *,
     groups: tuple[str, ...],
     sample_clip: float,
     max_spikes: int,
     n_threads: int | None,
 ) -> tuple[NDArray, NDArray, NDArray, dict[str, NDArray]]:
-    """First-spike cross-entropy of the samples ``rows`` of ``merged`` and its exact gradient.
+    """First-spike losses of the samples ``rows`` of ``merged`` and their exact gradient.
 
-    ``labels[r]`` and the output neurons ``outputs`` (global ids, class ``c`` is ``outputs[c]``)
-    define sample ``r``'s loss with ``constants = (tau0, tau1, alpha)``. The rows are split into
-    contiguous chunks, one per thread (:func:`thread_chunks`); partial sums are added in chunk
-    order, so the result does not depend on thread timing. Returns per-sample losses ``(B,)``,
-    first spike times ``(B, N)`` (``inf`` if silent), degeneracy margins ``(B, 2)`` (peak gap,
-    crossing slope) and the *mean* gradient of each of ``groups`` (a subset of
-    :data:`BATCH_GROUPS`).
+    Batch position ``r`` is sample ``rows[r]`` with the loss of position ``r`` of ``losses``.
+    The rows are split into contiguous chunks, one per thread (:func:`thread_chunks`); partial
+    sums are added in chunk order, so the result does not depend on thread timing. Returns
+    per-sample losses ``(B,)``, first spike times ``(B, N)`` (``inf`` if silent), degeneracy
+    margins ``(B, 2)`` (peak gap, crossing slope) and the *mean* gradient of each of ``groups``
+    (a subset of :data:`BATCH_GROUPS`).
     """
     chunks = thread_chunks(rows.size, n_threads)
 
     def run(chunk: tuple[int, int]) -> tuple:
         lo, hi = chunk
         return _kernel_rows(
-            net, merged, rows[lo:hi], labels[lo:hi], outputs, t_max, constants, groups,
-            sample_clip, max_spikes,
+            net, merged, rows[lo:hi], losses.rows(lo, hi), t_max, groups, sample_clip,
+            max_spikes,
         )  # fmt: skip
 
     return _finish(chunks, map_threads(run, chunks, len(chunks)), groups, max_spikes)
@@ -234,7 +301,7 @@ def cross_entropy_batch(
 
 @dataclass(frozen=True)
 class StackedOutcomes:
-    """The per-row outcomes of :func:`cross_entropy_samples`, stacked: a few large arrays
+    """The per-row outcomes of :func:`first_spike_samples`, stacked: a few large arrays
     (``sums[name][r]`` is row ``r``'s gradient of group ``name``), which a Dask worker sends back
     in a few frames, where a list of small arrays costs one frame each (measured: 0.8 s to
     gather 256 rows of the Yin-Yang network as 1280 arrays). Iterating gives the rows as
@@ -256,27 +323,25 @@ class StackedOutcomes:
             yield (*rows, {name: g[r] for name, g in self.sums.items()}, int(self.status[r]))
 
 
-def cross_entropy_samples(
+def first_spike_samples(
     net: CompiledNetwork,
     merged: dict[str, NDArray],
     rows: NDArray[np.int64],
-    labels: NDArray[np.int64],
-    outputs: NDArray[np.int64],
+    losses: FirstSpikeLosses,
     t_max: float,
-    constants: tuple[float, float, float],
     *,
     groups: tuple[str, ...],
     sample_clip: float,
     max_spikes: int,
 ) -> StackedOutcomes:
-    """The kernel's outcome of each row on its own (arguments of :func:`cross_entropy_batch`):
+    """The kernel's outcome of each row on its own (arguments of :func:`first_spike_batch`):
     per row ``(loss, first, margins, sums, status)`` (``sums``: that row's gradient of each of
     ``groups``, what a worker sends back), stacked, for :func:`combine_samples`."""
 
     def one(r: int) -> tuple:
         return _kernel_rows(
-            net, merged, rows[r : r + 1], labels[r : r + 1], outputs, t_max, constants, groups,
-            sample_clip, max_spikes,
+            net, merged, rows[r : r + 1], losses.rows(r, r + 1), t_max, groups, sample_clip,
+            max_spikes,
         )  # fmt: skip
 
     outcomes = [one(r) for r in range(rows.size)]
@@ -292,8 +357,8 @@ def cross_entropy_samples(
 def combine_samples(
     samples: Iterable[tuple], *, groups: tuple[str, ...], max_spikes: int, n_threads: int | None
 ) -> tuple[NDArray, NDArray, NDArray, dict[str, NDArray]]:
-    """:func:`cross_entropy_batch`'s result from the per-row outcomes of
-    :func:`cross_entropy_samples` (the rows of one or more :class:`StackedOutcomes`, in order,
+    """:func:`first_spike_batch`'s result from the per-row outcomes of
+    :func:`first_spike_samples` (the rows of one or more :class:`StackedOutcomes`, in order,
     as a list): each thread chunk's gradient is summed from zero in row order,
     as the kernel sums it, then the chunks in order."""
     samples = list(samples)

@@ -8,17 +8,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._method import (
-    BatchGradient,
-    GradientMethod,
-    GradientResult,
-    InputBatch,
-    is_uniform_cross_entropy,
-)
+from .._method import BatchGradient, GradientMethod, GradientResult, InputBatch
 from .._problem import Network, Problem, ProblemError
 from ..event import DEFAULT_MAX_SPIKES, SimulationResult, simulate
 from ..event._simulate import compile_network
-from ._batch import BATCH_GROUPS, combine_samples, cross_entropy_batch, cross_entropy_samples
+from ._batch import (
+    BATCH_GROUPS,
+    FirstSpikeLosses,
+    combine_samples,
+    first_spike_batch,
+    first_spike_samples,
+)
 from ._exact import spike_jacobian, spike_vjp
 from ._online import DEFAULT_CAPACITY, online_gradient
 from ._params import Gradients
@@ -45,10 +45,11 @@ class ExactReverse(GradientMethod):
     discrete-event form), cost linear in the number of synaptic events whatever the number of
     parameters. The default method.
 
-    Batch entry: a batch of :class:`~fpgrad.FirstSpikeCrossEntropy` losses sharing their output
-    neurons and constants (a classification minibatch), asking for ``weight`` and/or
-    ``threshold``, runs through one fused Numba loop per thread (:mod:`fpgrad.grad._batch`);
-    any other batch runs sample by sample. On a Dask cluster (``batch(..., client=...)``) the
+    Batch entry: a batch of first-spike losses of one kind on the same output neurons (all
+    :class:`~fpgrad.FirstSpikeCrossEntropy` with the same constants, a classification
+    minibatch; or all :class:`~fpgrad.FirstSpikeMSE`), asking for network groups, runs through
+    one fused Numba loop per thread (:mod:`fpgrad.grad._batch`); any other batch runs sample
+    by sample. On a Dask cluster (``batch(..., client=...)``) the
     fused path runs one sample at a time on the workers and the driver adds the gradients into
     the same per-thread partial sums (:func:`fpgrad.grad._batch.combine_samples`): the same
     bits.
@@ -71,11 +72,11 @@ class ExactReverse(GradientMethod):
     def _route(
         self, network: Network, data: Any, losses: list[Any], params: tuple[str, ...]
     ) -> str:
-        """``"fused"`` for a classification minibatch (class docstring), else ``"samples"``."""
+        """``"fused"`` for a batch of first-spike losses (class docstring), else ``"samples"``."""
         if not (
             isinstance(data, InputBatch)
             and set(params) <= set(BATCH_GROUPS)
-            and is_uniform_cross_entropy(losses)
+            and FirstSpikeLosses.of(losses) is not None
         ):
             return "samples"
         outside = [n for n in losses[0].neurons if not network.n_inputs <= n < network.n_nodes]
@@ -99,7 +100,7 @@ class ExactReverse(GradientMethod):
     ) -> BatchGradient:
         if self._route(network, data, losses, params) != "fused":
             return super()._batch(network, data, t_max, losses, params, tol, sample_clip, n_threads)
-        outcome = cross_entropy_batch(
+        outcome = first_spike_batch(
             *_fused_args(network, data, t_max, losses), groups=tuple(params),
             sample_clip=sample_clip, max_spikes=DEFAULT_MAX_SPIKES, n_threads=n_threads,
         )  # fmt: skip
@@ -121,7 +122,7 @@ class ExactReverse(GradientMethod):
             return super()._samples(
                 route, network, batch, t_max, losses, params, tol, sample_clip, n_threads
             )
-        return cross_entropy_samples(
+        return first_spike_samples(
             *_fused_args(network, batch, t_max, losses), groups=tuple(params),
             sample_clip=sample_clip, max_spikes=DEFAULT_MAX_SPIKES,
         )  # fmt: skip
@@ -156,17 +157,8 @@ class ExactReverse(GradientMethod):
 
 
 def _fused_args(network: Network, data: InputBatch, t_max: float, losses: list[Any]) -> tuple:
-    """The leading arguments of the fused kernels for a classification minibatch."""
-    head = losses[0]
-    return (
-        compile_network(network),
-        data.merged(),
-        data.index,
-        np.array([loss.label for loss in losses], dtype=np.int64),
-        np.asarray(head.neurons, dtype=np.int64),
-        t_max,
-        (head.tau0, head.tau1, head.alpha),
-    )
+    """The leading arguments of the fused kernels for a batch of first-spike losses."""
+    return compile_network(network), data.merged(), data.index, FirstSpikeLosses.of(losses), t_max
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,9 @@ def _replay_states(n_inputs, a, b, c, v_reset, delta, t_ref, out_post, out_w, ou
     j = np.zeros(n)
     t_upd = np.zeros(n)
     release = np.full(n, -math.inf)
+    m_s = -1.0
+    m_a = 0.0
+    m_ea = 0.0
     for u in range(n_touch):
         e = touch_e[u]
         p = touch_p[u]
@@ -78,7 +81,12 @@ def _replay_states(n_inputs, a, b, c, v_reset, delta, t_ref, out_post, out_w, ou
             v[i], j[i] = advance(v[i], j[i], t_upd[i], t, release[i], a[i], b[i], c[i],
                                  v_reset[i], delta[i])  # fmt: skip
         elif not delta[i]:
-            j[i] *= math.exp(-a[i] * (t - t_upd[i]))
+            s_free = t - t_upd[i]
+            if s_free != m_s or a[i] != m_a:  # the decay of the last touch, if it applies
+                m_ea = math.exp(-a[i] * s_free)
+                m_s = s_free
+                m_a = a[i]
+            j[i] *= m_ea
         t_upd[i] = t
         if p < 0:
             v[i] = v_reset[i]
@@ -111,6 +119,16 @@ def _propagate_back(s, v0, j0, lv, lj, a, b, c, delta, with_taus, with_taum, wit
                 d_gb += lv * c * drive_rate_derivative(s, b)
         return eb * lv, 0.0, d_ga, d_gb, d_gc
     ea, eb, h = propagate(s, a, b)
+    return _propagate_back_with(s, ea, eb, h, v0, j0, lv, lj, a, b, c, with_taus, with_taum,
+                                d_gc)  # fmt: skip
+
+
+@jit
+def _propagate_back_with(s, ea, eb, h, v0, j0, lv, lj, a, b, c, with_taus, with_taum, d_gc):
+    """:func:`_propagate_back` of a current-synapse neuron given the propagator
+    ``(E_a, E_b, H)`` of ``s`` and the bias increment ``d_gc``."""
+    d_ga = 0.0
+    d_gb = 0.0
     if with_taus or with_taum:
         dh_da, dh_db = propagate_rate_derivatives(s, a, b, ea, eb)
         d_ga = lv * j0 * dh_da - lj * s * ea * j0
@@ -279,6 +297,15 @@ def _backward_loop(
     """
     n = lam_v.shape[0]
     n_syn = out_w.shape[0]
+    # The propagator of the last free interval carried back: in a dense layer the touches of
+    # one spike's targets span the same interval, so most reuse it (the same bits as a fresh
+    # call; as in the simulator's event loop).
+    m_s = -1.0
+    m_a = 0.0
+    m_b = 0.0
+    m_ea = 0.0
+    m_eb = 0.0
+    m_h = 0.0
     for u in range(touch_e.shape[0] - 1, -1, -1):
         e = touch_e[u]
         p = touch_p[u]
@@ -296,7 +323,25 @@ def _backward_loop(
         t_adj[i] = t
         if t < t1:  # J after the last touch of this instant (for the t_ref = 0 derivative)
             j_inst[i] = tj[u]
-        if lam_v[i] != 0.0 or lam_j[i] != 0.0:
+        if (lam_v[i] != 0.0 or lam_j[i] != 0.0) and release <= t and not delta[i]:
+            # _back_to's free case, with the propagator of the previous touch if it applies
+            s_free = t1 - t
+            if s_free != m_s or a[i] != m_a or b[i] != m_b:
+                m_ea, m_eb, m_h = propagate(s_free, a[i], b[i])
+                m_s = s_free
+                m_a = a[i]
+                m_b = b[i]
+            d_gc = drive(s_free, b[i]) * lam_v[i] if with_bias else 0.0
+            lv, lj, d_ga, d_gb, d_gc = _propagate_back_with(
+                s_free, m_ea, m_eb, m_h, tv[u], tj[u], lam_v[i], lam_j[i], a[i], b[i], c[i],
+                with_taus, with_taum, d_gc,
+            )  # fmt: skip
+            g_neuron[n + i] += d_gb
+            g_neuron[2 * n + i] += d_ga
+            g_neuron[3 * n + i] += d_gc
+            lam_v[i] = lv
+            lam_j[i] = lj
+        elif lam_v[i] != 0.0 or lam_j[i] != 0.0:
             lv, lj, d_ga, d_gb, d_gc, d_lam_m, d_gvr = _back_to(
                 t, t1, tv[u], tj[u], lam_v[i], lam_j[i], release, a[i], b[i], c[i],
                 v_reset[i], delta[i], with_taus, with_taum, with_bias,
