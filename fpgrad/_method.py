@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._problem import Network, Problem, ProblemError, as_inputs
+from ._problem import Network, Problem, ProblemError, TrainBatch, check_t_max
 from ._threads import map_threads
 from .event import Degeneracy, SimulationResult
 from .grad._params import GROUPS, Gradients, check_groups
@@ -146,7 +146,7 @@ class InputBatch:
 
     def __init__(self, inputs: Sequence[Sequence[ArrayLike]]) -> None:
         if isinstance(inputs, InputBatch):
-            self._trains, self.index, self._cache = inputs._trains, inputs.index, inputs._cache
+            self._data, self.index, self._cache = inputs._data, inputs.index, inputs._cache
             return
         if isinstance(inputs, str | bytes) or not isinstance(inputs, Sequence | np.ndarray):
             raise ProblemError(
@@ -155,17 +155,10 @@ class InputBatch:
             )
         if len(inputs) == 0:
             raise ProblemError("inputs: need at least one sample")
-        n_inputs = len(inputs[0])
-        trains = []
-        for s, sample in enumerate(inputs):
-            try:
-                trains.append(as_inputs(n_inputs, sample))
-            except ProblemError as err:
-                raise ProblemError(f"inputs[{s}]: {err}") from None
-        self._trains: tuple[tuple[NDArray[np.float64], ...], ...] = tuple(trains)
-        self.index: NDArray[np.int64] = np.arange(len(trains), dtype=np.int64)
+        self._data: TrainBatch = TrainBatch.of(len(inputs[0]), inputs, batch=True)
+        self.index: NDArray[np.int64] = np.arange(len(inputs), dtype=np.int64)
         # derived layouts (the merged spikes), shared with every subset: computed once
-        self._cache: dict[str, dict[str, NDArray]] = {}
+        self._cache: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
@@ -173,16 +166,19 @@ class InputBatch:
     @property
     def n_inputs(self) -> int:
         """Number of input trains per sample."""
-        return len(self._trains[0])
+        return self._data.n_inputs
 
     def sample(self, k: int) -> tuple[NDArray[np.float64], ...]:
         """The trains of the ``k``-th sample of this batch."""
-        return self._trains[int(self.index[k])]
+        return self._data.sample(int(self.index[k]))
 
     def all_trains(self) -> tuple[tuple[NDArray[np.float64], ...], ...]:
         """Every sample's trains, those outside this (sub)batch included (:attr:`index` holds
         the positions of this batch's samples among them)."""
-        return self._trains
+        if "trains" not in self._cache:
+            data = self._data
+            self._cache["trains"] = tuple(data.sample(s) for s in range(data.n_samples))
+        return self._cache["trains"]
 
     def subset(self, index: ArrayLike) -> InputBatch:
         """The samples ``index`` (positions in this batch), sharing the data."""
@@ -192,26 +188,16 @@ class InputBatch:
         if idx.min() < -len(self) or idx.max() >= len(self):
             raise ProblemError(f"index: positions must lie in [0, {len(self)})")
         view = InputBatch.__new__(InputBatch)
-        view._trains, view.index, view._cache = self._trains, self.index[idx], self._cache
+        view._data, view.index, view._cache = self._data, self.index[idx], self._cache
         return view
 
     def merged(self) -> dict[str, NDArray]:
         """Every sample's input spikes merged and sorted by ``(time, node)``, flattened (the
-        kernels' layout): sample ``s`` owns entries ``ptr[s]:ptr[s+1]`` of ``node``, ``time`` and
-        ``flat`` (each spike's index in its sample's flattened trains). Computed once for all
-        samples (``s`` indexes the full batch, see :attr:`index`) and shared by subsets."""
+        kernels' layout, :meth:`fpgrad._problem.TrainBatch.merged`): sample ``s`` owns entries
+        ``ptr[s]:ptr[s+1]`` of ``node``, ``time`` and ``flat``. Computed once for all samples
+        (``s`` indexes the full batch, see :attr:`index`) and shared by subsets."""
         if "merged" not in self._cache:
-            from .event._simulate import merge_inputs
-
-            parts = [merge_inputs(list(trains)) for trains in self._trains]
-            ptr = np.zeros(len(parts) + 1, np.int64)
-            np.cumsum([p[0].shape[0] for p in parts], out=ptr[1:])
-            self._cache["merged"] = {
-                "node": np.concatenate([p[0] for p in parts]).astype(np.int64),
-                "time": np.concatenate([p[1] for p in parts]).astype(np.float64),
-                "flat": np.concatenate([p[2] for p in parts]).astype(np.int64),
-                "ptr": ptr,
-            }
+            self._cache["merged"] = self._data.merged()
         return self._cache["merged"]
 
 
@@ -354,9 +340,7 @@ class GradientMethod(ABC):
         clip = float(sample_clip)
         if not (math.isfinite(clip) and clip >= 0):
             raise ProblemError(f"sample_clip = {sample_clip!r} must be finite and >= 0")
-        t_max = float(t_max)
-        if not (math.isfinite(t_max) and t_max > 0):
-            raise ProblemError(f"t_max = {t_max!r} must be finite and > 0")
+        t_max = check_t_max(t_max)
         tol = _check_tol(degeneracy_tol)
         if client is not None:
             return self._distributed(
@@ -417,7 +401,7 @@ class GradientMethod(ABC):
         """Each sample's outcome along ``route``, in sample order, on ``n_threads`` threads
         (default: a list of the :class:`GradientResult` of :meth:`_gradient`). Every sample is
         computed on its own, so any split of a batch gives the same outcomes."""
-        problems = [Problem(network, batch.sample(b), t_max) for b in range(len(batch))]
+        problems = [Problem.from_valid(network, batch.sample(b), t_max) for b in range(len(batch))]
 
         def one(b: int) -> GradientResult:
             return self._gradient(problems[b], losses[b], params, tol)

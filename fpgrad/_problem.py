@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain, pairwise
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -281,36 +282,115 @@ def _check_spike_times(name: str, arr: NDArray[np.float64]) -> None:
         )
 
 
-def as_inputs(n_inputs: int, inputs: Sequence[ArrayLike]) -> tuple[NDArray[np.float64], ...]:
-    """Validate input spike trains: one finite, non-negative train per input node, sorted.
+def check_t_max(t_max: object) -> float:
+    """The horizon ``t_max`` as a float if it is finite and ``> 0``, else a ``ProblemError``."""
+    value = float(t_max)  # type: ignore[arg-type]
+    if not math.isfinite(value) or value <= 0:
+        raise ProblemError(f"t_max = {t_max!r} must be finite and > 0")
+    return value
 
-    The trains are checked together in one vectorised pass (a batch of samples with one spike
-    per input would otherwise spend most of its Python time here); on failure the message
-    names the first bad train and spike.
-    """
+
+def as_inputs(n_inputs: int, inputs: Sequence[ArrayLike]) -> tuple[NDArray[np.float64], ...]:
+    """Validate input spike trains: one finite, non-negative train per input node, sorted
+    (:class:`TrainBatch` of the one sample)."""
+    return TrainBatch.of(n_inputs, [inputs], batch=False).sample(0)
+
+
+def _check_sample(n_inputs: int, inputs: Sequence[ArrayLike]) -> None:
+    """The first problem of one sample's trains, as a ``ProblemError`` naming the train and spike
+    (the slow path of :meth:`TrainBatch.of`, taken only once a check has failed)."""
     if len(inputs) != n_inputs:
         raise ProblemError(
             f"inputs: expected {n_inputs} spike trains (one per input), got {len(inputs)}"
         )
-    flat = [np.asarray(train, dtype=np.float64) for train in inputs]
-    for j, arr in enumerate(flat):
+    for j, train in enumerate(inputs):
+        try:
+            arr = np.asarray(train, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ProblemError(
+                f"inputs[{j}]: expected a flat list of spike times (numbers), got {train!r:.60}"
+            ) from None
         if arr.ndim != 1:
             raise ProblemError(
                 f"inputs[{j}]: expected a flat list of spike times, got shape {arr.shape}"
             )
-    buffer = np.concatenate(flat) if flat else np.empty(0)
-    if not _all_valid(buffer):
-        for j, arr in enumerate(flat):
-            _check_spike_times(f"inputs[{j}]", arr)
-    # One private copy holds every train (the caller's arrays are never shared or frozen); each
-    # train is sorted in place, then handed out as a read-only view.
-    ends = np.cumsum([arr.size for arr in flat]).tolist()
-    starts = [0, *ends][:-1]
-    for lo, hi in zip(starts, ends, strict=True):
-        if hi - lo > 1:
-            buffer[lo:hi].sort(kind="stable")
-    buffer.setflags(write=False)
-    return tuple(buffer[lo:hi] for lo, hi in zip(starts, ends, strict=True))
+        _check_spike_times(f"inputs[{j}]", arr)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainBatch:
+    """The validated input spike trains of one or more samples, in one read-only buffer.
+
+    Train ``j`` of sample ``s`` is ``buffer[bounds[s M + j] : bounds[s M + j + 1]]`` (``M =
+    n_inputs``), sorted. :meth:`of` checks every train of every sample in a few vectorised
+    passes: a batch of samples with one spike per input would otherwise spend most of its
+    Python time on per-train checks. The buffer is a private copy (the caller's arrays are never
+    shared or frozen).
+    """
+
+    n_inputs: int
+    n_samples: int
+    buffer: NDArray[np.float64]
+    bounds: NDArray[np.int64]
+
+    @classmethod
+    def of(
+        cls, n_inputs: int, samples: Sequence[Sequence[ArrayLike]], *, batch: bool
+    ) -> TrainBatch:
+        """Validate ``samples[s][j]`` (the spike times of input ``j`` in sample ``s``). A failure
+        names the train and spike (``inputs[j]...``), prefixed by the sample (``inputs[s]: ...``)
+        when ``batch``."""
+        trains = list(chain.from_iterable(samples))
+        ok = all(len(sample) == n_inputs for sample in samples)
+        if ok and trains:
+            try:  # one C pass converts every train; a non-flat one fails or shows in the shape
+                buffer = np.concatenate(trains, dtype=np.float64)
+                sizes = np.fromiter(map(len, trains), np.int64, len(trains))
+                ok = buffer.ndim == 1 and int(sizes.sum()) == buffer.size and _all_valid(buffer)
+            except (TypeError, ValueError):
+                ok = False
+        else:
+            buffer, sizes = np.empty(0), np.zeros(0, np.int64)
+        if not ok:
+            for s, sample in enumerate(samples):
+                try:
+                    _check_sample(n_inputs, sample)
+                except ProblemError as err:
+                    raise ProblemError(f"inputs[{s}]: {err}" if batch else str(err)) from None
+            raise ProblemError("inputs: invalid spike trains")  # the checks above agree: unreached
+        bounds = np.zeros(len(trains) + 1, np.int64)
+        np.cumsum(sizes, out=bounds[1:])
+        if buffer.size > 1:
+            falls = np.flatnonzero(buffer[1:] < buffer[:-1]) + 1  # a time below its predecessor
+            train = np.searchsorted(bounds, falls, side="right") - 1
+            for k in np.unique(train[falls > bounds[train]]):  # within a train: sort that train
+                buffer[bounds[k] : bounds[k + 1]].sort(kind="stable")
+        buffer.setflags(write=False)
+        return cls(n_inputs, len(samples), buffer, bounds)
+
+    def sample(self, s: int) -> tuple[NDArray[np.float64], ...]:
+        """The trains of sample ``s``: read-only views into the buffer."""
+        lo = s * self.n_inputs
+        edges = self.bounds[lo : lo + self.n_inputs + 1].tolist()
+        buf = self.buffer
+        return tuple(buf[a:b] for a, b in pairwise(edges))
+
+    def merged(self) -> dict[str, NDArray]:
+        """Every sample's input spikes sorted by ``(time, node)``, flattened (the kernels'
+        layout): sample ``s`` owns entries ``ptr[s]:ptr[s+1]`` of ``node``, ``time`` and
+        ``flat`` (each spike's index in its sample's flattened trains; equal times of one node
+        keep that order). One stable sort for the whole batch."""
+        m = self.n_inputs
+        train = np.repeat(np.arange(self.bounds.shape[0] - 1, dtype=np.int64), np.diff(self.bounds))
+        sample, node = np.divmod(train, m) if m else (train, train)
+        order = np.lexsort((node, self.buffer, sample))
+        ptr = self.bounds[::m] if m else np.zeros(self.n_samples + 1, np.int64)
+        return {
+            "node": node[order],
+            "time": self.buffer[order],
+            "flat": order - ptr[sample[order]],
+            "ptr": ptr.copy(),
+        }
 
 
 def _all_valid(times: NDArray[np.float64]) -> bool:
@@ -334,10 +414,20 @@ class Problem:
         if not isinstance(self.network, Network):
             raise ProblemError(f"network: expected a Network, got {type(self.network).__name__}")
         object.__setattr__(self, "inputs", as_inputs(self.network.n_inputs, self.inputs))
-        t_max = float(self.t_max)
-        if not math.isfinite(t_max) or t_max <= 0:
-            raise ProblemError(f"t_max = {self.t_max!r} must be finite and > 0")
-        object.__setattr__(self, "t_max", t_max)
+        object.__setattr__(self, "t_max", check_t_max(self.t_max))
+
+    @classmethod
+    def from_valid(
+        cls, network: Network, inputs: tuple[NDArray[np.float64], ...], t_max: float
+    ) -> Problem:
+        """A problem from trains already validated (a :meth:`TrainBatch.sample`) and a checked
+        float ``t_max``, without checking them again (the batch entry points' per-sample
+        problems)."""
+        problem = object.__new__(cls)
+        object.__setattr__(problem, "network", network)
+        object.__setattr__(problem, "inputs", inputs)
+        object.__setattr__(problem, "t_max", t_max)
+        return problem
 
     @property
     def n_input_spikes(self) -> int:

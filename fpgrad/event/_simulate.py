@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._problem import Network, Problem, ProblemError
+from .._problem import Network, Problem, ProblemError, TrainBatch, check_t_max
 from .._threads import map_threads
 from ._kernel import STATUS_BUDGET, simulate_kernel
 from ._result import Degeneracy, SimulationResult
@@ -125,10 +125,11 @@ def _layout(network: Network) -> CompiledNetwork:
 
 
 def merge_inputs(inputs: Sequence[NDArray[np.float64]]) -> tuple[NDArray, NDArray, NDArray]:
-    """All input spikes sorted by ``(time, node)``: ``(node, time, flat index)``."""
-    counts = [len(train) for train in inputs]
+    """All input spikes of validated float64 trains (``Problem.inputs``) sorted by ``(time,
+    node)``: ``(node, time, flat index)``."""
+    counts = np.fromiter(map(len, inputs), np.int64, len(inputs))
     node = np.repeat(np.arange(len(inputs), dtype=np.int64), counts)
-    time = np.concatenate([np.asarray(t, np.float64) for t in inputs]) if inputs else np.empty(0)
+    time = np.concatenate(inputs) if len(inputs) else np.empty(0)
     order = np.lexsort((node, time))
     return node[order], time[order], order.astype(np.int64)
 
@@ -158,8 +159,14 @@ def _global_id(neuron: int, n_inputs: int) -> int:
     return neuron + n_inputs if neuron >= 0 else -1
 
 
-def _run(problem: Problem, net: CompiledNetwork, max_spikes: int) -> SimulationResult:
-    in_node, in_time, in_index = merge_inputs(problem.inputs)
+def _run(
+    problem: Problem,
+    net: CompiledNetwork,
+    max_spikes: int,
+    merged: tuple[NDArray, NDArray, NDArray] | None = None,
+) -> SimulationResult:
+    """Simulate ``problem`` (its inputs already merged as ``merged``, if given)."""
+    in_node, in_time, in_index = merge_inputs(problem.inputs) if merged is None else merged
     ev_node, ev_time, ev_input, cause_e, cause_p, status, n_syn, deg, in_flight = simulate_kernel(
         *net.simulation_args,
         in_node,
@@ -240,10 +247,22 @@ def simulate_batch(
     the same, bit for bit and in the same order, each pointing at the caller's ``network``.
     """
     budget = _check_budget(max_spikes)
-    problems = [Problem(network, tuple(sample), t_max) for sample in inputs]
+    if not isinstance(network, Network):
+        raise ProblemError(f"network: expected a Network, got {type(network).__name__}")
+    data = TrainBatch.of(network.n_inputs, inputs, batch=True)
+    t_max = check_t_max(t_max)
+    problems = [Problem.from_valid(network, data.sample(s), t_max) for s in range(data.n_samples)]
     if client is None:
         net = compile_network(network)
-        return map_threads(lambda p: _run(p, net, budget), problems, n_threads)
+        merged = data.merged()
+        ptr = merged["ptr"].tolist()
+
+        def run(s: int) -> SimulationResult:
+            lo, hi = ptr[s], ptr[s + 1]
+            own = (merged["node"][lo:hi], merged["time"][lo:hi], merged["flat"][lo:hi])
+            return _run(problems[s], net, budget, own)
+
+        return map_threads(run, range(len(problems)), n_threads)
     if not problems:
         return []
     from .._distributed import map_chunks
