@@ -330,3 +330,22 @@ def test_nir_benchmark_fpgrad_half_on_the_saved_snntorch_export():
     assert set(check) == set(nirb.KEYS)
     assert max(e["rel_diff"] for e in check.values()) < 1e-5, check
     assert np.all(np.isfinite(coarse["grads"]["lif1.beta"]))
+
+
+def test_tiny_batch_benchmark_runs_in_process():
+    """``bench_batch.py`` on batches of 3 (no timing assertions): every workload measured, the
+    tables' shape, and the samples it times really are the workload's."""
+    batch = _load("bench_batch")
+    cfg = dataclasses.replace(batch.QUICK, batch=3, batches=(3,), repeats=1)
+    report = batch.run(cfg)
+    names = [w["name"] for w in report["workloads"]]
+    assert names == ["jaxsnn 100-100-10", "4000-event 40-100-10", "yinyang 5-200-3"]
+    for w in report["workloads"]:
+        assert w["synaptic_events_per_sample"] > 0 and w["kernel_us_per_sample"] > 0
+        assert w["python_overhead"] < 1.0 and [t["batch"] for t in w["threads"]] == [3]
+    cost, threads = batch.tables(report)
+    assert len(cost["rows"]) == 3 and len(threads["rows"]) == 3
+    assert all(len(row) == len(cost["columns"]) for row in cost["rows"])
+    work = batch.events_workload(5)
+    inputs, losses = work.take(7)  # cycles through the workload's samples
+    assert inputs[5] is work.inputs[0] and losses[6] is work.losses[1]
