@@ -90,7 +90,7 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError(f"fpgrad.compare needs JAX ({err}): pip install 'fpgrad[jax]'") from err
 
 from . import metrics
-from ._distributed import map_configurations
+from ._distributed import get_client, map_configurations
 from ._method import SURROGATE_GROUPS, InputBatch, check_params
 from ._problem import Network, Problem, ProblemError
 from ._table import format_table
@@ -582,6 +582,8 @@ def compare(
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats = {repeats!r} must be an integer >= 1")
     grid_loss(losses, problems[0])  # validates the losses before any work
+    if client is not None:  # an unreachable cluster fails before any work too
+        client = get_client(client)
 
     with float64():
         rows = _compare_rows(
@@ -730,6 +732,8 @@ def forward_convergence(
     for dt in dts:
         if dt > bin_ms:
             raise ValueError(f"dt = {dt} is larger than bin_ms = {bin_ms}")
+    if client is not None:
+        client = get_client(client)
     exact = simulate(problem)
     constants = {"bin_ms": bin_ms, "reset": reset}
     if client is None:
