@@ -31,16 +31,19 @@ events, can leave a few parameters without a usable step. A missing term in an e
 would show as 1e-3 or more; reverse against FP (the same sums in another order) is at rounding
 level. Exact against surrogate gradients (cosine against ``dt``, width and surrogate family) is
 ``bench_surrogate.py``'s.
+
+``--scheduler ADDRESS`` maps the problems (one per row) over a Dask cluster (``sweep.py``): the
+same numbers, each row's ``seconds`` measured on the worker that ran it (``timed_on``).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 import numpy as np
 import report as results
+import sweep
 
 import fpgrad
 from fpgrad.testing import finite_difference
@@ -296,17 +299,26 @@ def figure(report: dict[str, Any]):
     return fig
 
 
-def main(quick: bool = False) -> dict[str, Any]:
+def configurations(quick: bool) -> list[tuple[str, tuple[int, ...], int]]:
+    """The ``(kind, size, seed)`` arguments of :func:`check`, one per row."""
     seeds = (0,) if quick else (0, 1)
     sizes = QUICK_SIZES if quick else FULL_SIZES
-    check("feedforward", (3, 4, 2), 0)  # JIT warm-up
-    problems = [check(kind, size, seed) for kind, size in sizes for seed in seeds]
+    return [(kind, size, seed) for kind, size in sizes for seed in seeds]
+
+
+#: The JIT warm-up, run before the rows (in process, or on every worker).
+WARMUP = (("feedforward", (3, 4, 2), 0),)
+
+
+def main(quick: bool = False, scheduler: str | None = None) -> dict[str, Any]:
+    problems = sweep.map_rows(check, configurations(quick), scheduler, warmup=WARMUP)
     report = {
         "reference": reference_text(),
         "reference_steps": list(REFERENCE.steps),
         "error": "per group max|g - fd| / max|fd| over parameters with a usable FD step; max "
         "over groups",
         "problems": problems,
+        "timed_on": sweep.timed_on(scheduler),
     }
     print(
         f"{'problem':22s} {'seed':>4s} {'params':>7s} {'spikes':>7s} {'rev vs FD':>10s} "
@@ -326,4 +338,4 @@ def main(quick: bool = False) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    main(**sweep.command_line(__doc__))

@@ -25,21 +25,28 @@ Measured (float64 throughout):
 
 ``--quick`` (about a minute): smaller batches, ``dt = 1, 0.1`` only, (b) on ``recurrent`` only
 at the default widths, four grid steps in (c), fewer repeats.
+
+``--scheduler ADDRESS`` maps the configurations of (b) (every ``(dt, surrogate, width)``) and
+(c) (every ``dt``) over that Dask cluster (``fpgrad.compare`` / ``fpgrad.forward_convergence``
+with ``client=``, one task per configuration): the same rows, BPTT timed on the workers
+(``timed_on``). (a) stays in this process: it sets BPTT against the exact methods, which only
+means something measured on one machine.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 import jax
 import numpy as np
 import report as results
+import sweep
 from bench_gradients import FF_T_MAX, feedforward_batch
 from report import median_times
 
 import fpgrad
+from fpgrad._distributed import get_client
 from fpgrad.discrete import SURROGATES
 
 DTS = (1.0, 0.1, 0.01)
@@ -108,11 +115,22 @@ def bench_timing(name: str, batch: int, dts, repeats: int) -> dict[str, Any]:
     return out
 
 
-def bench_cosine(name: str, batch: int, dts, widths) -> dict[str, Any]:
+def free_compiled_code(scheduler: str | None) -> None:
+    """``jax.clear_caches()`` wherever the configurations ran (here, or on every worker): each
+    ran once, its compiled code (tens of MB) is not used again."""
+    if scheduler is None:
+        jax.clear_caches()
+    else:
+        get_client(scheduler).run(jax.clear_caches)
+
+
+def bench_cosine(
+    name: str, batch: int, dts, widths, scheduler: str | None = None
+) -> dict[str, Any]:
     problems, losses = SETS[name](batch)
     start = time.perf_counter()
-    table = fpgrad.compare(problems, losses, dts=dts, widths=widths, repeats=1)
-    jax.clear_caches()  # each configuration ran once: free its compiled code
+    table = fpgrad.compare(problems, losses, dts=dts, widths=widths, repeats=1, client=scheduler)
+    free_compiled_code(scheduler)
     return {
         "batch": batch,
         "dts": list(dts),
@@ -122,7 +140,7 @@ def bench_cosine(name: str, batch: int, dts, widths) -> dict[str, Any]:
     }
 
 
-def main(quick: bool = False) -> dict[str, Any]:
+def main(quick: bool = False, scheduler: str | None = None) -> dict[str, Any]:
     repeats = 2 if quick else 5
     dts = DTS[:2] if quick else DTS
     timing_batch = {"yinyang": 8, "recurrent": 4} if quick else {"yinyang": 32, "recurrent": 8}
@@ -132,9 +150,11 @@ def main(quick: bool = False) -> dict[str, Any]:
     forward_dts = (1.0, 0.3, 0.1, 0.03) if quick else (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
 
     timing = {name: bench_timing(name, timing_batch[name], dts, repeats) for name in SETS}
-    cosine = {name: bench_cosine(name, cosine_batch[name], dts, widths) for name in cosine_sets}
+    cosine = {
+        name: bench_cosine(name, cosine_batch[name], dts, widths, scheduler) for name in cosine_sets
+    }
     first = recurrent_set(1)[0][0]
-    forward = fpgrad.forward_convergence(first, forward_dts, bin_ms=1.0)
+    forward = fpgrad.forward_convergence(first, forward_dts, bin_ms=1.0, client=scheduler)
     out = results.results_dir(quick)
     out.mkdir(parents=True, exist_ok=True)
     forward.plot(out / "surrogate_forward.png")
@@ -145,6 +165,7 @@ def main(quick: bool = False) -> dict[str, Any]:
         "timing": timing,
         "cosine": cosine,
         "forward_convergence": forward.to_dict(),
+        "timed_on": {"timing": sweep.IN_PROCESS, "cosine": sweep.timed_on(scheduler)},
     }
     _print(report)
     results.save("surrogate", report, quick, tables(report), figure)
@@ -303,4 +324,4 @@ def figure(report: dict[str, Any]):
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    main(**sweep.command_line(__doc__))

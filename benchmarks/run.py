@@ -13,7 +13,12 @@ run. Afterwards the suite's own run time (per benchmark and in total) goes to
     python benchmarks/run.py --only simulator --only gradients
     python benchmarks/run.py --only online   # bench_online.py alone (about 5 minutes)
     python benchmarks/run.py --only distributed   # Dask scaling (the dask extra; about 1 minute)
+    python benchmarks/run.py --only agreement --scheduler tcp://host:8786   # sweeps on a cluster
     python benchmarks/run.py --list
+
+``--scheduler ADDRESS`` goes to the benchmarks whose ``main`` takes a ``scheduler`` (the sweeps,
+``bench_agreement.py`` and ``bench_surrogate.py``: their configuration rows are mapped over that
+Dask cluster, ``sweep.py``); the others run here as usual.
 
 The exit status is 1 if any benchmark failed. The machine is shared and timings are noisy: the
 benchmarks report medians over repeats, and CPU time next to wall time where it matters.
@@ -32,16 +37,20 @@ import report
 
 HERE = Path(__file__).resolve().parent
 
-# Imports the benchmark by path and calls its main(); argv: path, "1" for quick.
+# Imports the benchmark by path and calls its main(); argv: path, "1" for quick, the scheduler
+# address ("" for none; passed only to a main that takes it).
 _DRIVER = """
-import importlib.util, sys
-path, quick = sys.argv[1], sys.argv[2] == "1"
+import importlib.util, inspect, sys
+path, quick, scheduler = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
 sys.path.insert(0, str(__import__("pathlib").Path(path).parent))
 spec = importlib.util.spec_from_file_location("bench_module", path)
 module = importlib.util.module_from_spec(spec)
 sys.modules["bench_module"] = module
 spec.loader.exec_module(module)
-module.main(quick=quick)
+options = {"quick": quick}
+if scheduler and "scheduler" in inspect.signature(module.main).parameters:
+    options["scheduler"] = scheduler
+module.main(**options)
 """
 
 
@@ -54,10 +63,11 @@ def bench_name(path: Path) -> str:
     return path.stem.removeprefix("bench_")
 
 
-def run_one(path: Path, quick: bool) -> tuple[int, float]:
+def run_one(path: Path, quick: bool, scheduler: str | None = None) -> tuple[int, float]:
     """Run one benchmark in a fresh interpreter (output streams through); ``(rc, seconds)``."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _DRIVER, str(path), "1" if quick else "0"])
+    argv = [str(path), "1" if quick else "0", scheduler or ""]
+    proc = subprocess.run([sys.executable, "-c", _DRIVER, *argv])
     return proc.returncode, time.perf_counter() - start
 
 
@@ -110,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", default=[], metavar="NAME", help="run only bench_NAME.py"
     )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="map the sweeps' configuration rows (agreement, surrogate) over the Dask cluster of "
+        "this scheduler; the other benchmarks run here",
+    )
     args = parser.parse_args(argv)
 
     scripts = discover()
@@ -131,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         name = bench_name(path)
         print(f"\n{'=' * 100}\n{name}{mode}: {path.name}\n{'=' * 100}")
         sys.stdout.flush()
-        rc, seconds = run_one(path, args.quick)
+        rc, seconds = run_one(path, args.quick, args.scheduler)
         out = out_dir / f"{name}.json"
         fresh = out.exists() and out.stat().st_mtime >= time.time() - seconds - 1
         runs.append((name, rc, seconds))

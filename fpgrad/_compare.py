@@ -50,6 +50,21 @@ forward pass does not depend on the surrogate), the grid loss from the first sur
 :func:`forward_convergence` shows the forward pass alone converging to the exact simulation:
 spike-time errors (first order in ``dt``) and raster Hamming distances on a fixed coarse bin.
 
+On a cluster (``client=``: a ``dask.distributed.Client`` or a scheduler address). The
+configurations are independent, so each is one Dask task
+(:func:`fpgrad._distributed.map_configurations`): for :func:`compare` one per
+``(dt, surrogate, width)``, the first surrogate's task of each ``dt`` also running that grid
+step's forward pass, for :func:`forward_convergence` one per ``dt``. A task runs the very
+function the in-process loop calls and returns the raw surrogate gradient, loss and forward
+statistics; the exact gradient is computed here (once, in process, on this machine's cores:
+every row needs it) and the statistics against it too, so the rows equal the in-process rows
+bit for bit (workers with the same fpgrad, NumPy and JAX on the same kind of CPU, as for every
+distributed fpgrad call). Timings are where the work ran: ``bptt_time_s`` is measured inside the
+task on the worker that ran it (the same median of ``repeats`` calls after the first, with the
+worker's threads; the transfer and the queueing are not in it), ``exact_time_s`` here;
+``settings["bptt_timed_on"]`` says which (``"driver"`` or ``"workers"``). Each worker compiles
+its configurations' BPTT itself, and the grid-loss cache is per worker process.
+
 This module needs the ``jax`` extra (``pip install 'fpgrad[jax]'``); ``import fpgrad`` does not
 import it: :func:`fpgrad.compare` and :func:`fpgrad.forward_convergence` load it when first used.
 """
@@ -64,7 +79,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +90,7 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess by th
     raise ImportError(f"fpgrad.compare needs JAX ({err}): pip install 'fpgrad[jax]'") from err
 
 from . import metrics
+from ._distributed import get_client, map_configurations
 from ._method import SURROGATE_GROUPS, InputBatch, check_params
 from ._problem import Network, Problem, ProblemError
 from ._table import format_table
@@ -92,6 +108,9 @@ from .discrete._method import Surrogate, float64, grid_loss
 from .event import SimulationResult, simulate
 from .grad._methods import ExactReverse
 from .losses import Loss
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["SURROGATE_GROUPS", "Comparison", "ForwardConvergence", "compare", "forward_convergence"]
 
@@ -286,6 +305,45 @@ def _median_time(fn: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _surrogate_run(
+    dt: float,
+    sur: SurrogateSpike,
+    exact_results: Sequence[SimulationResult] | None,
+    *,
+    network: Network,
+    inputs: InputBatch,
+    t_max: float,
+    losses: list[Loss],
+    groups: tuple[str, ...],
+    reset: str,
+    detach_reset: bool,
+    repeats: int,
+) -> dict[str, Any]:
+    """One configuration ``(dt, surrogate)`` of :func:`compare`, in process or as a task on a
+    Dask worker: the surrogate BPTT gradient of the batch (``grad``, per group), its ``loss``
+    and ``bptt_time_s`` (median of ``repeats`` timed calls after the first, on the machine
+    running it), and, given the exact simulations (for the first surrogate of each ``dt``), the
+    ``forward`` agreement of the grid run with them."""
+    out: dict[str, Any] = {}
+    with float64():
+        if exact_results is not None:
+            batch = [r.problem.inputs for r in exact_results]
+            dp = discretize(network, dt, batch=batch, t_max=t_max, dtype=jnp.float64)
+            raster = np.asarray(simulate_discrete(dp, reset=reset).raster)
+            out["forward"] = _forward_agreement(exact_results, raster, dt)
+        method = Surrogate(dt=dt, surrogate=sur, reset=reset, detach_reset=detach_reset)
+        grid = method.prepare(inputs)
+
+        def bptt():
+            return method.batch(network, grid, t_max, losses, params=groups)
+
+        sg = bptt()
+        out["loss"] = sg.loss
+        out["grad"] = {group: getattr(sg.grad, group) for group in groups}
+        out["bptt_time_s"] = _median_time(bptt, repeats)
+    return out
+
+
 def _compare_rows(
     problems: list[Problem],
     losses: list[Loss],
@@ -295,6 +353,7 @@ def _compare_rows(
     reset: str,
     detach_reset: bool,
     repeats: int,
+    client: Client | str | None,
 ) -> list[dict[str, Any]]:
     network, t_max = problems[0].network, problems[0].t_max
     inputs = InputBatch([p.inputs for p in problems])
@@ -307,36 +366,35 @@ def _compare_rows(
     exact_time = _median_time(exact_gradient, repeats)
     results = [simulate(p) for p in problems]
 
+    # one configuration per (dt, surrogate); the first of each dt also runs the forward pass
+    configs = [(dt, sur, results if k == 0 else None) for dt in dts for k, sur in enumerate(specs)]
+    shared = {"network": network, "inputs": inputs, "losses": losses}
+    constants = {"t_max": t_max, "groups": groups, "reset": reset,
+                 "detach_reset": detach_reset, "repeats": repeats}  # fmt: skip
+    if client is None:
+        runs = [_surrogate_run(*c, **shared, **constants) for c in configs]
+    else:
+        runs = map_configurations(client, _surrogate_run, configs, shared=shared,
+                                  constants=constants)  # fmt: skip
+
     rows = []
-    for dt in dts:
-        dp = discretize(network, dt, batch=[p.inputs for p in problems], t_max=t_max,
-                        dtype=jnp.float64)  # fmt: skip
-        raster = np.asarray(simulate_discrete(dp, reset=reset).raster)
-        forward: dict[str, Any] = _forward_agreement(results, raster, dt)
-        for k, sur in enumerate(specs):
-            method = Surrogate(dt=dt, surrogate=sur, reset=reset, detach_reset=detach_reset)
-            grid = method.prepare(inputs)
-
-            def bptt(method=method, grid=grid):
-                return method.batch(network, grid, t_max, losses, params=groups)
-
-            sg = bptt()
-            if k == 0:
-                forward = {"loss_grid": sg.loss, **forward}
-            row: dict[str, Any] = {
-                "dt": dt,
-                "surrogate": sur.label or sur.name,
-                "width": sur.width,
-                "scale": sur.scale,
-                "loss_exact": exact.loss,
-                **forward,
-            }
-            for group in groups:
-                stats = _statistics(getattr(sg.grad, group), getattr(exact.grad, group))
-                row.update({f"{name}_{group}": value for name, value in stats.items()})
-            row["bptt_time_s"] = _median_time(bptt, repeats)
-            row["exact_time_s"] = exact_time
-            rows.append(row)
+    for (dt, sur, first), run in zip(configs, runs, strict=True):
+        if first is not None:
+            forward = {"loss_grid": run["loss"], **run["forward"]}
+        row: dict[str, Any] = {
+            "dt": dt,
+            "surrogate": sur.label or sur.name,
+            "width": sur.width,
+            "scale": sur.scale,
+            "loss_exact": exact.loss,
+            **forward,
+        }
+        for group in groups:
+            stats = _statistics(run["grad"][group], getattr(exact.grad, group))
+            row.update({f"{name}_{group}": value for name, value in stats.items()})
+        row["bptt_time_s"] = run["bptt_time_s"]
+        row["exact_time_s"] = exact_time
+        rows.append(row)
     return rows
 
 
@@ -350,8 +408,9 @@ class Comparison(_SavedRows):
             forward agreement, ``<statistic>_<group>`` for every group and statistic of
             :data:`STATISTICS`, ``bptt_time_s`` and ``exact_time_s``.
         groups: the parameter groups compared.
-        settings: ``n_samples``, ``losses`` (their class names), ``t_max``, ``reset``,
-            ``detach_reset``, ``repeats``.
+        settings: ``n_samples``, ``n_inputs``, ``n_neurons``, ``n_synapses``, ``losses``
+            (their class names), ``t_max``, ``reset``, ``detach_reset``, ``repeats`` and
+            ``bptt_timed_on`` (``"driver"``, or ``"workers"`` with ``client=``).
     """
 
     rows: list[dict[str, Any]]
@@ -480,6 +539,7 @@ def compare(
     detach_reset: bool = True,
     params: Iterable[str] | None = None,
     repeats: int = 3,
+    client: Client | str | None = None,
 ) -> Comparison:
     """Exact against surrogate BPTT gradients of the same loss, for every grid step, surrogate
     and width (see the module docstring for the table's columns).
@@ -502,6 +562,10 @@ def compare(
             ``threshold``, ``tau_mem``, ``tau_syn``, ``bias``, ``v_reset``; ``delay``,
             ``t_ref`` and ``input_time`` have no surrogate gradient and are refused).
         repeats: timed repetitions (median) of each gradient, after the first call.
+        client: a ``dask.distributed.Client`` or a scheduler address (the ``dask`` extra): the
+            ``(dt, surrogate, width)`` configurations run as tasks on its workers, one each
+            (:func:`fpgrad._distributed.map_configurations`), with the rows of the in-process
+            call bit for bit, timings apart (the module docstring, "On a cluster").
 
     Raises:
         ProblemError: a bad problem, batch, loss or group; ValueError: a bad ``dt``, surrogate
@@ -518,9 +582,13 @@ def compare(
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats = {repeats!r} must be an integer >= 1")
     grid_loss(losses, problems[0])  # validates the losses before any work
+    if client is not None:  # an unreachable cluster fails before any work too
+        client = get_client(client)
 
     with float64():
-        rows = _compare_rows(problems, losses, groups, dts, specs, reset, detach_reset, repeats)
+        rows = _compare_rows(
+            problems, losses, groups, dts, specs, reset, detach_reset, repeats, client
+        )
     settings = {
         "n_samples": len(problems),
         "n_inputs": int(problems[0].network.n_inputs),
@@ -531,6 +599,7 @@ def compare(
         "reset": reset,
         "detach_reset": bool(detach_reset),
         "repeats": repeats,
+        "bptt_timed_on": "driver" if client is None else "workers",
     }
     return Comparison(rows=rows, groups=groups, settings=settings)
 
@@ -620,12 +689,33 @@ class ForwardConvergence(_SavedRows):
         return Path(path)
 
 
+def _forward_row(
+    dt: float, *, exact: SimulationResult, bin_ms: float, reset: str
+) -> dict[str, Any]:
+    """The row of one ``dt`` of :func:`forward_convergence` (in process or as a Dask task)."""
+    problem, net = exact.problem, exact.problem.network
+    with float64():
+        dp = discretize(problem, dt, dtype=jnp.float64)
+        raster = np.asarray(simulate_discrete(dp, reset=reset).raster)
+    ref = bin_spikes(exact.spike_node, exact.spike_time, net.n_inputs, net.n_neurons, dt,
+                     dp.n_steps)  # fmt: skip
+    bin_steps = max(1, round(bin_ms / dt))
+    return {
+        "dt": dt,
+        "bin_steps": bin_steps,
+        **_forward_agreement([exact], raster[None], dt),
+        "hamming": raster_hamming(raster, ref),
+        "hamming_binned": raster_hamming(raster, ref, bin_steps=bin_steps),
+    }
+
+
 def forward_convergence(
     problem: Problem,
     dts: Sequence[float] = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01),
     *,
     bin_ms: float = 1.0,
     reset: str = "subtract",
+    client: Client | str | None = None,
 ) -> ForwardConvergence:
     """The grid model's forward pass against the exact simulation of ``problem``, per ``dt``.
 
@@ -633,29 +723,22 @@ def forward_convergence(
     the raster Hamming distance (:func:`fpgrad.discrete.raster_hamming`) of the grid raster to
     the binned exact spikes, on the grid itself (it does not vanish as ``dt -> 0``: a spike
     late by ``c dt`` lands in another step) and on bins of ``round(bin_ms / dt)`` steps (it
-    goes to 0). Each ``dt`` must be at most ``bin_ms``.
+    goes to 0). Each ``dt`` must be at most ``bin_ms``. With ``client`` (a
+    ``dask.distributed.Client`` or a scheduler address) each ``dt`` is a task on the cluster,
+    with the in-process rows bit for bit (module docstring, "On a cluster").
     """
     bin_ms = _check_dt(bin_ms)
-    exact = simulate(problem)
-    net = problem.network
-    rows = []
+    dts = [_check_dt(dt) for dt in dts]
     for dt in dts:
-        dt = _check_dt(dt)
         if dt > bin_ms:
             raise ValueError(f"dt = {dt} is larger than bin_ms = {bin_ms}")
-        with float64():
-            dp = discretize(problem, dt, dtype=jnp.float64)
-            raster = np.asarray(simulate_discrete(dp, reset=reset).raster)
-        ref = bin_spikes(exact.spike_node, exact.spike_time, net.n_inputs, net.n_neurons, dt,
-                         dp.n_steps)  # fmt: skip
-        bin_steps = max(1, round(bin_ms / dt))
-        rows.append(
-            {
-                "dt": dt,
-                "bin_steps": bin_steps,
-                **_forward_agreement([exact], raster[None], dt),
-                "hamming": raster_hamming(raster, ref),
-                "hamming_binned": raster_hamming(raster, ref, bin_steps=bin_steps),
-            }
-        )
+    if client is not None:
+        client = get_client(client)
+    exact = simulate(problem)
+    constants = {"bin_ms": bin_ms, "reset": reset}
+    if client is None:
+        rows = [_forward_row(dt, exact=exact, **constants) for dt in dts]
+    else:
+        rows = map_configurations(client, _forward_row, [(dt,) for dt in dts],
+                                  shared={"exact": exact}, constants=constants)  # fmt: skip
     return ForwardConvergence(rows=rows, bin_ms=bin_ms)

@@ -4,7 +4,10 @@
 and :func:`fpgrad.train.train` take ``client=``: a ``dask.distributed.Client`` or the address of
 a running scheduler (``"tcp://host:8786"``). The samples are cut into contiguous chunks and each
 chunk is one Dask task (:func:`map_chunks`); Dask's scheduler places the tasks, moves the data and
-reruns what a lost worker held (fpgrad has no scheduler of its own).
+reruns what a lost worker held (fpgrad has no scheduler of its own). Sweeps of independent
+configurations (:func:`fpgrad.compare`, :func:`fpgrad.forward_convergence`, the benchmark sweeps)
+take ``client=`` too and are mapped one configuration per task (:func:`map_configurations`),
+with the same keys, retries and error handling.
 
 Exactness. A task computes each of its samples on its own, exactly as the in-process code does
 (the same kernels, one sample at a time), and returns the per-sample outcomes; the driver puts
@@ -52,7 +55,7 @@ from __future__ import annotations
 import pickle
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +73,7 @@ __all__ = [
     "chunk_bounds",
     "get_client",
     "map_chunks",
+    "map_configurations",
 ]
 
 #: Chunks per worker thread (module docstring, "Chunks").
@@ -236,22 +240,62 @@ def map_chunks(
     would cancel the batch, while a task's result is recomputed from the scheduler's copy.
     ``constants`` are small and go with every task.
     """
-    distributed = _dask()
     client = get_client(client)
     bounds = chunk_bounds(n_samples, _thread_total(client))
+    # Each chunk's arguments travel pickled: Dask tokenizes task arguments to name the graph,
+    # and hashing one bytes object is quick where walking 256 samples' trains and loss objects
+    # took 0.12 s (a quarter of the batch's own compute on one thread).
+    payloads = [pickle.dumps(chunk_args(lo, hi), protocol=5) for lo, hi in bounds]
+    joined: list[Any] = []
+    for outcomes in _run_tasks(client, fn, payloads, shared, constants, "batch"):
+        joined.extend(outcomes)
+    return joined
+
+
+def map_configurations(
+    client: Client | str,
+    fn: Callable[..., Any],
+    configurations: Sequence[tuple],
+    *,
+    shared: dict[str, Any] | None = None,
+    constants: dict[str, Any] | None = None,
+) -> list[Any]:
+    """``[fn(*c, **shared, **constants) for c in configurations]`` on the cluster, one task per
+    configuration; the results in the order of ``configurations``.
+
+    For sweeps (:func:`fpgrad.compare`'s grid steps and surrogates, a benchmark's problems)
+    rather than batches: tens of configurations whose costs differ by orders of magnitude (a
+    grid step of 0.01 ms scans 100 times the steps of 1 ms, and each configuration compiles its
+    own code, 1-3 s), so each is a task of its own and Dask's scheduler hands the next one to
+    whichever worker is free; the 5 ms a task costs does not matter at that size. ``shared``,
+    ``constants``, keys, retries and errors as in :func:`map_chunks`.
+    """
+    client = get_client(client)
+    payloads = [pickle.dumps(tuple(c), protocol=5) for c in configurations]
+    return _run_tasks(client, fn, payloads, shared or {}, constants or {}, "sweep")
+
+
+def _run_tasks(
+    client: Client,
+    fn: Callable[..., Any],
+    payloads: list[bytes],
+    shared: dict[str, Any],
+    constants: dict[str, Any],
+    what: str,
+) -> list[Any]:
+    """``fn(*pickle.loads(p), **shared, **constants)`` for every payload ``p``, one task each
+    (keys, retries and errors: module docstring); the results in payload order. ``what`` (a
+    batch, a sweep) names the call in the errors."""
+    distributed = _dask()
     call = uuid.uuid4().hex
     futures: list[Any] = []
     try:
         held = {name: _hold(client, name, obj) for name, obj in shared.items()}
-        # Each chunk's arguments travel pickled: Dask tokenizes task arguments to name the
-        # graph, and hashing one bytes object is quick where walking 256 samples' trains and
-        # loss objects took 0.12 s (a quarter of the batch's own compute on one thread).
-        payloads = [pickle.dumps(chunk_args(lo, hi), protocol=5) for lo, hi in bounds]
         futures = client.map(
             _guarded,
-            [fn] * len(bounds),
+            [fn] * len(payloads),
             payloads,
-            key=[f"fpgrad-{call}-{k}" for k in range(len(bounds))],
+            key=[f"fpgrad-{call}-{k}" for k in range(len(payloads))],
             retries=RETRIES,
             **held,
             **constants,
@@ -262,21 +306,21 @@ def map_chunks(
         raise
     except CancelledError as err:  # the client lost its scheduler, which cancels every future
         raise ClusterError(
-            f"client: the Dask cluster went away during the batch ({_one_line(err)})"
+            f"client: the Dask cluster went away during the {what} ({_one_line(err)})"
         ) from None
     except distributed.KilledWorker as err:
         raise ClusterError(
-            f"client: a chunk of the batch kept killing its workers ({_one_line(err)}); "
-            "each worker needs the memory of one chunk"
+            f"client: a task of the {what} kept killing its workers ({_one_line(err)}); "
+            "each worker needs the memory of one task"
         ) from None
     except (OSError, distributed.comm.CommClosedError) as err:
         raise ClusterError(f"client: the Dask cluster failed: {_one_line(err)}") from None
     finally:
         for future in futures:
             future.release()
-    joined: list[Any] = []
+    results: list[Any] = []
     for ok, value in outcomes:
         if not ok:
             raise value
-        joined.extend(value)
-    return joined
+        results.append(value)
+    return results

@@ -8,6 +8,8 @@ distributed path promises the in-process bits (:mod:`fpgrad._distributed`).
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -332,3 +334,145 @@ def test_cli_train_with_an_unreachable_scheduler_exits_2(capsys):
     assert code == 2
     assert err.startswith("fpgrad: error: client: cannot reach a Dask scheduler")
     assert err.count("\n") == 1
+
+
+# --- sweeps: fpgrad.compare, forward_convergence, the benchmark sweeps ------------------------
+
+#: The grid step and surrogates of the compare tests: two configurations (each compiles its
+#: BPTT, here and on a worker), the second reusing the first's forward pass.
+SWEEP_DTS, SWEEP_SURROGATES = (1.0,), ("fast_sigmoid", "gaussian")
+#: Row keys that are timings, measured wherever the work ran.
+TIMINGS = ("bptt_time_s", "exact_time_s")
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Bit equality of two row values (floats by their bytes: NaN equals its own payload)."""
+    if isinstance(a, float) or isinstance(b, float):
+        return type(a) is type(b) and same(a, b)
+    return type(a) is type(b) and a == b
+
+
+def assert_same_rows(got: list[dict], want: list[dict], skip: tuple[str, ...] = ()) -> None:
+    assert len(got) == len(want) and want
+    for g, w in zip(got, want, strict=True):
+        assert list(g) == list(w)
+        for key in w:
+            if key not in skip:
+                assert same_value(g[key], w[key]), (w.get("dt"), w.get("surrogate"), key)
+
+
+def load_benchmark(name: str):
+    """``benchmarks/NAME.py`` as the suite runner loads it: by path, under a name the workers
+    cannot import, with ``benchmarks/`` on the driver's path for its own imports."""
+    bench = str(ROOT / "benchmarks")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    spec = importlib.util.spec_from_file_location(f"_cluster_{name}", f"{bench}/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def sweep_problem():
+    """test_compare's small problem with a van Rossum loss, and its in-process comparison."""
+    pytest.importorskip("jax")
+    from test_compare import SMALL, TARGETS
+
+    problem = fpgrad.problem_from_dict(SMALL)
+    loss = fpgrad.VanRossum(TARGETS, tau=5.0)
+    want = fpgrad.compare(problem, loss, dts=SWEEP_DTS, surrogates=SWEEP_SURROGATES, repeats=1)
+    return problem, loss, want
+
+
+def test_compare_on_a_cluster_is_identical(client, sweep_problem):
+    problem, loss, want = sweep_problem
+    got = fpgrad.compare(
+        problem, loss, dts=SWEEP_DTS, surrogates=SWEEP_SURROGATES, repeats=1, client=client
+    )
+    assert [(r["dt"], r["surrogate"]) for r in got.rows] == [
+        (dt, s) for dt in SWEEP_DTS for s in SWEEP_SURROGATES
+    ]
+    assert abs(want.rows[0]["cosine_weight"]) > 0 and want.rows[0]["count_match"] > 0
+    assert_same_rows(got.rows, want.rows, skip=TIMINGS)
+    assert all(r["bptt_time_s"] > 0 for r in got.rows)
+    assert got.groups == want.groups
+    assert got.settings == {**want.settings, "bptt_timed_on": "workers"}
+    assert want.settings["bptt_timed_on"] == "driver"
+
+    dts = (1.0, 0.5)
+    here = fpgrad.forward_convergence(problem, dts)
+    there = fpgrad.forward_convergence(problem, dts, client=client.scheduler.address)
+    assert_same_rows(there.rows, here.rows)
+    assert same_value(there.slope, here.slope) and there.bin_ms == here.bin_ms
+
+
+def test_cli_compare_with_a_scheduler(client, sweep_problem, tmp_path, capsys):
+    from test_compare import TARGETS
+
+    from fpgrad._compare import _json_rows
+    from fpgrad._distributed import _CLIENTS
+    from fpgrad.cli import main
+
+    problem, _, want = sweep_problem
+    fpgrad.save_problem(problem, tmp_path / "problem.json")
+    target = {"targets": {str(k): v for k, v in TARGETS.items()}, "tau": 5.0}
+    (tmp_path / "target.json").write_text(json.dumps(target))
+    address = client.scheduler.address
+    argv = ["compare", str(tmp_path / "problem.json"), "--loss", "van-rossum"]
+    argv += ["--target", str(tmp_path / "target.json"), "--dt", "1", "--surrogate", "gaussian"]
+    argv += ["--repeats", "1", "--out-dir", str(tmp_path / "out"), "--scheduler", address]
+    try:
+        assert main(argv) == 0
+    finally:
+        opened = _CLIENTS.pop(address, None)
+        if opened is not None:
+            opened.close()
+    assert "gaussian" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert saved["settings"]["bptt_timed_on"] == "workers"
+    (row,) = [r for r in _json_rows(want.rows) if (r["dt"], r["surrogate"]) == (1.0, "gaussian")]
+    assert_same_rows(saved["rows"], [row], skip=TIMINGS)
+
+
+def test_an_unreachable_scheduler_fails_the_sweep_at_once(sweep_problem, tmp_path, capsys):
+    import dask
+
+    from fpgrad.cli import main
+
+    problem, loss, _ = sweep_problem
+    fpgrad.save_problem(problem, tmp_path / "problem.json")
+    (tmp_path / "target.json").write_text(json.dumps({"targets": {"7": [6.0]}}))
+    address = "tcp://127.0.0.1:9"
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        for sweep in (
+            lambda: fpgrad.compare(problem, loss, dts=[1.0], client=address),
+            lambda: fpgrad.forward_convergence(problem, [1.0], client=address),
+        ):
+            start = time.monotonic()
+            with pytest.raises(fpgrad.ClusterError, match="cannot reach a Dask scheduler") as err:
+                sweep()
+            assert time.monotonic() - start < 10 and "\n" not in str(err.value)
+        argv = ["compare", str(tmp_path / "problem.json"), "--loss", "van-rossum", "--target"]
+        argv += [str(tmp_path / "target.json"), "--out-dir", str(tmp_path / "out")]
+        assert main([*argv, "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fpgrad: error: client: cannot reach a Dask scheduler")
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_bench_agreement_rows_on_a_cluster_are_identical(client):
+    """bench_agreement's rows (exact gradients against finite differences) mapped over the
+    cluster equal the in-process rows, timings apart; its module travels by value."""
+    bench = load_benchmark("bench_agreement")
+    configs = [("feedforward", (3, 4, 2), 1), ("feedforward", (4, 3, 2), 2)]
+    want = bench.sweep.map_rows(bench.check, configs)
+    got = bench.sweep.map_rows(bench.check, configs, client, warmup=bench.WARMUP)
+    assert [r["n_parameters"] for r in want] == [r["n_parameters"] for r in got]
+    assert all(r["max_relative_error"]["reverse_vs_fd"] < 1e-6 for r in want)
+    for g, w in zip(got, want, strict=True):
+        assert g.keys() == w.keys()
+        assert g["seconds"].keys() == w["seconds"].keys()
+        for key in w.keys() - {"seconds"}:
+            assert json.dumps(g[key]) == json.dumps(w[key]), key  # floats at full precision

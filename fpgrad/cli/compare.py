@@ -1,5 +1,9 @@
 """``fpgrad compare PROBLEM --loss NAME [--target FILE] [--dt ...] [--surrogate ...]
-[--width ...] [--out-dir DIR]``: the table of :func:`fpgrad.compare.compare`.
+[--width ...] [--scheduler ADDRESS] [--out-dir DIR]``: the table of :func:`fpgrad.compare`.
+
+With ``--scheduler`` the ``(dt, surrogate, width)`` configurations run on the workers of that
+Dask cluster (``compare(..., client=ADDRESS)``): the same table, BPTT timed on the workers; an
+unreachable scheduler is a one-line error, exit code 2.
 
 Prints the table and writes ``DIR/compare.csv``, ``DIR/compare.json`` and ``DIR/compare.png``.
 Exit codes as in the rest of the CLI: 0 success, 2 bad input (a bad option names itself), 1 when
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         "detach_reset": args.detach_reset,
         "params": args.params,
         "repeats": args.repeats,
+        "client": args.scheduler,
     }
     # options left out take compare()'s defaults
     for key, value in (("dts", args.dt), ("surrogates", args.surrogate), ("widths", args.width)):
@@ -44,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             options[key] = value
     try:
         table = compare(problem, loss, **options)
-    except ValueError as err:  # a bad dt, surrogate, width, repeats, loss or problem
+    except ValueError as err:  # a bad dt, surrogate, width, repeats, loss, problem, cluster
         print(f"fpgrad: error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out_dir)
@@ -116,6 +121,13 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     cmd.add_argument(
         "--repeats", type=int, default=3, help="timed repetitions per gradient (default 3)"
+    )
+    cmd.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the configurations on the Dask cluster of this scheduler (e.g. "
+        "tcp://host:8786; the dask extra), one task each: the same table, BPTT timed on the "
+        "workers",
     )
     cmd.add_argument(
         "--out-dir",
