@@ -252,7 +252,12 @@ def test_a_worker_killed_mid_batch_costs_a_retry_not_a_sample(client, tmp_path):
     inner = mses(len(inputs), net.n_nodes)
     marker = str(tmp_path / "killed")
     before = set(client.scheduler_info()["workers"])
-    want = fpgrad.gradient_batch(net, inputs, t_max, inner, n_threads=2)
+    spent = str(tmp_path / "spent")  # an existing marker: these losses behave as inner
+    open(spent, "w").close()
+    # the same (per-sample) route as the killing losses below take
+    want = fpgrad.gradient_batch(
+        net, inputs, t_max, [KillOnce(lo, spent) for lo in inner], n_threads=2
+    )
     losses = [KillOnce(lo, marker) for lo in inner]
     got = fpgrad.gradient_batch(net, inputs, t_max, losses, n_threads=2, client=client)
     assert os.path.exists(marker)  # a worker did die
