@@ -592,3 +592,25 @@ def test_perfect_integrator_is_exact():
     quiet = fpgrad.Problem(net.replace(weight=np.array([0.1, 0.05])), problem.inputs, 40.0)
     deg = fpgrad.simulate(quiet).degeneracy
     assert fpgrad.simulate(quiet).n_spikes == 0 and deg.peak_gap_time == 40.0
+
+
+def test_spike_lists_sort_like_lexsort_with_exact_ties():
+    """The result's spike list: neuron rows of the record sorted by (time, node), stably, as
+    np.lexsort sorts them, on records with many exact ties out of node order."""
+    from fpgrad.event._simulate import _spike_lists
+
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = int(rng.integers(0, 40))
+        times = np.sort(rng.choice([0.5, 1.0, 1.5, 2.0], n))  # causal order: time order
+        nodes = rng.integers(0, 6, n)
+        inputs = np.where(rng.random(n) < 0.3, rng.integers(0, 9, n), -1)
+        cause = np.where(rng.random(n) < 0.2, rng.integers(0, 4, n), -1)
+        out_syn = np.array([7, 3, 9, 1])
+        node, time, rows, cause_syn = _spike_lists(nodes, times, inputs, cause, out_syn)
+        want = np.flatnonzero(inputs < 0)
+        want = want[np.lexsort((nodes[want], times[want]))]
+        np.testing.assert_array_equal(rows, want)
+        np.testing.assert_array_equal(node, nodes[want])
+        np.testing.assert_array_equal(time, times[want])
+        np.testing.assert_array_equal(cause_syn, np.where(cause >= 0, out_syn[cause], -1))

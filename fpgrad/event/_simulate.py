@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._numba import jit
 from .._problem import Network, Problem, ProblemError, TrainBatch, check_t_max
 from .._threads import map_threads
 from ._kernel import STATUS_BUDGET, simulate_kernel
@@ -146,12 +147,37 @@ def _check_budget(max_spikes: int) -> int:
     return int(max_spikes)
 
 
-def _file_synapse(net: CompiledNetwork, position: NDArray[np.int64]) -> NDArray[np.int64]:
-    """File indices of the synapses at CSR ``position`` (-1 stays -1)."""
-    out = np.full(position.shape, -1, np.int64)
-    hit = position >= 0
-    out[hit] = net.out_syn[position[hit]]
-    return out
+@jit
+def _spike_lists(ev_node, ev_time, ev_input, ev_cause_p, out_syn):
+    """From a kernel's record: the neuron spikes sorted by ``(time, node)`` (stably, as
+    ``np.lexsort``), as ``(node, time, record row)``, and the file index of each row's causing
+    synapse (``-1`` stays ``-1``). The record is in causal order, which is time order up to
+    exact ties, so an insertion sort finishes in one pass but for those ties."""
+    n_ev = ev_node.shape[0]
+    rows = np.empty(n_ev, np.int64)
+    n = 0
+    for e in range(n_ev):
+        if ev_input[e] < 0:
+            k = n
+            while k > 0 and (
+                ev_time[rows[k - 1]] > ev_time[e]
+                or (ev_time[rows[k - 1]] == ev_time[e] and ev_node[rows[k - 1]] > ev_node[e])
+            ):
+                rows[k] = rows[k - 1]
+                k -= 1
+            rows[k] = e
+            n += 1
+    rows = rows[:n].copy()
+    node = np.empty(n, np.int64)
+    time = np.empty(n)
+    for k in range(n):
+        node[k] = ev_node[rows[k]]
+        time[k] = ev_time[rows[k]]
+    cause_syn = np.full(n_ev, -1, np.int64)
+    for e in range(n_ev):
+        if ev_cause_p[e] >= 0:
+            cause_syn[e] = out_syn[ev_cause_p[e]]
+    return node, time, rows, cause_syn
 
 
 def _global_id(neuron: int, n_inputs: int) -> int:
@@ -181,21 +207,18 @@ def _run(
             f"t={ev_time[-1] if ev_time.size else 0.0:.6g} ms (t_max={problem.t_max}); check the "
             "weights (strong recurrent excitation?) or raise max_spikes"
         )
-    rows = np.flatnonzero(ev_input < 0)
-    node = ev_node[rows]
-    time = ev_time[rows]
-    order = np.lexsort((node, time))
+    node, time, rows, cause_syn = _spike_lists(ev_node, ev_time, ev_input, cause_p, net.out_syn)
     n_inputs = problem.network.n_inputs
     return SimulationResult(
         problem=problem,
-        spike_node=node[order],
-        spike_time=time[order],
+        spike_node=node,
+        spike_time=time,
         record_node=ev_node,
         record_time=ev_time,
         record_input=ev_input,
-        spike_record_index=rows[order],
+        spike_record_index=rows,
         record_cause=cause_e,
-        record_cause_synapse=_file_synapse(net, cause_p),
+        record_cause_synapse=cause_syn,
         n_synaptic_events=int(n_syn),
         max_in_flight=int(in_flight),
         degeneracy=kernel_degeneracy(deg, n_inputs),
