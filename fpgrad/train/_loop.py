@@ -125,7 +125,7 @@ class TrainConfig:
         delay_lr: learning rate of the delays when they are learned (initial, decayed like
             ``lr``; ``0``: ``lr``). Adam's steps are about the learning rate in each parameter's
             own unit, ms for delays: ``lr = 2e-3`` moves a delay by 0.2 ms in 100 steps, far too
-            little to reshape delays drawn over tens of ms (MNIST-1D task: ``delay_lr = 0.05``).
+            little to reshape delays drawn over tens of ms (MNIST-1D task: ``delay_lr = 0.2``).
         optimizer: ``"adam"`` (default), ``"adamw"`` or ``"sgd"`` (optax).
         learn: the parameter groups to learn, any of :data:`~fpgrad.train.LEARNABLE` (a tuple,
             or one comma-separated string); stored in :data:`~fpgrad.train.LEARNABLE` order.
