@@ -533,3 +533,40 @@ def test_cli_mnist1d_surrogate_keeps_delays_fixed(tmp_path, capsys):
     args = _parser().parse_args([*argv, "--learn", "weight,delay", "--out-dir", str(out)])
     assert args.func(args) == 2  # an explicit --learn delay is refused, as for every task
     assert "cannot learn delay" in capsys.readouterr().err
+
+
+def test_mnist1d_step_gradient_is_exact():
+    """The task's training step on level-crossing inputs (many spikes per channel) with drawn
+    delays and multi-spike hidden neurons: the fused batch equals fpgrad.gradient per sample,
+    and the delay and weight gradients of one sample agree with central differences."""
+    from fpgrad.data import load_mnist1d
+    from fpgrad.testing import DEFAULT_ATOL, DEFAULT_RTOL, finite_difference
+
+    data = load_mnist1d("validation").with_coding(levels=6).subset(np.arange(6))
+    model = Classifier(sizes=(data.n_inputs(), 5, 10), t_ref=0.0, t_max=50.0)
+    params = init_params(model, np.random.default_rng(4), gain=(4.0, 6.0), delay=(0.0, 15.0))
+    network = model.network(params)
+    inputs = data.encode()
+    assert max(t.size for t in inputs[0]) >= 2  # channels spike more than once
+    config = TrainConfig(alpha=0.0)
+    losses = config.losses(model, data.y)
+    groups = ["weight", "threshold", "delay"]
+    refs = [
+        fpgrad.gradient(fpgrad.Problem(network, inputs[s], model.t_max), lo, params=groups)
+        for s, lo in enumerate(losses)
+    ]
+    method = fpgrad.ExactReverse()
+    res = method.batch(network, method.prepare(inputs), model.t_max, losses, params=groups,
+                       n_threads=1)  # fmt: skip
+    assert res.samples is None  # the fused path ran
+    for group in groups:
+        want = np.mean([getattr(r.grad, group) for r in refs], axis=0)
+        assert np.abs(want).max() > 0
+        np.testing.assert_allclose(getattr(res.grad, group), want, rtol=1e-10, atol=1e-13)
+    s = int(np.argmax([np.abs(r.grad.delay).max() for r in refs]))
+    problem = fpgrad.Problem(network, inputs[s], model.t_max)
+    fd = finite_difference(problem, losses[s], params=["weight", "delay"])
+    for group in ("weight", "delay"):
+        ref, got = getattr(fd.grad, group), getattr(refs[s].grad, group)
+        assert np.all(np.isfinite(ref)) and np.abs(ref).max() > 1e-3, group
+        assert np.max(np.abs(got - ref)) <= DEFAULT_ATOL + DEFAULT_RTOL * np.abs(ref).max(), group
