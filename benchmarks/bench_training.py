@@ -1,5 +1,7 @@
 """Training on Yin-Yang: accuracy against epoch and wall time, exact against surrogate gradients.
 
+(The temporal task, MNIST-1D with and without learned delays, is ``bench_training_mnist1d.py``.)
+
 Both methods train the same model with :func:`fpgrad.train.train` and the task's defaults
 (``fpgrad.train.TASKS["yinyang"]`` over :class:`~fpgrad.train.TrainConfig`'s, stored in the
 JSON) except for the number of epochs, seed 0:

@@ -458,3 +458,115 @@ def test_cli_trains_delays(tmp_path, capsys):
     ckpt = load_checkpoint(out / "checkpoint.npz")
     assert ckpt.params.delay is not None and np.all(ckpt.params.delay >= 0)
     assert ckpt.params.bias is not None and ckpt.config["delay"] == [0.0, 3.0]
+
+
+# -- MNIST-1D: a temporal task (level-crossing inputs, learned delays) --------------------------
+
+
+def test_delay_lr_scales_the_delay_step_only():
+    """Adam's first step is -lr sign(g) per parameter: with delay_lr the delays move by
+    delay_lr instead, the weights still by lr."""
+    import jax
+    import jax.numpy as jnp
+
+    from fpgrad.train import make_optimizer
+    from fpgrad.train._loop import float64
+
+    config = TrainConfig(lr=1e-3, lr_decay=1.0, learn=("weight", "delay"), delay_lr=0.25)
+    grads = {"weight": jnp.array([2.0, -3.0]), "delay": jnp.array([-1.0, 4.0])}
+    with jax.numpy_dtype_promotion("standard"), float64():  # as the training loop runs it
+        opt = make_optimizer(config, steps_per_epoch=10)
+        updates, _ = opt.update(grads, opt.init(grads), grads)
+    np.testing.assert_allclose(updates["weight"], [-1e-3, 1e-3], rtol=1e-6)
+    np.testing.assert_allclose(updates["delay"], [0.25, -0.25], rtol=1e-6)
+    with pytest.raises(ValueError, match="delay_lr"):
+        TrainConfig(delay_lr=-1.0)
+
+
+def test_mnist1d_task_defaults_build_the_temporal_network():
+    from fpgrad.train import TASKS, load_task
+
+    task = load_task("mnist1d")
+    assert (len(task.train), len(task.validation), len(task.test)) == (3601, 399, 1000)
+    config = TrainConfig(**task.defaults)
+    assert config.learn == ("weight", "delay") and config.delay_lr > 0
+    assert config.delay[1] > 0 and config.t_ref == 0.0
+    # the horizon leaves room after the last input event for the outputs to decide
+    assert config.t_max > task.train.duration + 2 * config.tau_syn
+    assert task.defaults == TASKS["mnist1d"]
+
+
+def test_cli_mnist1d_trains_delays(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "mnist1d", "--epochs", "1", "--hidden", "4", "--no-progress"]
+    args = _parser().parse_args([*argv, "--out-dir", str(out)])
+    assert args.func(args) == 0  # one epoch of 3601 sequences through 49-4-10: a few seconds
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["task"] == "mnist1d" and summary["config"]["learn"] == ["weight", "delay"]
+    assert summary["test_accuracy"] is not None
+    ckpt = load_checkpoint(out / "checkpoint.npz")
+    n_in = 2 * 24 + 1
+    assert ckpt.params.delay.shape == (n_in * 4 + 4 * 10,) and np.all(ckpt.params.delay >= 0)
+    start = init_params(
+        Classifier((n_in, 4, 10), tau_syn=5.0, tau_mem=10.0, t_ref=0.0, t_max=60.0),
+        np.random.default_rng(0),
+        delay=(0.0, 20.0),
+    ).delay
+    assert np.max(np.abs(ckpt.params.delay - start)) > 0.05  # delays learned at delay_lr
+    with (out / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and float(rows[0]["epoch_time_s"]) > 0
+
+
+@pytest.mark.slow
+def test_cli_mnist1d_surrogate_keeps_delays_fixed(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "mnist1d", "--method", "surrogate", "--epochs", "1", "--hidden", "4"]
+    args = _parser().parse_args([*argv, "--dt", "0.5", "--out-dir", str(out), "--no-progress"])
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    assert "keeps delay at the initial values" in captured.err
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert summary["config"]["learn"] == ["weight"]
+    ckpt = load_checkpoint(out / "checkpoint.npz")
+    assert ckpt.params.delay is not None and ckpt.params.delay.max() > 10.0  # drawn, kept
+    args = _parser().parse_args([*argv, "--learn", "weight,delay", "--out-dir", str(out)])
+    assert args.func(args) == 2  # an explicit --learn delay is refused, as for every task
+    assert "cannot learn delay" in capsys.readouterr().err
+
+
+def test_mnist1d_step_gradient_is_exact():
+    """The task's training step on level-crossing inputs (many spikes per channel) with drawn
+    delays and multi-spike hidden neurons: the fused batch equals fpgrad.gradient per sample,
+    and the delay and weight gradients of one sample agree with central differences."""
+    from fpgrad.data import load_mnist1d
+    from fpgrad.testing import DEFAULT_ATOL, DEFAULT_RTOL, finite_difference
+
+    data = load_mnist1d("validation").with_coding(levels=6).subset(np.arange(6))
+    model = Classifier(sizes=(data.n_inputs(), 5, 10), t_ref=0.0, t_max=50.0)
+    params = init_params(model, np.random.default_rng(4), gain=(4.0, 6.0), delay=(0.0, 15.0))
+    network = model.network(params)
+    inputs = data.encode()
+    assert max(t.size for t in inputs[0]) >= 2  # channels spike more than once
+    config = TrainConfig(alpha=0.0)
+    losses = config.losses(model, data.y)
+    groups = ["weight", "threshold", "delay"]
+    refs = [
+        fpgrad.gradient(fpgrad.Problem(network, inputs[s], model.t_max), lo, params=groups)
+        for s, lo in enumerate(losses)
+    ]
+    method = fpgrad.ExactReverse()
+    res = method.batch(network, method.prepare(inputs), model.t_max, losses, params=groups,
+                       n_threads=1)  # fmt: skip
+    assert res.samples is None  # the fused path ran
+    for group in groups:
+        want = np.mean([getattr(r.grad, group) for r in refs], axis=0)
+        assert np.abs(want).max() > 0
+        np.testing.assert_allclose(getattr(res.grad, group), want, rtol=1e-10, atol=1e-13)
+    s = int(np.argmax([np.abs(r.grad.delay).max() for r in refs]))
+    problem = fpgrad.Problem(network, inputs[s], model.t_max)
+    fd = finite_difference(problem, losses[s], params=["weight", "delay"])
+    for group in ("weight", "delay"):
+        ref, got = getattr(fd.grad, group), getattr(refs[s].grad, group)
+        assert np.all(np.isfinite(ref)) and np.abs(ref).max() > 1e-3, group
+        assert np.max(np.abs(got - ref)) <= DEFAULT_ATOL + DEFAULT_RTOL * np.abs(ref).max(), group

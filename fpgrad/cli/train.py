@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TASK_NAMES", "add_command", "run"]
 
-TASK_NAMES = ("digits", "yinyang")
+TASK_NAMES = ("digits", "mnist1d", "yinyang")
 """The choices of ``TASK``: the keys of :data:`fpgrad.train.TASKS` (a test keeps them equal)."""
 
 _SURROGATE_FLAGS = {"dt": "--dt", "surrogate": "--surrogate", "width": "--width"}
@@ -60,6 +60,25 @@ def _delay(text: str | None) -> tuple[float, float] | None:
     return (values[0], values[-1])
 
 
+def _fixed_for_surrogate(config: Any) -> Any:
+    """A task default that learns delays (or ``t_ref``) trains the *same* network with the
+    surrogate, those groups kept at their initial values: it cannot learn them (whole grid
+    steps, :func:`fpgrad.train.check_learn`). An explicit ``--learn`` is checked as given."""
+    from ..train._loop import SURROGATE_ZERO_GROUPS
+
+    fixed = [name for name in config.learn if name in SURROGATE_ZERO_GROUPS]
+    if not fixed:
+        return config
+    print(
+        f"fpgrad: note: --method surrogate keeps {', '.join(fixed)} at the initial values "
+        "(it cannot learn them)",
+        file=sys.stderr,
+        flush=True,
+    )
+    kept = tuple(name for name in config.learn if name not in SURROGATE_ZERO_GROUPS)
+    return dataclasses.replace(config, learn=kept)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``fpgrad train`` with parsed ``args``; returns the exit code."""
     from ..train import TASKS, TrainConfig, check_learn, load_task, train
@@ -70,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "lr_decay": args.lr_decay,
+        "delay_lr": args.delay_lr,
         "seed": args.seed,
         "t_ref": args.t_ref,
         "t_max": args.t_max,
@@ -88,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         base.update({k: v for k, v in given.items() if v is not None})
         config = TrainConfig.from_dict(base)
         method = _method(args, config.batch_size)
+        if args.learn is None and method.kind == "surrogate":
+            config = _fixed_for_surrogate(config)
         check_learn(config, method)
     except ValueError as err:
         print(f"fpgrad: error: {err}", file=sys.stderr, flush=True)
@@ -127,7 +149,8 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     """
     p = subparsers.add_parser(
         "train",
-        help="train a spiking classifier (Yin-Yang or digits) with exact or surrogate gradients",
+        help="train a spiking classifier (Yin-Yang, digits or MNIST-1D) with exact or "
+        "surrogate gradients",
         description="Train a feedforward LIF network on first-spike times (loss: first-spike "
         "cross-entropy; prediction: the first output neuron to fire) with minibatch Adam. "
         "Writes metrics.csv, metrics.json (per epoch: train loss/accuracy, validation "
@@ -155,6 +178,11 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="minibatch size (default 32)")
     p.add_argument("--lr", type=float, help="Adam learning rate (default: task)")
     p.add_argument("--lr-decay", type=float, help="lr factor per epoch (default: task)")
+    p.add_argument(
+        "--delay-lr",
+        type=float,
+        help="learning rate of learned delays, ms per step (default: task; 0: --lr)",
+    )
     p.add_argument(
         "--hidden", type=int, nargs="+", metavar="H", help="hidden layer size(s) (default: task)"
     )
@@ -206,7 +234,12 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         help="synaptic time constant of every neuron in ms (default 5; 0: delta synapses, V "
         "jumps by w)",
     )
-    p.add_argument("--split-seed", type=int, default=0, help="digits split seed (default 0)")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        help="digits split / MNIST-1D validation split seed (default 0)",
+    )
     p.add_argument("--threads", type=int, default=2, help="exact: threads over samples (default 2)")
     p.add_argument(
         "--scheduler",

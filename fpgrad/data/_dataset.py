@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -146,15 +147,8 @@ class Dataset:
     def subset(self, index: ArrayLike) -> Dataset:
         """The samples at ``index`` (integer indices, in that order, or a boolean mask)."""
         idx = np.asarray(index)
-        return Dataset(
-            name=self.name,
-            split=self.split,
-            x=self.x[idx],
-            y=self.y[idx],
-            n_classes=self.n_classes,
-            class_names=self.class_names,
-            silent_zeros=self.silent_zeros,
-        )
+        # ``replace`` keeps the class and its other fields (a SequenceDataset stays one)
+        return dataclasses.replace(self, x=self.x[idx], y=self.y[idx])
 
     def encode(
         self,

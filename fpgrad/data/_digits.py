@@ -4,12 +4,13 @@ The data are ``sklearn.datasets.load_digits()`` (1797 images of 8x8 pixels, 10 c
 with scikit-learn: nothing is downloaded). Pixel intensities ``0..16`` are scaled to
 ``v = intensity / 16`` in ``[0, 1]``; the 64 features are the pixels in row-major order.
 
-Splits are stratified and seeded: for each class ``c`` with ``n_c`` images, the images are
-permuted by ``numpy.random.default_rng(seed)`` (classes in order ``0..9``), the first
-``round(f_test n_c)`` go to ``"test"``, the next ``round(f_validation n_c)`` to ``"validation"``
-and the rest to ``"train"`` (rounding half up). Each split keeps the images in their original
-order. With the default fractions 70 / 15 / 15 % the splits hold 1259 / 269 / 269 images
-(whatever the seed), each class within one image of its exact share in every split.
+Splits are stratified and seeded (:func:`fpgrad.data._split.stratified_indices`): for each
+class ``c`` with ``n_c`` images, the images are permuted by ``numpy.random.default_rng(seed)``
+(classes in order ``0..9``), the first ``round(f_test n_c)`` go to ``"test"``, the next
+``round(f_validation n_c)`` to ``"validation"`` and the rest to ``"train"`` (rounding half up).
+Each split keeps the images in their original order. With the default fractions 70 / 15 / 15 %
+the splits hold 1259 / 269 / 269 images (whatever the seed), each class within one image of its
+exact share in every split.
 
 Encoding: the bundled digits are mostly background (intensity 0, about half the pixels), so
 :meth:`Dataset.encode` defaults to ``silent_zeros=True``: a zero pixel emits *no* spike rather
@@ -20,17 +21,17 @@ time-to-first-spike reading "no intensity, no spike". Pass ``silent_zeros=False`
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._dataset import Dataset, check_split
+from ._split import SPLIT_NAMES, stratified_indices
 
 __all__ = ["DIGITS_FRACTIONS", "DIGITS_SPLITS", "digits_split_indices", "load_digits"]
 
-DIGITS_SPLITS = ("train", "validation", "test")
+DIGITS_SPLITS = SPLIT_NAMES
 """The split names, in the order of :data:`DIGITS_FRACTIONS`."""
 DIGITS_FRACTIONS = (0.70, 0.15, 0.15)
 """Default fractions of the train, validation and test splits."""
@@ -51,28 +52,6 @@ def _raw_digits() -> tuple[NDArray[np.float64], NDArray[np.int64]]:
     return data, target
 
 
-def _check_fractions(fractions: tuple[float, float, float]) -> tuple[float, float, float]:
-    try:
-        values = tuple(float(f) for f in fractions)
-    except (TypeError, ValueError):
-        raise ValueError(f"fractions: expected three numbers, got {fractions!r}") from None
-    if (
-        len(values) != 3
-        or not all(math.isfinite(f) and f >= 0.0 for f in values)
-        or values[0] <= 0.0
-        or not math.isclose(sum(values), 1.0, abs_tol=1e-9)
-    ):
-        raise ValueError(
-            "fractions: expected (train, validation, test) >= 0 with train > 0 summing to 1, "
-            f"got {fractions!r}"
-        )
-    return values  # type: ignore[return-value]
-
-
-def _round_half_up(value: float) -> int:
-    return math.floor(value + 0.5)
-
-
 def digits_split_indices(
     seed: int = 0, fractions: tuple[float, float, float] = DIGITS_FRACTIONS
 ) -> dict[str, NDArray[np.int64]]:
@@ -81,22 +60,8 @@ def digits_split_indices(
     Stratified per class and deterministic in ``seed`` (see the module docstring). The three
     index sets are disjoint and cover all 1797 images.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
-    _, f_validation, f_test = _check_fractions(fractions)
     _, target = _raw_digits()
-    rng = np.random.default_rng(int(seed))
-    parts: dict[str, list[NDArray[np.int64]]] = {name: [] for name in DIGITS_SPLITS}
-    for c in range(int(target.max()) + 1):
-        members = rng.permutation(np.flatnonzero(target == c))
-        n_test = _round_half_up(f_test * members.size)
-        n_validation = min(_round_half_up(f_validation * members.size), members.size - n_test)
-        parts["test"].append(members[:n_test])
-        parts["validation"].append(members[n_test : n_test + n_validation])
-        parts["train"].append(members[n_test + n_validation :])
-    return {
-        name: np.sort(np.concatenate(chunks)).astype(np.int64) for name, chunks in parts.items()
-    }
+    return stratified_indices(target, seed, fractions)
 
 
 def load_digits(

@@ -19,11 +19,12 @@ a bias spike at 0, one spike per neuron (``t_ref = 1000`` ms), horizon 30 ms, lo
 :class:`fpgrad.FirstSpikeCrossEntropy` with its defaults, Adam ``lr = 1e-3`` decayed by 0.95 per
 epoch, 40 epochs, batch 32, bumping of silent output and hidden neurons (see
 :mod:`fpgrad.train._loop`). The Yin-Yang task overrides them with EventProp's setting and
-parameter averaging (:data:`TASKS`). Exact gradients were checked against finite directions of
-the loss on trained networks. Three things matter for stability: silent neurons (they get no
-exact gradient; bumping revives them), heavy-tailed per-sample gradients near grazing crossings
-(``TrainConfig.sample_clip`` bounds them; off by default) and the epoch-to-epoch jitter of the
-iterate late in training (``TrainConfig.ema`` averages it out). Measured accuracies and times
+parameter averaging, the MNIST-1D task (a temporal one) with learned delays (:data:`TASKS`).
+Exact gradients were checked against finite directions of the loss on trained networks. Three
+things matter for stability: silent neurons (they get no exact gradient; bumping revives them),
+heavy-tailed per-sample gradients near grazing crossings (``TrainConfig.sample_clip`` bounds
+them; off by default) and the epoch-to-epoch jitter of the iterate late in training
+(``TrainConfig.ema`` averages it out). Measured accuracies and times
 for both methods: README, "Training".
 """
 

@@ -122,6 +122,10 @@ class TrainConfig:
         batch_size: minibatch size.
         lr: Adam learning rate (initial).
         lr_decay: multiplicative learning-rate decay per epoch (1 = constant).
+        delay_lr: learning rate of the delays when they are learned (initial, decayed like
+            ``lr``; ``0``: ``lr``). Adam's steps are about the learning rate in each parameter's
+            own unit, ms for delays: ``lr = 2e-3`` moves a delay by 0.2 ms in 100 steps, far too
+            little to reshape delays drawn over tens of ms (MNIST-1D task: ``delay_lr = 0.2``).
         optimizer: ``"adam"`` (default), ``"adamw"`` or ``"sgd"`` (optax).
         learn: the parameter groups to learn, any of :data:`~fpgrad.train.LEARNABLE` (a tuple,
             or one comma-separated string); stored in :data:`~fpgrad.train.LEARNABLE` order.
@@ -155,6 +159,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     lr_decay: float = 0.95
+    delay_lr: float = 0.0
     optimizer: str = "adam"
     learn: tuple[str, ...] = ("weight",)
     train_threshold: bool = False
@@ -204,6 +209,10 @@ class TrainConfig:
         if not 0.0 <= low <= high < float("inf"):
             raise ValueError(f"delay: expected finite 0 <= low <= high (ms), got {self.delay!r}")
         object.__setattr__(self, "delay", (low, high))
+        if not (np.isfinite(self.delay_lr) and self.delay_lr >= 0.0):
+            raise ValueError(
+                f"delay_lr: expected a finite rate >= 0 (0: lr), got {self.delay_lr!r}"
+            )
         if not float(self.v_reset) <= 1.0 - RESET_MARGIN:
             raise ValueError(
                 f"v_reset: {self.v_reset!r} must lie below the initial threshold 1 (by at least "
@@ -265,7 +274,12 @@ class TrainResult:
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientTransformation:
-    """The optax optimizer of ``config``, with a staircase per-epoch exponential lr decay."""
+    """The optax optimizer of ``config``, with a staircase per-epoch exponential lr decay.
+
+    It updates a dict ``{group: array}``; with ``config.delay_lr > 0`` the update of
+    ``"delay"`` is multiplied by ``delay_lr / lr`` after the optimizer (for Adam and SGD alike
+    that is the learning rate ``delay_lr``, decayed on the same schedule).
+    """
     import optax  # the [train] extra; imported here so that ``import fpgrad.train`` stays light
 
     schedule: Any = config.lr
@@ -280,6 +294,16 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> optax.GradientT
     if config.optimizer not in makers:
         raise ValueError(f"optimizer: expected one of {sorted(makers)}, got {config.optimizer!r}")
     base = makers[config.optimizer](schedule)
+    if config.delay_lr > 0 and config.delay_lr != config.lr:
+        ratio = config.delay_lr / config.lr
+        base = optax.chain(
+            base,
+            optax.stateless(
+                lambda updates, _params: {
+                    k: u * ratio if k == "delay" else u for k, u in updates.items()
+                }
+            ),
+        )
     if config.clip > 0:
         return optax.chain(optax.clip_by_global_norm(config.clip), base)
     return base
