@@ -108,12 +108,14 @@ def tables(report: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{np.median([r['median_epoch_s'] for r in runs]):.1f}",
             ]
         )
+    first = report["runs"][0]
+    sizes = "-".join(map(str, first["sizes"]))
     return [
         results.table(
             "training-mnist1d",
-            "MNIST-1D, 49-128-10 plain LIF, task defaults; test accuracy in % after the last "
+            f"MNIST-1D, {sizes} plain LIF, task defaults; test accuracy in % after the last "
             "epoch and at the best validation epoch (median and range over seeds); median "
-            "seconds per training epoch (3601 sequences, one core)",
+            f"seconds per training epoch ({first['train_samples']} sequences, one core)",
             ["variant", "seeds", "test acc", "test acc at best val", "s / epoch"],
             rows,
         )
