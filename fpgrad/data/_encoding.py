@@ -68,6 +68,17 @@ def _check_unit(values: NDArray[np.float64]) -> None:
         )
 
 
+def bias_train(bias_time: float | None) -> NDArray[np.float64] | None:
+    """The bias input's train, one spike at ``bias_time`` ms (``None``: no bias input); a
+    ``ValueError`` unless it is finite and ``>= 0``."""
+    if bias_time is None:
+        return None
+    b = float(bias_time)
+    if not math.isfinite(b) or b < 0.0:
+        raise ValueError(f"bias_time = {bias_time!r} must be finite and >= 0 ms (or None)")
+    return np.array([b])
+
+
 def latency_times(
     values: ArrayLike, *, t_early: float = DEFAULT_T_EARLY, t_late: float = DEFAULT_T_LATE
 ) -> NDArray[np.float64]:
@@ -110,12 +121,7 @@ def encode_latency(
             "(for one sample use x[None, :])"
         )
     times = latency_times(arr, t_early=t_early, t_late=t_late)
-    bias: NDArray[np.float64] | None = None
-    if bias_time is not None:
-        b = float(bias_time)
-        if not math.isfinite(b) or b < 0.0:
-            raise ValueError(f"bias_time = {bias_time!r} must be finite and >= 0 ms (or None)")
-        bias = np.array([b])
+    bias = bias_train(bias_time)
     empty = np.empty(0, dtype=np.float64)
     out: list[list[NDArray[np.float64]]] = []
     for s in range(arr.shape[0]):

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._dataset import Dataset
-from ._encoding import DEFAULT_BIAS_TIME
+from ._encoding import DEFAULT_BIAS_TIME, bias_train
 
 __all__ = [
     "DEFAULT_LEVELS",
@@ -92,12 +92,7 @@ def encode_level_crossings(
         raise ValueError("x: sequence values must be finite and lie in [0, 1]")
     dt = _check_step(step)
     level = crossing_levels(levels)
-    bias: NDArray[np.float64] | None = None
-    if bias_time is not None:
-        b = float(bias_time)
-        if not math.isfinite(b) or b < 0.0:
-            raise ValueError(f"bias_time = {bias_time!r} must be finite and >= 0 ms (or None)")
-        bias = np.array([b])
+    bias = bias_train(bias_time)
     out: list[list[NDArray[np.float64]]] = []
     for seq in arr:
         a, b_ = seq[:-1, None], seq[1:, None]  # segment k: from a[k] to b_[k]
