@@ -1,8 +1,8 @@
 """Yin-Yang epoch time through the JAX bridge against the native training path, in one run.
 
 Both train the task's default network and settings (``load_task("yinyang").defaults``, seed 0)
-with the same algorithm (initialisation, shuffling, Adam with its decay, bumping of silent
-neurons, weight averaging), on 2 threads:
+with the same algorithm (initialisation, shuffling, Adam with its decay on the weights and the
+learned delays, bumping of silent neurons, parameter averaging), on 2 threads:
 
 * native: ``fpgrad.train.train(config, ..., method=fpgrad.ExactReverse(), n_threads=2)``: its
   batch entry, one fused Numba loop per thread over simulation, loss and reverse pass;

@@ -4,7 +4,9 @@
 
 Both methods train the same model with :func:`fpgrad.train.train` and the task's defaults
 (``fpgrad.train.TASKS["yinyang"]`` over :class:`~fpgrad.train.TrainConfig`'s, stored in the
-JSON) except for the number of epochs, seed 0:
+JSON) except for the number of epochs, seed 0; the task learns the weights and the synaptic
+delays, and the surrogate, which cannot learn delays, keeps them at their initial draw
+(:func:`fpgrad.train.learnable_by`):
 
 * exact: :class:`fpgrad.ExactReverse` (reverse mode over the causality record; its batch entry
   is the fused Numba loop over the minibatch), ``train(..., n_threads=2)``;
@@ -31,7 +33,7 @@ import numpy as np
 import report as results
 
 import fpgrad
-from fpgrad.train import TrainConfig, load_task, train
+from fpgrad.train import TrainConfig, learnable_by, load_task, train
 
 FULL_EPOCHS, QUICK_EPOCHS = 30, 3
 QUICK_TRAIN_SAMPLES = 1000
@@ -65,7 +67,7 @@ def run_method(name: str, method: Any, quick: bool) -> dict[str, Any]:
     """Train one method; its per-epoch history, test accuracy and total training time."""
     task = load_task("yinyang")
     train_set = task.train.subset(np.arange(QUICK_TRAIN_SAMPLES)) if quick else task.train
-    config = config_for(quick)
+    config, _ = learnable_by(config_for(quick), method)  # the surrogate keeps the drawn delays
     out = train(
         config,
         train_set,

@@ -1,10 +1,12 @@
 """Yin-Yang in a plain ``jax.jit`` + optax loop through ``fpgrad.jax`` (exact gradients).
 
 The same algorithm as ``fpgrad train yinyang --method exact`` (``fpgrad.train.train``): the
-task's network and settings, initialisation and shuffling from the seed, Adam with its decay,
-Göltz-style bumping of silent neurons, the moving average of the weights that is validated and
-tested. Here the minibatch gradient is ``jax.grad`` of the batch loss through the spike function
-(reverse mode, one callback per minibatch, the samples on every core).
+task's network and settings, initialisation and shuffling from the seed, Adam with its decay on
+the weights and the synaptic delays (the task learns both; ``config.learn`` may also be weights
+only), delays projected to ``>= 0`` after each step, Göltz-style bumping of silent neurons, the
+moving average of the parameters that is validated and tested. Here the minibatch gradient is
+``jax.grad`` of the batch loss through the spike function (reverse mode, one callback per
+minibatch, the samples on every core).
 
     python examples/jax_yinyang.py --epochs 80             # the full run (the task default)
     python examples/jax_yinyang.py --epochs 2 --train-samples 500
@@ -27,7 +29,11 @@ jax.config.update("jax_enable_x64", True)
 
 
 def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log=None) -> dict:
-    """Train on ``train_set``; per-epoch history, test accuracies and the averaged weights."""
+    """Train on ``train_set``; per-epoch history, test accuracies and the averaged parameters
+    (``"weight"``, and ``"delay"`` when learned)."""
+    learned = tuple(config.learn)
+    if "weight" not in learned or not set(learned) <= {"weight", "delay"}:
+        raise ValueError(f"this example learns weights and delays, got learn={learned}")
     names = ("tau_syn", "tau_mem", "t_ref", "t_max", "bias", "v_reset")
     model = Classifier(
         (5, *config.hidden, 3), **{k: getattr(config, k) for k in names}, delay=config.delay[0]
@@ -44,7 +50,8 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
     ce = fpgrad.jax.cross_entropy(
         f, model.outputs, tau0=config.tau0, tau1=config.tau1, alpha=config.alpha
     )
-    fixed = {k: v for k, v in fpgrad.jax.params(network).items() if k != "weight"}
+    start = fpgrad.jax.params(network)
+    fixed = {k: v for k, v in start.items() if k not in learned}
     out_rows = model.outputs - model.n_inputs
     n_hidden = model.n_neurons - 3
     fan_in = np.concatenate([np.full(b, float(a)) for a, b in model.shapes])
@@ -52,20 +59,23 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
     steps = -(-len(train_set) // config.batch_size)
     optimizer = make_optimizer(config, steps)
 
-    def batch(w, x, y):  # per-sample losses and first spike times (B, N)
-        times = jax.vmap(f, in_axes=(None, 0))({**fixed, "weight": w}, x)
+    def batch(p, x, y):  # per-sample losses and first spike times (B, N)
+        times = jax.vmap(f, in_axes=(None, 0))({**fixed, **p}, x)
         return jax.vmap(ce)(times, y), times[:, :, 0]
 
     @jax.jit
-    def step(w, avg, opt_state, x, y, k):
-        def mean_loss(w):
-            losses, first = batch(w, x, y)
+    def step(p, avg, opt_state, x, y, k):
+        def mean_loss(p):
+            losses, first = batch(p, x, y)
             return jnp.mean(losses), (losses, first)
 
-        (_, (losses, first)), grad = jax.value_and_grad(mean_loss, has_aux=True)(w)
+        (_, (losses, first)), grad = jax.value_and_grad(mean_loss, has_aux=True)(p)
         with jax.numpy_dtype_promotion("standard"):  # optax's int32 step count
-            updates, opt_state = optimizer.update(grad, opt_state, w)
-        w = w + updates
+            updates, opt_state = optimizer.update(grad, opt_state, p)
+        p = jax.tree.map(jnp.add, p, updates)
+        if "delay" in p:
+            p["delay"] = jnp.maximum(p["delay"], 0.0)  # the projection onto delays >= 0
+        w = p["weight"]
         silent = ~jnp.isfinite(first)  # bump silent outputs (own class) and hidden neurons
         own = jax.nn.one_hot(y, 3, dtype=w.dtype)
         n_own = own.sum(axis=0)
@@ -76,19 +86,22 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
                 jnp.where(n_own > 0, config.bump * frac, 0.0),
             ]
         )
-        w = w + (bump / fan_in)[post]
-        decay = jnp.minimum(config.ema, (1.0 + k) / (10.0 + k))  # weight averaging
-        avg = decay * avg + (1.0 - decay) * w if config.ema > 0 else w
-        return w, avg, opt_state, losses, first
+        p["weight"] = w + (bump / fan_in)[post]
+        decay = jnp.minimum(config.ema, (1.0 + k) / (10.0 + k))  # parameter averaging
+        if config.ema > 0:
+            p_avg = jax.tree.map(lambda a, q: decay * a + (1.0 - decay) * q, avg, p)
+        else:
+            p_avg = p
+        return p, p_avg, opt_state, losses, first
 
     @jax.jit
-    def evaluate(w, x, y):
-        losses, first = batch(w, x, y)
+    def evaluate(p, x, y):
+        losses, first = batch(p, x, y)
         return losses, jnp.argmin(first[:, out_rows], axis=1)
 
-    def score(w, data, labels):
+    def score(p, data, labels):
         parts = [
-            evaluate(w, data[i : i + 500], labels[i : i + 500]) for i in range(0, len(labels), 500)
+            evaluate(p, data[i : i + 500], labels[i : i + 500]) for i in range(0, len(labels), 500)
         ]
         return (
             float(np.mean(np.concatenate([p[0] for p in parts]))),
@@ -97,17 +110,17 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
 
     x_train, y_train = np.asarray(fpgrad.jax.pad_batch(train_set.encode())), train_set.y
     x_val = np.asarray(fpgrad.jax.pad_batch(val_set.encode()))
-    w = avg = jnp.asarray(init.weight)
-    opt_state = optimizer.init(w)
-    history, best, best_w, best_epoch = [], -1.0, avg, 0
+    p = avg = {k: jnp.asarray(start[k]) for k in learned}
+    opt_state = optimizer.init(p)
+    history, best, best_p, best_epoch = [], -1.0, avg, 0
     for epoch in range(config.epochs):
         t0 = time.perf_counter()
         order = rng.permutation(len(train_set))
         loss_sum, correct = 0.0, 0
         for s in range(steps):
             idx = order[s * config.batch_size : (s + 1) * config.batch_size]
-            w, avg, opt_state, losses, first = step(
-                w, avg, opt_state, x_train[idx], y_train[idx], float(epoch * steps + s)
+            p, avg, opt_state, losses, first = step(
+                p, avg, opt_state, x_train[idx], y_train[idx], float(epoch * steps + s)
             )
             loss_sum += float(jnp.sum(losses))
             correct += int(np.sum(np.argmin(np.asarray(first)[:, out_rows], 1) == y_train[idx]))
@@ -119,17 +132,17 @@ def train(config: TrainConfig, train_set, val_set, test_set, *, n_threads=2, log
         }
         row["val_loss"], row["val_acc"] = score(avg, x_val, val_set.y)
         if row["val_acc"] > best:
-            best, best_w, best_epoch = row["val_acc"], avg, epoch + 1
+            best, best_p, best_epoch = row["val_acc"], avg, epoch + 1
         history.append(row)
         if log is not None:
             log(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
     x_test = np.asarray(fpgrad.jax.pad_batch(test_set.encode()))
     return {
         "history": history,
-        "weight": np.asarray(avg),
+        **{k: np.asarray(v) for k, v in avg.items()},
         "best_epoch": best_epoch,
         "test_acc": score(avg, x_test, test_set.y)[1],
-        "test_acc_best": score(best_w, x_test, test_set.y)[1],
+        "test_acc_best": score(best_p, x_test, test_set.y)[1],
     }
 
 

@@ -75,7 +75,13 @@ def _yinyang_network(config: Any, task: Any) -> tuple[Any, Any, Any, list]:
 
     inputs = task.train.encode()
     model = _model_for(config, len(inputs[0]), task.train.n_classes)
-    params = init_params(model, np.random.default_rng(SEED))
+    params = init_params(
+        model,
+        np.random.default_rng(SEED),
+        gain=config.init_gain,
+        spread=config.init_spread,
+        delay=config.delay,
+    )
     return model, params, model.network(params), inputs
 
 
@@ -136,7 +142,7 @@ def _train(folder: Path, config: Any, task: Any) -> dict[str, Any]:
 
     from .discrete import Surrogate
     from .grad._methods import ExactReverse
-    from .train import train
+    from .train import learnable_by, train
 
     subset = task.train.subset(np.arange(TRAIN_SAMPLES))
     short = dataclasses.replace(config, epochs=TRAIN_EPOCHS, seed=SEED)
@@ -145,11 +151,16 @@ def _train(folder: Path, config: Any, task: Any) -> dict[str, Any]:
         ("exact", ExactReverse()),
         ("surrogate", Surrogate(dt=0.25, dtype="float32", batch_pad=short.batch_size)),
     ):
+        run_config, fixed = learnable_by(short, method)  # the surrogate keeps the drawn delays
         start = time.perf_counter()
-        result = train(short, subset, task.validation, method=method, progress=False)
+        result = train(run_config, subset, task.validation, method=method, progress=False)
         runs[name] = (result, time.perf_counter() - start)
         accs = " ".join(f"{row['val_acc']:.3f}" for row in result.history)
-        print(f"  {name:>9}: validation accuracy per epoch {accs} ({runs[name][1]:.1f} s)")
+        note = f"; {', '.join(fixed)} kept at the initial draw" if fixed else ""
+        print(
+            f"  {name:>9}: learns {', '.join(run_config.learn)}{note}; validation accuracy per "
+            f"epoch {accs} ({runs[name][1]:.1f} s)"
+        )
     with open(folder / "training.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["method", "epoch", "train_loss", "val_acc", "epoch_time_s"])

@@ -456,7 +456,7 @@ def test_silent_neuron_counts_at_t_max_without_gradient(problem):
 def test_yinyang_through_the_bridge_matches_native_training():
     """examples/jax_yinyang.py (plain jax.jit + optax) against ``fpgrad train yinyang --method
     exact`` with the same seed on the same shortened schedule: the same trajectory."""
-    from fpgrad.train import TrainConfig, load_task, train
+    from fpgrad.train import TrainConfig, init_params, load_task, train
 
     example = runpy.run_path(str(ROOT / "examples" / "jax_yinyang.py"))
     task = load_task("yinyang")
@@ -470,4 +470,11 @@ def test_yinyang_through_the_bridge_matches_native_training():
         assert a["train_acc"] == b["train_acc"] and a["val_acc"] == b["val_acc"]
         assert abs(a["val_loss"] - b["val_loss"]) < 1e-9
     assert native.test.accuracy == bridge["test_acc"]
+    assert config.learn == ("weight", "delay")  # the task default learns both
     np.testing.assert_allclose(bridge["weight"], native.params.weight, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(bridge["delay"], native.params.delay, rtol=0, atol=1e-10)
+    drawn = init_params(
+        native.model, np.random.default_rng(0), gain=config.init_gain,
+        spread=config.init_spread, delay=config.delay,
+    ).delay  # fmt: skip
+    assert np.ptp(drawn) > 1.0 and np.abs(native.params.delay - drawn).max() > 1e-3

@@ -267,7 +267,8 @@ def test_cli_surrogate(tmp_path, capsys):
     payload = json.loads((out / "metrics.json").read_text())
     assert payload["config"]["method"] == "surrogate-sigmoid-dt0.5"
     assert payload["test"]["accuracy"] > 0
-    capsys.readouterr()
+    assert payload["config"]["learn"] == ["weight"]  # the task's learned delays stay at the draw
+    assert "keeps delay at the initial values" in capsys.readouterr().err
     args = _parser().parse_args(["train", "yinyang", "--dt", "0.1", "--width", "0.2"])
     assert args.func(args) == 2
     assert "--dt, --width: only with --method surrogate" in capsys.readouterr().err
@@ -408,6 +409,17 @@ def test_learn_settings_are_checked():
     with pytest.raises(ValueError, match="cannot learn delay"):
         train(TrainConfig(learn=("delay",)), load_yinyang("validation").subset(np.arange(4)),
               method=surrogate, progress=False)  # fmt: skip
+    # learnable_by: the surrogate keeps delay and t_ref at their draw, an exact method all
+    from fpgrad.train import TASKS, learnable_by
+
+    wanted = TrainConfig(learn=("weight", "delay", "tau_mem", "t_ref"), delay=(0.0, 2.0))
+    kept, fixed = learnable_by(wanted, surrogate)
+    assert kept.learn == ("weight", "tau_mem") and fixed == ("delay", "t_ref")
+    assert kept.delay == (0.0, 2.0)  # the draw itself is unchanged
+    check_learn(kept, surrogate)
+    assert learnable_by(wanted, fpgrad.ExactReverse()) == (wanted, ())
+    assert learnable_by(kept, surrogate) == (kept, ())
+    assert TASKS["yinyang"]["learn"] == ("weight", "delay")  # the task default learns delays
 
 
 def test_delta_synapse_classifier_initialises_with_unit_psp_peak():

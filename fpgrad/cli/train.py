@@ -60,23 +60,21 @@ def _delay(text: str | None) -> tuple[float, float] | None:
     return (values[0], values[-1])
 
 
-def _fixed_for_surrogate(config: Any) -> Any:
+def _fixed_for_surrogate(config: Any, method: Any) -> Any:
     """A task default that learns delays (or ``t_ref``) trains the *same* network with the
-    surrogate, those groups kept at their initial values: it cannot learn them (whole grid
-    steps, :func:`fpgrad.train.check_learn`). An explicit ``--learn`` is checked as given."""
-    from ..train._loop import SURROGATE_ZERO_GROUPS
+    surrogate, those groups kept at their initial values (:func:`fpgrad.train.learnable_by`),
+    and says so on stderr. An explicit ``--learn`` is checked as given."""
+    from ..train import learnable_by
 
-    fixed = [name for name in config.learn if name in SURROGATE_ZERO_GROUPS]
-    if not fixed:
-        return config
-    print(
-        f"fpgrad: note: --method surrogate keeps {', '.join(fixed)} at the initial values "
-        "(it cannot learn them)",
-        file=sys.stderr,
-        flush=True,
-    )
-    kept = tuple(name for name in config.learn if name not in SURROGATE_ZERO_GROUPS)
-    return dataclasses.replace(config, learn=kept)
+    config, fixed = learnable_by(config, method)
+    if fixed:
+        print(
+            f"fpgrad: note: --method surrogate keeps {', '.join(fixed)} at the initial values "
+            "(it cannot learn them)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         base.update({k: v for k, v in given.items() if v is not None})
         config = TrainConfig.from_dict(base)
         method = _method(args, config.batch_size)
-        if args.learn is None and method.kind == "surrogate":
-            config = _fixed_for_surrogate(config)
+        if args.learn is None:
+            config = _fixed_for_surrogate(config, method)
         check_learn(config, method)
     except ValueError as err:
         print(f"fpgrad: error: {err}", file=sys.stderr, flush=True)

@@ -52,7 +52,13 @@ from ._arrivals import (
 from ._crossing import crossing_bracket, peak_time, peak_value, refine_crossing
 from ._general import general_crossing, general_maximum
 from ._heap import heap_remove, heap_set
-from ._propagator import advance, kernel_peak, log_rate_ratio, propagate
+from ._propagator import (
+    NO_PROPAGATOR,
+    advance,
+    kernel_peak,
+    log_rate_ratio,
+    propagate_reusing,
+)
 
 __all__ = [
     "STATUS_BUDGET",
@@ -383,16 +389,10 @@ def _event_loop(
     min_slope = fs[2]
     slope_time = fs[3]
     finished = True
-    # The propagator (E_a, E_b, H) over the interval s of the last model-1 arrival: the targets
-    # of one spike in a dense layer were all last touched at the same time (the previous spike
-    # of that layer), so most arrivals reuse it, which saves both transcendental calls. The
-    # result is the same bits as a fresh call (propagate is a pure function of (s, a, b)).
-    m_s = -1.0
-    m_a = 0.0
-    m_b = 0.0
-    m_ea = 0.0
-    m_eb = 0.0
-    m_h = 0.0
+    # The propagator over the interval of the last model-1 arrival: the targets of one spike
+    # in a dense layer were all last touched at the same time (the previous spike of that
+    # layer), so most arrivals reuse it (propagate_reusing).
+    memo = NO_PROPAGATOR
     while True:
         if n_ev == ecap or qs[Q_SIZE] == qcap:
             finished = False
@@ -633,13 +633,9 @@ def _event_loop(
                 vi, ji = advance(v[i], j[i], tu, t, rel, a[i], b[i], 0.0, v_reset[i], False)
             else:  # advance's free case, with the propagator of the last target if it applies
                 s_free = t - tu
-                if s_free != m_s or a[i] != m_a or b[i] != m_b:
-                    m_ea, m_eb, m_h = propagate(s_free, a[i], b[i])
-                    m_s = s_free
-                    m_a = a[i]
-                    m_b = b[i]
-                vi = v[i] * m_eb + j[i] * m_h
-                ji = j[i] * m_ea
+                memo = propagate_reusing(s_free, a[i], b[i], memo)
+                vi = v[i] * memo[4] + j[i] * memo[5]
+                ji = j[i] * memo[3]
             if pk_kind[i] == _TRACK and t > rel:
                 if ji - b[i] * vi > 0.0:  # V still rising: a kink if the inputs at t turn it down
                     kink_t[i] = t

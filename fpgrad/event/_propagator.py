@@ -58,6 +58,27 @@ def propagate(s: float, a: float, b: float) -> tuple[float, float, float]:
     return ea, eb, (ea - eb) / (b - a)
 
 
+#: The memo of :func:`propagate_reusing` before any call: ``(s, a, b, E_a, E_b, H)`` with an
+#: impossible ``s``.
+NO_PROPAGATOR = (-1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+@jit
+def propagate_reusing(
+    s: float, a: float, b: float, memo: tuple[float, float, float, float, float, float]
+) -> tuple[float, float, float, float, float, float]:
+    """``(s, a, b, E_a, E_b, H)``: ``memo`` itself if it was computed for the same ``(s, a,
+    b)``, else a fresh :func:`propagate` (the same bits either way: it is a pure function).
+
+    The event loops touch the targets of one spike of a dense layer over the same interval, so
+    most touches reuse the previous propagator and save both transcendental calls.
+    """
+    if s == memo[0] and a == memo[1] and b == memo[2]:
+        return memo
+    ea, eb, h = propagate(s, a, b)
+    return (s, a, b, ea, eb, h)
+
+
 # psi(x) = sum_n c_n (-x)^n with c_n = 1 / (n! (n + 2)); for |x| < 1 the terms up to n = 17 reach
 # float64 precision (the first one dropped is below 1e-17, and psi(x) > 0.26 there). Highest
 # order first, for Horner's scheme in x^2.

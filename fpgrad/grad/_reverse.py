@@ -33,11 +33,13 @@ import numpy as np
 
 from .._numba import jit
 from ..event._propagator import (
+    NO_PROPAGATOR,
     advance,
     drive,
     drive_rate_derivative,
     propagate,
     propagate_rate_derivatives,
+    propagate_reusing,
 )
 from ..event._schedule import touch_schedule
 
@@ -298,14 +300,8 @@ def _backward_loop(
     n = lam_v.shape[0]
     n_syn = out_w.shape[0]
     # The propagator of the last free interval carried back: in a dense layer the touches of
-    # one spike's targets span the same interval, so most reuse it (the same bits as a fresh
-    # call; as in the simulator's event loop).
-    m_s = -1.0
-    m_a = 0.0
-    m_b = 0.0
-    m_ea = 0.0
-    m_eb = 0.0
-    m_h = 0.0
+    # one spike's targets span the same interval, so most reuse it (propagate_reusing).
+    memo = NO_PROPAGATOR
     for u in range(touch_e.shape[0] - 1, -1, -1):
         e = touch_e[u]
         p = touch_p[u]
@@ -326,15 +322,11 @@ def _backward_loop(
         if (lam_v[i] != 0.0 or lam_j[i] != 0.0) and release <= t and not delta[i]:
             # _back_to's free case, with the propagator of the previous touch if it applies
             s_free = t1 - t
-            if s_free != m_s or a[i] != m_a or b[i] != m_b:
-                m_ea, m_eb, m_h = propagate(s_free, a[i], b[i])
-                m_s = s_free
-                m_a = a[i]
-                m_b = b[i]
+            memo = propagate_reusing(s_free, a[i], b[i], memo)
             d_gc = drive(s_free, b[i]) * lam_v[i] if with_bias else 0.0
             lv, lj, d_ga, d_gb, d_gc = _propagate_back_with(
-                s_free, m_ea, m_eb, m_h, tv[u], tj[u], lam_v[i], lam_j[i], a[i], b[i], c[i],
-                with_taus, with_taum, d_gc,
+                s_free, memo[3], memo[4], memo[5], tv[u], tj[u], lam_v[i], lam_j[i], a[i], b[i],
+                c[i], with_taus, with_taum, d_gc,
             )  # fmt: skip
             g_neuron[n + i] += d_gb
             g_neuron[2 * n + i] += d_ga

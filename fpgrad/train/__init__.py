@@ -9,6 +9,8 @@ checkpoints).
   :data:`LEARNABLE`: the parameter groups ``TrainConfig.learn`` may name (weights by default;
   thresholds, time constants, delays, biases, reset values, refractory periods), each projected
   back into its domain after every step (:func:`project`, see :mod:`fpgrad.train._loop`);
+* :func:`learnable_by`: a config without the groups a method cannot learn (the surrogate keeps
+  a task's learned delays at their initial draw);
 * :func:`save_checkpoint`, :func:`load_checkpoint`: NPZ checkpoints; :func:`load_task`: the
   built-in tasks (the ``fpgrad train`` command is :mod:`fpgrad.cli.train`).
 
@@ -18,8 +20,9 @@ Training notes (see ``tests/test_train.py`` for the small checks). The package d
 a bias spike at 0, one spike per neuron (``t_ref = 1000`` ms), horizon 30 ms, loss
 :class:`fpgrad.FirstSpikeCrossEntropy` with its defaults, Adam ``lr = 1e-3`` decayed by 0.95 per
 epoch, 40 epochs, batch 32, bumping of silent output and hidden neurons (see
-:mod:`fpgrad.train._loop`). The Yin-Yang task overrides them with EventProp's setting and
-parameter averaging, the MNIST-1D task (a temporal one) with learned delays (:data:`TASKS`).
+:mod:`fpgrad.train._loop`). The Yin-Yang task overrides them with EventProp's setting,
+learned delays and parameter averaging, the MNIST-1D task (a temporal one) with learned delays
+(:data:`TASKS`).
 Exact gradients were checked against finite directions of the loss on trained networks. Three
 things matter for stability: silent neurons (they get no exact gradient; bumping revives them),
 heavy-tailed per-sample gradients near grazing crossings (``TrainConfig.sample_clip`` bounds
@@ -36,6 +39,7 @@ from ._loop import TrainConfig as TrainConfig
 from ._loop import TrainResult as TrainResult
 from ._loop import check_learn as check_learn
 from ._loop import evaluate as evaluate
+from ._loop import learnable_by as learnable_by
 from ._loop import make_optimizer as make_optimizer
 from ._loop import project as project
 from ._loop import train as train

@@ -89,6 +89,7 @@ __all__ = [
     "TrainResult",
     "check_learn",
     "evaluate",
+    "learnable_by",
     "make_optimizer",
     "project",
     "train",
@@ -338,6 +339,23 @@ def check_learn(config: TrainConfig, method: GradientMethod) -> None:
             f"learn: the surrogate method cannot learn {', '.join(bad)} (whole steps on its time "
             "grid, gradient 0); use --method exact (ExactReverse)"
         )
+
+
+def learnable_by(
+    config: TrainConfig, method: GradientMethod
+) -> tuple[TrainConfig, tuple[str, ...]]:
+    """``config`` with the groups ``method`` cannot learn (:func:`check_learn`) kept at their
+    initial values, and the names of those groups.
+
+    A task default that learns delays (Yin-Yang, MNIST-1D) trains the *same* network with a
+    surrogate method this way: the delays drawn at initialisation stay fixed. For an exact
+    method ``config`` comes back unchanged and the tuple is empty.
+    """
+    if method.kind != "surrogate":
+        return config, ()
+    fixed = tuple(name for name in config.learn if name in SURROGATE_ZERO_GROUPS)
+    kept = tuple(name for name in config.learn if name not in SURROGATE_ZERO_GROUPS)
+    return (dataclasses.replace(config, learn=kept) if fixed else config), fixed
 
 
 def _gradient_groups(config: TrainConfig) -> tuple[str, ...]:
