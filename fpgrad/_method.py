@@ -401,7 +401,8 @@ class GradientMethod(ABC):
         """Each sample's outcome along ``route``, in sample order, on ``n_threads`` threads
         (default: a list of the :class:`GradientResult` of :meth:`_gradient`). Every sample is
         computed on its own, so any split of a batch gives the same outcomes."""
-        problems = [Problem.from_valid(network, batch.sample(b), t_max) for b in range(len(batch))]
+        data, index = batch._data, batch.index.tolist()
+        problems = [Problem.from_batch(network, data, s, t_max) for s in index]
 
         def one(b: int) -> GradientResult:
             return self._gradient(problems[b], losses[b], params, tol)

@@ -20,6 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -417,17 +418,30 @@ class Problem:
         object.__setattr__(self, "t_max", check_t_max(self.t_max))
 
     @classmethod
-    def from_valid(
-        cls, network: Network, inputs: tuple[NDArray[np.float64], ...], t_max: float
-    ) -> Problem:
-        """A problem from trains already validated (a :meth:`TrainBatch.sample`) and a checked
-        float ``t_max``, without checking them again (the batch entry points' per-sample
-        problems)."""
+    def from_batch(cls, network: Network, trains: TrainBatch, sample: int, t_max: float) -> Problem:
+        """The problem of sample ``sample`` of trains already validated (a :class:`TrainBatch`)
+        and a checked float ``t_max``, without checking them again (the batch entry points'
+        per-sample problems). :attr:`inputs` is made on first use, as views into the batch's
+        buffer: a batch whose results are never asked for their inputs skips one NumPy view
+        per train and sample (about 0.5 us each, 20 us per sample of 40 trains)."""
         problem = object.__new__(cls)
         object.__setattr__(problem, "network", network)
-        object.__setattr__(problem, "inputs", inputs)
         object.__setattr__(problem, "t_max", t_max)
+        object.__setattr__(problem, "_batch_sample", (trains, sample))
         return problem
+
+    def __getattr__(self, name: str) -> Any:
+        """Called only for attributes not set: the inputs of a :meth:`from_batch` problem."""
+        lazy = self.__dict__.get("_batch_sample")
+        if name != "inputs" or lazy is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        inputs = lazy[0].sample(lazy[1])
+        object.__setattr__(self, "inputs", inputs)  # the same views for every later use
+        return inputs
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its own trains, never with the whole batch they came from."""
+        return {"network": self.network, "inputs": self.inputs, "t_max": self.t_max}
 
     @property
     def n_input_spikes(self) -> int:

@@ -126,6 +126,33 @@ def test_inputs_are_sorted_and_arrays_read_only():
         prob.network.weight[0] = 2.0
 
 
+def test_batch_problems_make_their_inputs_on_first_use():
+    """simulate_batch's per-sample problems (Problem.from_batch) hold their trains as views made
+    on first use: the same trains as a Problem built from the sample, read-only, made once,
+    pickled (and copied) with their own trains only, not with the whole batch."""
+    import pickle
+
+    net = fpgrad.feedforward_network([np.full((2, 3), 0.8)], tau_syn=5.0, tau_mem=10.0)
+    samples = [[[3.0, 1.0], [2.0]], [[], [0.5, 4.0, 4.0]], [[7.0], []]]
+    results = fpgrad.simulate_batch(net, samples, 20.0, n_threads=1)
+    for sample, result in zip(samples, results, strict=True):
+        problem = result.problem
+        assert "inputs" not in vars(problem)  # not made yet
+        own = fpgrad.Problem(net, sample, 20.0)
+        assert len(problem.inputs) == 2 and problem.inputs is problem.inputs  # made once
+        for made, expected in zip(problem.inputs, own.inputs, strict=True):
+            np.testing.assert_array_equal(made, expected)
+            assert not made.flags.writeable
+        assert problem.n_input_spikes == own.n_input_spikes
+        for back in (pickle.loads(pickle.dumps(problem)), copy.deepcopy(problem)):
+            assert set(vars(back)) == {"network", "inputs", "t_max"}
+            assert [t.tolist() for t in back.inputs] == [t.tolist() for t in own.inputs]
+            assert back.t_max == 20.0
+        np.testing.assert_array_equal(fpgrad.simulate(own).spike_time, result.spike_time)
+    with pytest.raises(AttributeError, match="no attribute 'outputs'"):
+        results[0].problem.outputs  # noqa: B018 (only inputs are made on demand)
+
+
 def test_caller_arrays_are_neither_shared_nor_frozen():
     """A Problem keeps private copies: the caller's spike arrays stay writeable and editing them
     afterwards does not change the problem (one-spike and multi-spike trains alike)."""

@@ -274,7 +274,7 @@ def simulate_batch(
         raise ProblemError(f"network: expected a Network, got {type(network).__name__}")
     data = TrainBatch.of(network.n_inputs, inputs, batch=True)
     t_max = check_t_max(t_max)
-    problems = [Problem.from_valid(network, data.sample(s), t_max) for s in range(data.n_samples)]
+    problems = [Problem.from_batch(network, data, s, t_max) for s in range(data.n_samples)]
     if client is None:
         net = compile_network(network)
         merged = data.merged()
