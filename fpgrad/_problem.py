@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._numba import jit
+
 __all__ = ["Network", "Problem", "ProblemError"]
 
 
@@ -380,18 +382,46 @@ class TrainBatch:
         """Every sample's input spikes sorted by ``(time, node)``, flattened (the kernels'
         layout): sample ``s`` owns entries ``ptr[s]:ptr[s+1]`` of ``node``, ``time`` and
         ``flat`` (each spike's index in its sample's flattened trains; equal times of one node
-        keep that order). One stable sort for the whole batch."""
+        keep that order). One Numba pass, :func:`merge_trains`."""
         m = self.n_inputs
-        train = np.repeat(np.arange(self.bounds.shape[0] - 1, dtype=np.int64), np.diff(self.bounds))
-        sample, node = np.divmod(train, m) if m else (train, train)
-        order = np.lexsort((node, self.buffer, sample))
-        ptr = self.bounds[::m] if m else np.zeros(self.n_samples + 1, np.int64)
-        return {
-            "node": node[order],
-            "time": self.buffer[order],
-            "flat": order - ptr[sample[order]],
-            "ptr": ptr.copy(),
-        }
+        if m == 0:
+            empty = np.empty(0, np.int64)
+            return {"node": empty, "time": np.empty(0), "flat": empty,
+                    "ptr": np.zeros(self.n_samples + 1, np.int64)}  # fmt: skip
+        node, time, flat = merge_trains(self.buffer, self.bounds, m)
+        return {"node": node, "time": time, "flat": flat, "ptr": self.bounds[::m].copy()}
+
+
+@jit
+def merge_trains(
+    buffer: NDArray[np.float64], bounds: NDArray[np.int64], n_inputs: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.int64]]:
+    """Each sample's input spikes in ``(time, node)`` order: ``(node, time, flat)``.
+
+    Train ``k`` (input ``k mod n_inputs`` of sample ``k // n_inputs``) is
+    ``buffer[bounds[k]:bounds[k+1]]``, sorted. Within a sample the flattened trains are in node
+    order, so a *stable* sort by time alone (mergesort) is the ``(time, node)`` order, equal
+    times of one node keeping their order in the train; ``flat`` is each spike's index in its
+    sample's flattened trains.
+    """
+    n = buffer.shape[0]
+    train_node = np.empty(n, np.int64)
+    for k in range(bounds.shape[0] - 1):
+        for e in range(bounds[k], bounds[k + 1]):
+            train_node[e] = k % n_inputs
+    node = np.empty(n, np.int64)
+    time = np.empty(n)
+    flat = np.empty(n, np.int64)
+    for s in range((bounds.shape[0] - 1) // n_inputs):
+        lo = bounds[s * n_inputs]
+        hi = bounds[(s + 1) * n_inputs]
+        local = np.argsort(buffer[lo:hi], kind="mergesort")
+        for k in range(hi - lo):
+            e = lo + local[k]
+            node[lo + k] = train_node[e]
+            time[lo + k] = buffer[e]
+            flat[lo + k] = local[k]
+    return node, time, flat
 
 
 def _all_valid(times: NDArray[np.float64]) -> bool:

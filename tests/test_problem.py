@@ -153,6 +153,37 @@ def test_batch_problems_make_their_inputs_on_first_use():
         results[0].problem.outputs  # noqa: B018 (only inputs are made on demand)
 
 
+def test_merged_inputs_are_the_stable_time_node_order():
+    """TrainBatch.merged and merge_inputs (one Numba pass, a stable sort by time per sample)
+    against np.lexsort by (sample, time, node) on random batches full of equal times, within a
+    train and across trains: the same node, time and flat-index arrays."""
+    from fpgrad._problem import TrainBatch
+    from fpgrad.event._simulate import merge_inputs
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        m, n_samples = int(rng.integers(1, 6)), int(rng.integers(1, 5))
+        samples = [
+            [np.round(rng.uniform(0, 5, rng.integers(0, 5)), int(rng.integers(0, 2)))
+             for _ in range(m)]
+            for _ in range(n_samples)
+        ]  # fmt: skip
+        data = TrainBatch.of(m, samples, batch=True)
+        train = np.repeat(np.arange(m * n_samples), np.diff(data.bounds))
+        sample, node = np.divmod(train, m)
+        order = np.lexsort((node, data.buffer, sample))
+        ptr = data.bounds[::m]
+        want = (node[order], data.buffer[order], order - ptr[sample[order]])
+        got = data.merged()
+        np.testing.assert_array_equal(got["ptr"], ptr)
+        for key, expected in zip(("node", "time", "flat"), want, strict=True):
+            np.testing.assert_array_equal(got[key], expected)
+        for s in range(n_samples):
+            one = merge_inputs(data.sample(s))
+            for made, expected in zip(one, want, strict=True):
+                np.testing.assert_array_equal(made, expected[ptr[s] : ptr[s + 1]])
+
+
 def test_caller_arrays_are_neither_shared_nor_frozen():
     """A Problem keeps private copies: the caller's spike arrays stay writeable and editing them
     afterwards does not change the problem (one-spike and multi-spike trains alike)."""

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._numba import jit
-from .._problem import Network, Problem, ProblemError, TrainBatch, check_t_max
+from .._problem import Network, Problem, ProblemError, TrainBatch, check_t_max, merge_trains
 from .._threads import map_threads
 from ._kernel import STATUS_BUDGET, simulate_kernel
 from ._result import Degeneracy, SimulationResult
@@ -128,11 +128,11 @@ def _layout(network: Network) -> CompiledNetwork:
 def merge_inputs(inputs: Sequence[NDArray[np.float64]]) -> tuple[NDArray, NDArray, NDArray]:
     """All input spikes of validated float64 trains (``Problem.inputs``) sorted by ``(time,
     node)``: ``(node, time, flat index)``."""
-    counts = np.fromiter(map(len, inputs), np.int64, len(inputs))
-    node = np.repeat(np.arange(len(inputs), dtype=np.int64), counts)
-    time = np.concatenate(inputs) if len(inputs) else np.empty(0)
-    order = np.lexsort((node, time))
-    return node[order], time[order], order.astype(np.int64)
+    if not len(inputs):
+        return np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64)
+    bounds = np.zeros(len(inputs) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, inputs), np.int64, len(inputs)), out=bounds[1:])
+    return merge_trains(np.concatenate(inputs), bounds, len(inputs))
 
 
 def _check_budget(max_spikes: int) -> int:
