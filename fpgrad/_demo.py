@@ -70,18 +70,11 @@ def _example(folder: Path) -> None:
 
 def _yinyang_network(config: Any, task: Any) -> tuple[Any, Any, Any, list]:
     """The task's classifier at a seeded initialisation, and the encoded training inputs."""
-    from .train import init_params
-    from .train._loop import _model_for
+    from .train._loop import _init_for, _model_for
 
     inputs = task.train.encode()
     model = _model_for(config, len(inputs[0]), task.train.n_classes)
-    params = init_params(
-        model,
-        np.random.default_rng(SEED),
-        gain=config.init_gain,
-        spread=config.init_spread,
-        delay=config.delay,
-    )
+    params = _init_for(config, model, np.random.default_rng(SEED))
     return model, params, model.network(params), inputs
 
 

@@ -331,9 +331,7 @@ def _learn_names(learn: Any) -> list[str]:
 def check_learn(config: TrainConfig, method: GradientMethod) -> None:
     """Refuse groups ``method`` cannot differentiate: ``delay`` and ``t_ref`` for a surrogate
     method (whole grid steps; :data:`SURROGATE_ZERO_GROUPS`). Raises :class:`ValueError`."""
-    if method.kind != "surrogate":
-        return
-    bad = [name for name in config.learn if name in SURROGATE_ZERO_GROUPS]
+    bad = _unlearnable(config, method)
     if bad:
         raise ValueError(
             f"learn: the surrogate method cannot learn {', '.join(bad)} (whole steps on its time "
@@ -344,18 +342,26 @@ def check_learn(config: TrainConfig, method: GradientMethod) -> None:
 def learnable_by(
     config: TrainConfig, method: GradientMethod
 ) -> tuple[TrainConfig, tuple[str, ...]]:
-    """``config`` with the groups ``method`` cannot learn (:func:`check_learn`) kept at their
-    initial values, and the names of those groups.
+    """``config`` with the groups ``method`` cannot learn (for a surrogate method
+    :data:`SURROGATE_ZERO_GROUPS`: whole grid steps, gradient 0) kept at their initial values,
+    and the names of those groups (what :func:`check_learn` refuses).
 
     A task default that learns delays (Yin-Yang, MNIST-1D) trains the *same* network with a
     surrogate method this way: the delays drawn at initialisation stay fixed. For an exact
     method ``config`` comes back unchanged and the tuple is empty.
     """
-    if method.kind != "surrogate":
+    fixed = _unlearnable(config, method)
+    if not fixed:
         return config, ()
-    fixed = tuple(name for name in config.learn if name in SURROGATE_ZERO_GROUPS)
-    kept = tuple(name for name in config.learn if name not in SURROGATE_ZERO_GROUPS)
-    return (dataclasses.replace(config, learn=kept) if fixed else config), fixed
+    kept = tuple(name for name in config.learn if name not in fixed)
+    return dataclasses.replace(config, learn=kept), fixed
+
+
+def _unlearnable(config: TrainConfig, method: GradientMethod) -> tuple[str, ...]:
+    """The groups of ``config.learn`` that ``method`` cannot learn."""
+    if method.kind != "surrogate":
+        return ()
+    return tuple(name for name in config.learn if name in SURROGATE_ZERO_GROUPS)
 
 
 def _gradient_groups(config: TrainConfig) -> tuple[str, ...]:
@@ -403,6 +409,13 @@ def _model_for(config: TrainConfig, n_inputs: int, n_classes: int) -> Classifier
         bias=config.bias,
         v_reset=config.v_reset,
         delay=config.delay[0],
+    )
+
+
+def _init_for(config: TrainConfig, model: Classifier, rng: np.random.Generator) -> Params:
+    """The initial parameters of ``config``'s run: weights, then the delays it draws."""
+    return init_params(
+        model, rng, gain=config.init_gain, spread=config.init_spread, delay=config.delay
     )
 
 
@@ -558,9 +571,7 @@ def train(
     steps_per_epoch = -(-n_train // config.batch_size)
     optimizer = make_optimizer(config, steps_per_epoch)
     rng = np.random.default_rng(config.seed)
-    params = init_params(
-        model, rng, gain=config.init_gain, spread=config.init_spread, delay=config.delay
-    )
+    params = _init_for(config, model, rng)
     trained = list(config.learn)
     params = params.holding(trained, model)
     fetch = _gradient_groups(config)

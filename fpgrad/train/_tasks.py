@@ -27,8 +27,9 @@ class Task:
 #: ``lr = 2e-3`` decayed by 0.97 per epoch over 80 epochs; the parameters evaluated are the
 #: exponential moving average of the iterates with decay 0.995 per step (a window of about 200
 #: steps, 1.3 epochs); synaptic delays drawn uniformly in [0, 2] ms and learned with the weights
-#: at the same rate (about half a point of test accuracy on every seed measured; README,
-#: "Training"; a surrogate method keeps them at their draw, :func:`~fpgrad.train.learnable_by`).
+#: at the same rate (test accuracy over 5 seeds: median 98.6 % against 98.3 % with weights only,
+#: a gain within the seed spread; README, "Training"; a surrogate method keeps them at their
+#: draw, :func:`~fpgrad.train.learnable_by`).
 #: Digits: 65-100-10 time-to-first-spike network (the package defaults).
 #: MNIST-1D: 49-128-10 plain LIF on the level-crossing inputs (:class:`fpgrad.data.SequenceDataset`,
 #: a 39 ms sequence), horizon 60 ms, delays drawn in [0, 20] ms and learned at ``delay_lr = 0.2``
