@@ -14,9 +14,8 @@ Four steps, each printed and saved into one output folder:
    split (``training.csv``, ``training.png``, ``decision_map.png``).
 
 The network is the Yin-Yang task's default (:data:`fpgrad.train.TASKS`) at a seeded
-initialisation. The whole job takes about 4 minutes on two cores (210-235 s measured): the
-finite-difference check of step 2 (slow on a network with delays: ``causal_signature``'s delayed
-branch) and step 3's JAX compilation take most of it.
+initialisation. The whole job takes about 2 minutes on two cores (120 s measured): the
+finite-difference check of step 2 and step 3's JAX compilation take most of it.
 """
 
 from __future__ import annotations

@@ -197,14 +197,21 @@ def causal_signature(result: SimulationResult) -> NDArray[np.int64]:
     delayed = np.flatnonzero(net.out_d[syn] > 0)
     if delayed.size:  # count the target's spikes before the arrival time instead
         arrival = result.record_time[event[delayed]] + net.out_d[syn[delayed]]
-        spike_neuron = node[spikes] - net.n_inputs
-        for i in np.unique(target[delayed]):
-            times = result.record_time[spikes[spike_neuron == i]]
-            hit = delayed[target[delayed] == i]
-            at = arrival[target[delayed] == i]
-            before[hit] = np.where(
-                at <= result.problem.t_max, np.searchsorted(times, at), times.size + 1
-            )
+        # t_s < a  <=>  rank(t_s) < rank(a), with rank(t) = #{spikes before t}: one integer
+        # key (neuron, rank) per spike and per arrival, counted by one searchsorted
+        spike_time = result.record_time[spikes]
+        by_time = np.sort(spike_time)
+        m = spikes.size + 1
+        spike_key = np.sort(
+            (node[spikes] - net.n_inputs) * m + np.searchsorted(by_time, spike_time)
+        )
+        owner = target[delayed] * m
+        count = np.searchsorted(spike_key, owner + np.searchsorted(by_time, arrival)) - (
+            np.searchsorted(spike_key, owner)
+        )
+        after_horizon = arrival > result.problem.t_max
+        owned = np.searchsorted(spike_key, owner + m) - np.searchsorted(spike_key, owner)
+        before[delayed] = np.where(after_horizon, owned + 1, count)
     # order the synaptic events by (synapse in file order, source spike): independent of
     # unrelated swaps and of the CSR order (which sorts by delay)
     order = np.lexsort((event, net.out_syn[syn]))
