@@ -15,6 +15,7 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import fpgrad
 from fpgrad._finite_difference import _loss_if_same, causal_signature
@@ -26,6 +27,7 @@ from fpgrad.testing import (
     finite_difference,
     gradcheck,
 )
+from fpgrad.testing.strategies import model2_problems
 
 
 def assert_close_to_exact(fd_grad: fpgrad.Gradients, exact: fpgrad.Gradients) -> None:
@@ -464,3 +466,30 @@ def test_gradcheck_report_names_skipped_steps_and_delta_synapses():
     assert "4 (parameter, step) trials would have left the parameter's domain" in text
     assert "changed the causal order" not in text
     assert "1 tau_syn entries are delta-synapse neurons" in text
+
+
+def delayed_counts_by_loop(result) -> dict[int, int]:
+    """The definition of the signature's delayed entries, one synaptic event at a time: for the
+    ``r``-th event (synapse in file order, then the source's spikes in order) of a synapse with
+    delay ``d > 0``, the number of the target's spikes before the arrival ``t + d``, or the
+    target's spike count + 1 for an arrival after ``t_max``; keyed by ``r``."""
+    net, t_max = result.problem.network, result.problem.t_max
+    out, r = {}, 0
+    for k in range(net.pre.size):
+        own = result.record_time[result.record_node == net.post[k]]
+        for t in result.record_time[result.record_node == net.pre[k]]:
+            if net.delay[k] > 0:
+                arrival = t + net.delay[k]
+                out[r] = int(np.sum(own < arrival)) if arrival <= t_max else own.size + 1
+            r += 1
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model2_problems())
+def test_causal_signature_counts_delayed_arrivals_as_defined(problem):
+    result = fpgrad.simulate(problem)
+    signature = causal_signature(result)
+    start = problem.network.n_nodes
+    for r, count in delayed_counts_by_loop(result).items():
+        assert signature[start + r] == count, r
