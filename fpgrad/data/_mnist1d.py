@@ -7,9 +7,10 @@ builds the default set from the ten 12-point digit templates (padding, shear, tr
 correlated and iid noise, resampled to 40 points; seed 42) in about 1.5 s: 4000 training and
 1000 test sequences of length 40, 10 classes, standardised over the whole set (mean 0, std 1).
 Nothing is downloaded; the package's generator *is* the reference (its published pickle is the
-same procedure), pinned by hashes in the tests. ``make_dataset`` seeds the global ``random`` and
-``numpy.random`` generators; this module restores both afterwards, so loading MNIST-1D does not
-change the caller's random streams.
+same procedure), pinned in the tests (labels by hash; values by moments to 1e-10, as single
+values differ by an ulp between CPUs and NumPy builds). ``make_dataset`` seeds the global
+``random`` and ``numpy.random`` generators; this module restores both afterwards, so loading
+MNIST-1D does not change the caller's random streams.
 
 Splits: ``"test"`` is the package's 1000 test sequences. The 4000 training sequences are split
 stratified and seeded (:func:`fpgrad.data._split.stratified_indices`, ``default_rng(seed)``) into
