@@ -197,21 +197,13 @@ def causal_signature(result: SimulationResult) -> NDArray[np.int64]:
     delayed = np.flatnonzero(net.out_d[syn] > 0)
     if delayed.size:  # count the target's spikes before the arrival time instead
         arrival = result.record_time[event[delayed]] + net.out_d[syn[delayed]]
-        # t_s < a  <=>  rank(t_s) < rank(a), with rank(t) = #{spikes before t}: one integer
-        # key (neuron, rank) per spike and per arrival, counted by one searchsorted
-        spike_time = result.record_time[spikes]
-        by_time = np.sort(spike_time)
-        m = spikes.size + 1
-        spike_key = np.sort(
-            (node[spikes] - net.n_inputs) * m + np.searchsorted(by_time, spike_time)
-        )
-        owner = target[delayed] * m
-        count = np.searchsorted(spike_key, owner + np.searchsorted(by_time, arrival)) - (
-            np.searchsorted(spike_key, owner)
-        )
-        after_horizon = arrival > result.problem.t_max
-        owned = np.searchsorted(spike_key, owner + m) - np.searchsorted(spike_key, owner)
-        before[delayed] = np.where(after_horizon, owned + 1, count)
+        # the record is in time order: the target's spikes before ``a`` are its keys below the
+        # record row of the first spike at or after ``a`` (n_events if none)
+        rows = np.append(spikes, n_events)
+        bound = rows[np.searchsorted(result.record_time[spikes], arrival)]
+        count = np.searchsorted(keys, target[delayed] * stride + bound) - start[delayed]
+        after_all = counts[net.n_inputs + target[delayed]] + 1
+        before[delayed] = np.where(arrival > result.problem.t_max, after_all, count)
     # order the synaptic events by (synapse in file order, source spike): independent of
     # unrelated swaps and of the CSR order (which sorts by delay)
     order = np.lexsort((event, net.out_syn[syn]))
