@@ -83,7 +83,7 @@ def events_workload(batch: int) -> Workload:
     weights = [rng.normal(0.04, 0.05, (40, 100)), rng.normal(0.08, 0.08, (100, 10))]
     net = fpgrad.feedforward_network(weights, tau_syn=5.0, tau_mem=10.0, t_ref=2.0)
     outputs = tuple(range(net.n_nodes - sizes[2], net.n_nodes))
-    inputs = [fpgrad.poisson_inputs(sizes[0], 12.0, 40.0, rng) for _ in range(batch)]
+    inputs = [fpgrad.poisson_inputs(sizes[0], 16.0, 40.0, rng) for _ in range(batch)]
     targets = tuple(np.linspace(10.0, 20.0, sizes[2]))
     losses = [fpgrad.FirstSpikeMSE(outputs, targets) for _ in inputs]
     return Workload("4000-event 40-100-10", net, inputs, losses, 40.0)
